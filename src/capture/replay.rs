@@ -1,0 +1,99 @@
+//! Replay of a recorded sequence directory (design.md, "Sequence format").
+//!
+//! Frame `i` is the `i`-th file of `frames/` in name order, so the output lines up with the
+//! ground truth even when a file is bad: a bad file is reported with its name, skipped,
+//! counted, and keeps its index.
+
+use std::path::{Path, PathBuf};
+
+use super::pgm::decode_pgm;
+use super::sequence::{frame_paths, read_meta, SequenceError};
+use super::{CaptureError, FrameSource};
+use crate::frame::Frame;
+
+/// Frame rate assumed when `meta.json` does not give one.
+pub const DEFAULT_FPS: f32 = 15.0;
+
+/// Reads a sequence directory frame by frame, reusing one file buffer.
+#[derive(Debug)]
+pub struct ReplaySource {
+    paths: Vec<PathBuf>,
+    next: usize,
+    width: usize,
+    height: usize,
+    fps: f32,
+    bytes: Vec<u8>,
+}
+
+impl ReplaySource {
+    /// Lists `dir/frames/` and reads `meta.json`. The frame size comes from `meta.json`, or
+    /// else from the first frame that decodes.
+    pub fn open(dir: &Path) -> Result<Self, SequenceError> {
+        let paths = frame_paths(dir)?;
+        let meta = read_meta(dir)?.unwrap_or_default();
+        let mut bytes = Vec::new();
+        let mut pixels = Vec::new();
+        let (width, height) = match (meta.width, meta.height) {
+            (Some(w), Some(h)) => (w, h),
+            _ => paths
+                .iter()
+                .find_map(|p| {
+                    let data = std::fs::read(p).ok()?;
+                    decode_pgm(&data, &mut pixels).ok().map(|h| (h.width, h.height))
+                })
+                .ok_or_else(|| SequenceError::NoFrames { dir: dir.to_path_buf() })?,
+        };
+        bytes.reserve(width * height * 2 + 64);
+        let fps = meta.fps.filter(|f| f.is_finite() && *f > 0.0).unwrap_or(DEFAULT_FPS);
+        Ok(ReplaySource { paths, next: 0, width, height, fps, bytes })
+    }
+
+    /// Number of frames (files) in the sequence.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// True when `frames/` holds no file.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
+impl FrameSource for ReplaySource {
+    fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    fn fps(&self) -> f32 {
+        self.fps
+    }
+
+    fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
+        let index = self.next;
+        let path = self.paths.get(index)?;
+        self.next += 1;
+        let result = (|| {
+            self.bytes.clear();
+            let mut file = std::fs::File::open(path).map_err(|e| CaptureError::Io { path: path.clone(), source: e })?;
+            std::io::Read::read_to_end(&mut file, &mut self.bytes)
+                .map_err(|e| CaptureError::Io { path: path.clone(), source: e })?;
+            let header = decode_pgm(&self.bytes, &mut frame.pixels)
+                .map_err(|e| CaptureError::BadFrame { path: path.clone(), reason: e.to_string() })?;
+            if (header.width, header.height) != (self.width, self.height) {
+                return Err(CaptureError::BadFrame {
+                    path: path.clone(),
+                    reason: format!(
+                        "frame is {}x{}, the sequence is {}x{}",
+                        header.width, header.height, self.width, self.height
+                    ),
+                });
+            }
+            frame.width = header.width;
+            frame.height = header.height;
+            frame.maxval = header.maxval;
+            frame.index = index as u32;
+            Ok(())
+        })();
+        Some(result)
+    }
+}

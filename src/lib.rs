@@ -1,0 +1,13 @@
+//! wiretrace: finds the guidewire in X-ray fluoroscopy frames and sends its centerline to a
+//! surgical robot before a deadline.
+//!
+//! The modules follow the pipeline: [`capture`] → [`vision`] → [`pipeline`] → [`transport`].
+
+pub mod capture;
+pub mod demo;
+pub mod eval;
+pub mod frame;
+pub mod pipeline;
+pub mod time;
+pub mod transport;
+pub mod vision;

@@ -1,0 +1,299 @@
+//! The `wiretrace` command line: one report per error, at the end.
+
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use wiretrace::capture::replay::ReplaySource;
+use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
+use wiretrace::demo::{run_demo, summary_lines};
+use wiretrace::pipeline::runner::{run, Pacing, RunOptions, RunSummary};
+use wiretrace::pipeline::PipelineConfig;
+use wiretrace::transport::receiver::{message_json, receive_stream, receive_udp, RxStats, StopWhen};
+use wiretrace::transport::serial::{open_port, SerialSink};
+use wiretrace::transport::udp::UdpSink;
+use wiretrace::transport::{Sink, Sinks};
+use wiretrace_protocol::{Body, Message};
+
+#[derive(Parser)]
+#[command(
+    name = "wiretrace",
+    version,
+    about = "Finds the guidewire in X-ray frames and sends its centerline to a robot"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a synthetic sequence in memory, run it through the pipeline to a receiver on
+    /// UDP loopback, and score the centerlines against ground truth.
+    Demo {
+        /// Seed of the synthetic sequence.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Number of frames.
+        #[arg(long, default_value_t = 60)]
+        frames: u32,
+        /// Frame size (px, square).
+        #[arg(long, default_value_t = 512)]
+        size: usize,
+    },
+    /// Replay a sequence directory through the pipeline to the given sinks.
+    Replay {
+        /// Sequence directory (frames/NNNNNN.pgm, optional meta.json).
+        dir: PathBuf,
+        /// Send each message as a UDP datagram to this address (repeatable).
+        #[arg(long = "udp", value_name = "ADDR")]
+        udp: Vec<SocketAddr>,
+        /// Send COBS-framed messages to this serial device (repeatable).
+        #[arg(long = "serial", value_name = "PATH")]
+        serial: Vec<String>,
+        /// Baud rate of the serial devices.
+        #[arg(long, default_value_t = 115_200)]
+        baud: u32,
+        /// Process every frame in order as fast as possible instead of at the sequence's fps.
+        #[arg(long)]
+        fast: bool,
+    },
+    /// Reference receiver: decode messages, check CRC and sequence numbers.
+    Rx {
+        /// Listen for datagrams on this address.
+        #[arg(long, value_name = "ADDR", conflicts_with = "serial", required_unless_present = "serial")]
+        udp: Option<SocketAddr>,
+        /// Read COBS frames from this serial device.
+        #[arg(long, value_name = "PATH")]
+        serial: Option<String>,
+        /// Baud rate of the serial device.
+        #[arg(long, default_value_t = 115_200)]
+        baud: u32,
+        /// One JSON object per message on standard output; counters go to standard error.
+        #[arg(long)]
+        json: bool,
+        /// Exit after this many seconds without a message (counted from the first one).
+        #[arg(long, value_name = "SECONDS")]
+        idle_exit: Option<f64>,
+    },
+    /// Write a synthetic low-dose fluoroscopy sequence with ground truth.
+    Synth {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed: the same seed gives the same sequence.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of frames.
+        #[arg(long, default_value_t = 60)]
+        frames: u32,
+        /// Frame size (px, square).
+        #[arg(long, default_value_t = 512)]
+        size: usize,
+        /// Frame rate written to meta.json.
+        #[arg(long, default_value_t = 15.0)]
+        fps: f32,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match dispatch(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wiretrace: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Demo { seed, frames, size } => demo(seed, frames, size),
+        Command::Replay { dir, udp, serial, baud, fast } => replay(dir, &udp, &serial, baud, fast),
+        Command::Rx { udp, serial, baud, json, idle_exit } => rx(udp, serial, baud, json, idle_exit),
+        Command::Synth { out, seed, frames, size, fps } => {
+            let cfg = synth_config(seed, frames, size, fps)?;
+            write_sequence(&cfg, &out).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {frames} frames of {size}x{size} to {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+fn synth_config(seed: u64, frames: u32, size: usize, fps: f32) -> anyhow::Result<SynthConfig> {
+    if !(64..=4096).contains(&size) {
+        bail!("--size {size}: must be between 64 and 4096 px");
+    }
+    if !(fps.is_finite() && fps > 0.0) {
+        bail!("--fps {fps}: must be positive");
+    }
+    Ok(SynthConfig { seed, size_px: size, frames, fps, difficulty: Difficulty::Easy })
+}
+
+/// SIGINT and SIGTERM set the returned flag, so runs end cleanly with their summaries.
+fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing signal handlers")?;
+    }
+    Ok(stop)
+}
+
+fn demo(seed: u64, frames: u32, size: usize) -> anyhow::Result<()> {
+    let cfg = synth_config(seed, frames, size, 15.0)?;
+    println!("wiretrace demo: {frames} synthetic frames of {size}x{size} (seed {seed}), 15 fps, UDP loopback");
+    let report = run_demo(cfg, |f| {
+        let d = f.distance_px.map_or("   -".into(), |d| format!("{d:4.2}"));
+        let t = f.tip_error_px.map_or("   -".into(), |t| format!("{t:4.1}"));
+        let what = match (f.points, f.wire_visible) {
+            (0, false) => "no wire (none visible)".to_string(),
+            (0, true) => "no wire (MISSED)".to_string(),
+            (n, _) => format!("{n:2} points"),
+        };
+        println!(
+            "frame {:3}  {what:22}  distance {d} px  tip {t} px  latency {:6} us  {:3} B",
+            f.frame, f.received_us, f.datagram_bytes
+        );
+    })?;
+    println!();
+    for line in summary_lines(&report) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn print_run_summary(s: &RunSummary) {
+    eprintln!(
+        "replay: {} frames seen, {} centerlines, {} no-wire, {} dropped (latest wins), {} bad, {} heartbeats in {:.1} s",
+        s.frames_seen,
+        s.centerlines,
+        s.no_wire,
+        s.dropped_latest,
+        s.bad_frames,
+        s.heartbeats,
+        s.elapsed.as_secs_f64()
+    );
+    for k in &s.sinks {
+        eprintln!(
+            "  {}: {} sent, {} dropped, {} errors, capture to sink p50 {} us p99 {} us",
+            k.target,
+            k.sent,
+            k.dropped,
+            k.errors,
+            k.latency_us.value_at_quantile(0.5),
+            k.latency_us.value_at_quantile(0.99)
+        );
+    }
+}
+
+fn replay(dir: PathBuf, udp: &[SocketAddr], serial: &[String], baud: u32, fast: bool) -> anyhow::Result<()> {
+    if udp.is_empty() && serial.is_empty() {
+        bail!("nothing to send to: give --udp ADDR or --serial PATH");
+    }
+    let source = ReplaySource::open(&dir).with_context(|| format!("opening sequence {}", dir.display()))?;
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    for &addr in udp {
+        sinks.push(Box::new(UdpSink::new(addr)?));
+    }
+    for path in serial {
+        sinks.push(Box::new(SerialSink::open(path, baud)?));
+    }
+    let (w, h) = wiretrace::capture::FrameSource::size(&source);
+    tracing::info!(
+        "replaying {} ({} frames, {w}x{h}){}",
+        dir.display(),
+        source.len(),
+        if fast { ", fast" } else { "" }
+    );
+    let stop = stop_flag()?;
+    let options = RunOptions { pacing: if fast { Pacing::Fast } else { Pacing::Camera }, ..RunOptions::default() };
+    let summary = run(Box::new(source), &PipelineConfig::default(), Sinks::start(sinks)?, &options, &stop);
+    print_run_summary(&summary);
+    Ok(())
+}
+
+fn rx(
+    udp: Option<SocketAddr>,
+    serial: Option<String>,
+    baud: u32,
+    json: bool,
+    idle_exit: Option<f64>,
+) -> anyhow::Result<()> {
+    let idle = match idle_exit {
+        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+        Some(s) => bail!("--idle-exit {s}: must be a positive number of seconds"),
+        None => None,
+    };
+    let stop = stop_flag()?;
+    let until = StopWhen { stop: &stop, idle };
+    let stdout = std::io::stdout();
+    let mut print = |m: &Message| {
+        let mut out = stdout.lock();
+        let line = if json { message_json(m).to_string() } else { human_line(m) };
+        // A closed pipe ends the output, not the receiver: counters still go to stderr.
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    };
+    let stats = match (udp, serial) {
+        (Some(addr), _) => {
+            let socket = UdpSocket::bind(addr).with_context(|| format!("binding {addr}"))?;
+            eprintln!("rx: listening on udp {}", socket.local_addr()?);
+            receive_udp(&socket, until, &mut print).with_context(|| format!("receiving on {addr}"))?
+        }
+        (None, Some(path)) => {
+            let mut port = open_port(&path, baud, Duration::from_millis(50))?;
+            eprintln!("rx: listening on serial {path} at {baud} baud");
+            receive_stream(&mut port, until, &mut print).with_context(|| format!("reading {path}"))?
+        }
+        (None, None) => bail!("give --udp ADDR or --serial PATH"),
+    };
+    report_rx(&stats);
+    Ok(())
+}
+
+fn human_line(m: &Message) -> String {
+    match &m.body {
+        Body::Centerline(c) => {
+            let status =
+                if c.status.is_ok() { "ok".to_string() } else { c.status.names().collect::<Vec<_>>().join("+") };
+            let tip = c.points.last().map_or(String::new(), |p| format!(" tip ({:.1}, {:.1})", p.x_px(), p.y_px()));
+            format!(
+                "seq {:6} frame {:6} {status:14} {:3} points{tip} confidence {:.2} latency {} us",
+                m.seq,
+                c.frame,
+                c.points.len(),
+                c.confidence.as_unit(),
+                c.latency_us
+            )
+        }
+        Body::Heartbeat(h) => format!(
+            "seq {:6} heartbeat uptime {:.1} s, {} frames seen, {} dropped, {} deadline misses, backend {}",
+            m.seq,
+            h.uptime_us as f64 / 1e6,
+            h.frames_seen,
+            h.frames_dropped,
+            h.deadline_misses,
+            h.backend.name()
+        ),
+    }
+}
+
+fn report_rx(s: &RxStats) {
+    eprintln!(
+        "rx: {} messages ({} centerlines, {} heartbeats), {} CRC failures, {} other errors, {} resyncs, {} sequence gaps ({} missing)",
+        s.messages, s.centerlines, s.heartbeats, s.crc_failures, s.other_errors, s.resyncs, s.seq_gaps, s.missing
+    );
+    eprintln!("rx summary: {}", serde_json::to_string(s).unwrap_or_default());
+}

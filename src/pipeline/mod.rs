@@ -1,0 +1,123 @@
+//! The per-frame pipeline and the threads that run it.
+//!
+//! [`Pipeline`] chains the vision stages on one frame with buffers made at start;
+//! [`runner`] moves frames from a source through it to the sinks.
+
+pub mod runner;
+
+use crate::frame::Frame;
+use crate::vision::bridging::{BridgeParams, GapBridger};
+use crate::vision::centerline::{CenterlineExtractor, CenterlineParams, Wire};
+use crate::vision::normalise::Normaliser;
+use crate::vision::ridge::{RidgeDetector, RidgeMap, RidgeParams};
+use crate::vision::thinning::Thinning;
+use crate::vision::threshold::{Hysteresis, ThresholdParams};
+use crate::vision::Plane;
+
+/// Parameters of every stage.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineConfig {
+    /// Ridge measure.
+    pub ridge: RidgeParams,
+    /// Mask from ridge strength.
+    pub threshold: ThresholdParams,
+    /// Joining skeleton fragments.
+    pub bridging: BridgeParams,
+    /// Centerline from skeleton.
+    pub centerline: CenterlineParams,
+}
+
+/// Why a frame could not be processed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PipelineError {
+    /// The frame does not have the size the pipeline was built for.
+    #[error("frame {index} is {got_w}x{got_h}, the pipeline runs at {want_w}x{want_h}")]
+    SizeMismatch {
+        /// Frame index.
+        index: u32,
+        /// Frame width.
+        got_w: usize,
+        /// Frame height.
+        got_h: usize,
+        /// Pipeline width.
+        want_w: usize,
+        /// Pipeline height.
+        want_h: usize,
+    },
+}
+
+/// The classical CPU pipeline: log attenuation → Hessian ridge → hysteresis → Zhang-Suen →
+/// gap bridging → centerline. All planes are allocated in [`Pipeline::new`].
+#[derive(Debug)]
+pub struct Pipeline {
+    width: usize,
+    height: usize,
+    normaliser: Normaliser,
+    attenuation: Plane<f32>,
+    ridge: RidgeDetector,
+    ridge_map: RidgeMap,
+    hysteresis: Hysteresis,
+    mask: Plane<u8>,
+    thinning: Thinning,
+    bridger: GapBridger,
+    extractor: CenterlineExtractor,
+}
+
+impl Pipeline {
+    /// Builds every stage for `width` × `height` frames.
+    pub fn new(width: usize, height: usize, config: &PipelineConfig) -> Self {
+        let n = width * height;
+        Pipeline {
+            width,
+            height,
+            normaliser: Normaliser::new(),
+            attenuation: Plane::new(width, height),
+            ridge: RidgeDetector::new(width, height, config.ridge.clone()),
+            ridge_map: RidgeMap::new(width, height),
+            hysteresis: Hysteresis::new(n, config.threshold),
+            mask: Plane::new(width, height),
+            thinning: Thinning::new(n),
+            bridger: GapBridger::new(width, height, config.bridging),
+            extractor: CenterlineExtractor::new(width, height, config.centerline),
+        }
+    }
+
+    /// Frame size this pipeline runs at.
+    pub fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    /// Finds the wire in `frame`; `Ok(None)` when there is none.
+    pub fn process(&mut self, frame: &Frame) -> Result<Option<Wire<'_>>, PipelineError> {
+        if (frame.width, frame.height) != (self.width, self.height) || frame.pixels.len() != self.width * self.height {
+            return Err(PipelineError::SizeMismatch {
+                index: frame.index,
+                got_w: frame.width,
+                got_h: frame.height,
+                want_w: self.width,
+                want_h: self.height,
+            });
+        }
+        self.normaliser.log_attenuation(frame, &mut self.attenuation);
+        self.ridge.detect(&self.attenuation, &mut self.ridge_map);
+        self.hysteresis.apply(&self.ridge_map.strength, &mut self.mask);
+        self.thinning.apply(&mut self.mask);
+        self.bridger.apply(&mut self.mask);
+        Ok(self.extractor.extract(&self.mask, &self.ridge_map.strength))
+    }
+
+    /// The ridge map of the last frame, for diagnostics.
+    pub fn ridge_map(&self) -> &RidgeMap {
+        &self.ridge_map
+    }
+
+    /// The ridge detector, for diagnostics of its intermediate planes.
+    pub fn ridge_detector(&self) -> &RidgeDetector {
+        &self.ridge
+    }
+
+    /// The skeleton of the last frame, for diagnostics.
+    pub fn skeleton(&self) -> &Plane<u8> {
+        &self.mask
+    }
+}

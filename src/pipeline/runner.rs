@@ -1,0 +1,327 @@
+//! Runs a source through the pipeline to the sinks: a capture thread, the processing loop on
+//! the calling thread, and a thread per sink.
+//!
+//! Frames travel between capture and processing through a one-slot exchange with a small pool
+//! of frame buffers made at start. Paced like a camera, the newest frame replaces one still
+//! waiting (counted as dropped), so the pipeline always works on the latest image; with
+//! `Pacing::Fast` capture waits instead, so every frame is processed in order.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use wiretrace_protocol::{
+    BackendId, Body, Centerline, Confidence, Heartbeat, HeartbeatFlags, Message, StatusFlags, SubpixelPoint,
+};
+
+use super::{Pipeline, PipelineConfig};
+use crate::capture::FrameSource;
+use crate::frame::Frame;
+use crate::time::Micros;
+use crate::transport::{SinkReport, Sinks};
+
+/// How frames are delivered to the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// At the source's frame rate; the latest frame wins when the pipeline is busy.
+    Camera,
+    /// As fast as the pipeline takes them, every frame, in order (evaluation, benches).
+    Fast,
+}
+
+/// Options of a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Frame delivery.
+    pub pacing: Pacing,
+    /// Interval between heartbeats, whether or not frames flow.
+    pub heartbeat_period: Duration,
+    /// Confidence below which a centerline carries the low-confidence flag.
+    pub low_confidence: f32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { pacing: Pacing::Camera, heartbeat_period: Duration::from_secs(1), low_confidence: 0.3 }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Frames the source delivered or failed to deliver.
+    pub frames_seen: u64,
+    /// Frames replaced by a newer one before processing (camera pacing).
+    pub dropped_latest: u64,
+    /// Frames that could not be read or processed.
+    pub bad_frames: u64,
+    /// Centerline messages with a wire.
+    pub centerlines: u64,
+    /// Centerline messages saying no wire was found.
+    pub no_wire: u64,
+    /// Heartbeats sent.
+    pub heartbeats: u64,
+    /// Per-sink counters and latency.
+    pub sinks: Vec<SinkReport>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+/// Frame buffers in flight: the pool and the slot between capture and processing.
+const POOL_FRAMES: usize = 3;
+
+#[derive(Debug)]
+struct Slots {
+    ready: Option<Frame>,
+    free: Vec<Frame>,
+    closed: bool,
+}
+
+/// The hand-over point between the capture thread and the processing loop.
+#[derive(Debug)]
+struct Exchange {
+    slots: Mutex<Slots>,
+    changed: Condvar,
+}
+
+enum Taken {
+    Frame(Frame),
+    Timeout,
+    Closed,
+}
+
+impl Exchange {
+    fn new(width: usize, height: usize) -> Self {
+        let mut free = Vec::with_capacity(POOL_FRAMES);
+        free.extend((0..POOL_FRAMES).map(|_| Frame::with_size(width, height)));
+        Exchange { slots: Mutex::new(Slots { ready: None, free, closed: false }), changed: Condvar::new() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, Slots>) -> MutexGuard<'a, Slots> {
+        self.changed.wait(guard).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A free buffer for capture, waiting until processing returns one.
+    fn take_free(&self) -> Frame {
+        let mut s = self.lock();
+        loop {
+            if let Some(f) = s.free.pop() {
+                return f;
+            }
+            s = self.wait(s);
+        }
+    }
+
+    /// Camera pacing: puts `frame` in the slot; a frame still waiting there is returned to the
+    /// caller as its next buffer (it was dropped).
+    fn offer_latest(&self, frame: Frame) -> Option<Frame> {
+        let replaced = self.lock().ready.replace(frame);
+        self.changed.notify_all();
+        replaced
+    }
+
+    /// Fast pacing: waits for an empty slot, then timestamps `frame` and puts it there.
+    fn offer_wait(&self, mut frame: Frame) {
+        let mut s = self.lock();
+        while s.ready.is_some() {
+            s = self.wait(s);
+        }
+        frame.capture = Micros::now();
+        s.ready = Some(frame);
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    fn take_ready(&self, timeout: Duration) -> Taken {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.lock();
+        loop {
+            if let Some(f) = s.ready.take() {
+                drop(s);
+                self.changed.notify_all();
+                return Taken::Frame(f);
+            }
+            if s.closed {
+                return Taken::Closed;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Taken::Timeout;
+            }
+            s = self.changed.wait_timeout(s, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+
+    fn give_back(&self, frame: Frame) {
+        self.lock().free.push(frame);
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    seen: AtomicU64,
+    dropped_latest: AtomicU64,
+    bad: AtomicU64,
+}
+
+/// The capture thread: pulls frames from `source`, paces them and hands them over.
+fn capture(source: &mut dyn FrameSource, exchange: &Exchange, pacing: Pacing, counters: &Counters, stop: &AtomicBool) {
+    let period = Duration::from_secs_f64(1.0 / f64::from(source.fps().max(0.1)));
+    let start = Instant::now();
+    let mut slot = 0u32;
+    let mut spare = exchange.take_free();
+    while !stop.load(Ordering::Relaxed) {
+        let Some(result) = source.next_frame(&mut spare) else { break };
+        counters.seen.fetch_add(1, Ordering::Relaxed);
+        let due = start + period * slot;
+        slot += 1;
+        if let Err(e) = result {
+            tracing::warn!("skipped frame: {e}");
+            counters.bad.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        match pacing {
+            Pacing::Camera => {
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                spare.capture = Micros::now();
+                spare = match exchange.offer_latest(spare) {
+                    Some(dropped) => {
+                        counters.dropped_latest.fetch_add(1, Ordering::Relaxed);
+                        dropped
+                    }
+                    None => exchange.take_free(),
+                };
+            }
+            Pacing::Fast => {
+                exchange.offer_wait(spare);
+                spare = exchange.take_free();
+            }
+        }
+    }
+    exchange.give_back(spare);
+    exchange.close();
+}
+
+/// Builds the centerline message of a processed frame (points capped at the protocol's limit).
+fn centerline_message(frame: &Frame, points_px: Option<(&[[f32; 2]], f32)>, low_confidence: f32) -> Centerline {
+    let mut c = Centerline {
+        frame: frame.index,
+        capture_us: frame.capture.0,
+        latency_us: 0,
+        status: StatusFlags::OK,
+        confidence: Confidence(0),
+        points: heapless::Vec::new(),
+    };
+    match points_px {
+        Some((points, confidence)) => {
+            for p in points {
+                if c.points.push(SubpixelPoint::from_px(p[0], p[1])).is_err() {
+                    break;
+                }
+            }
+            c.confidence = Confidence::from_unit(confidence);
+            if confidence < low_confidence {
+                c.status.insert(StatusFlags::LOW_CONFIDENCE);
+            }
+        }
+        None => c.status.insert(StatusFlags::NO_WIRE),
+    }
+    c
+}
+
+/// Runs until the source ends or `stop` is set; returns what happened.
+pub fn run(
+    mut source: Box<dyn FrameSource>,
+    config: &PipelineConfig,
+    sinks: Sinks,
+    options: &RunOptions,
+    stop: &AtomicBool,
+) -> RunSummary {
+    let started = Instant::now();
+    let start_us = Micros::now();
+    let (width, height) = source.size();
+    let mut pipeline = Pipeline::new(width, height, config);
+    let exchange = Exchange::new(width, height);
+    let counters = Counters::default();
+    let mut seq = 0u32;
+    let (mut centerlines, mut no_wire, mut heartbeats) = (0u64, 0u64, 0u64);
+    let mut send = |body: Body, capture: Micros| {
+        sinks.broadcast(&Message { seq, body, auth: None }, capture);
+        seq = seq.wrapping_add(1);
+    };
+    let heartbeat = |counters: &Counters| Heartbeat {
+        uptime_us: Micros::now().since(start_us),
+        frames_seen: counters.seen.load(Ordering::Relaxed) as u32,
+        frames_dropped: (counters.dropped_latest.load(Ordering::Relaxed) + counters.bad.load(Ordering::Relaxed)) as u32,
+        deadline_misses: 0,
+        backend: BackendId::CPU_CLASSICAL,
+        flags: HeartbeatFlags::default(),
+    };
+    std::thread::scope(|scope| {
+        let capture_thread = std::thread::Builder::new()
+            .name("capture".into())
+            .spawn_scoped(scope, || capture(source.as_mut(), &exchange, options.pacing, &counters, stop));
+        if let Err(e) = capture_thread {
+            tracing::error!("cannot start the capture thread: {e}");
+            return;
+        }
+        let mut last_heartbeat = Instant::now();
+        loop {
+            let wait = options.heartbeat_period.saturating_sub(last_heartbeat.elapsed());
+            match exchange.take_ready(wait) {
+                Taken::Frame(frame) => {
+                    let message = match pipeline.process(&frame) {
+                        Ok(wire) => {
+                            let found = wire.map(|w| (w.points_px, w.confidence));
+                            Some(centerline_message(&frame, found, options.low_confidence))
+                        }
+                        Err(e) => {
+                            tracing::warn!("skipped frame: {e}");
+                            counters.bad.fetch_add(1, Ordering::Relaxed);
+                            None
+                        }
+                    };
+                    if let Some(mut c) = message {
+                        if c.status.contains(StatusFlags::NO_WIRE) {
+                            no_wire += 1;
+                        } else {
+                            centerlines += 1;
+                        }
+                        c.latency_us = u32::try_from(Micros::now().since(frame.capture)).unwrap_or(u32::MAX);
+                        send(Body::Centerline(c), frame.capture);
+                    }
+                    exchange.give_back(frame);
+                }
+                Taken::Timeout => {}
+                Taken::Closed => break,
+            }
+            if last_heartbeat.elapsed() >= options.heartbeat_period {
+                send(Body::Heartbeat(heartbeat(&counters)), Micros(0));
+                heartbeats += 1;
+                last_heartbeat = Instant::now();
+            }
+        }
+    });
+    send(Body::Heartbeat(heartbeat(&counters)), Micros(0));
+    heartbeats += 1;
+    RunSummary {
+        frames_seen: counters.seen.load(Ordering::Relaxed),
+        dropped_latest: counters.dropped_latest.load(Ordering::Relaxed),
+        bad_frames: counters.bad.load(Ordering::Relaxed),
+        centerlines,
+        no_wire,
+        heartbeats,
+        sinks: sinks.finish(),
+        elapsed: started.elapsed(),
+    }
+}

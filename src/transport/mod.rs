@@ -1,0 +1,154 @@
+//! Getting messages out: sinks (UDP, serial) fed in parallel through bounded queues, and the
+//! receiving side used by `wiretrace rx` and the demo.
+//!
+//! Every sink runs on its own thread behind its own [`queue::SinkQueue`], so a slow or dead
+//! sink loses its own oldest messages and never holds up the pipeline or the other sinks.
+
+pub mod queue;
+pub mod receiver;
+pub mod serial;
+pub mod udp;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use hdrhistogram::Histogram;
+use wiretrace_protocol::{Body, Message};
+
+use crate::time::Micros;
+use queue::{Outgoing, SinkQueue};
+
+/// Why a sink could not send a message.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The message did not fit the encode buffer (cannot happen for messages built by
+    /// wiretrace; kept so a bug shows as an error, not a panic).
+    #[error("encoding failed: {0}")]
+    Encode(#[from] wiretrace_protocol::EncodeError),
+    /// The operating system refused the write.
+    #[error("{target}: {source}")]
+    Io {
+        /// The sink's address or device.
+        target: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The device could not be opened.
+    #[error("{target}: cannot open: {reason}")]
+    Open {
+        /// The device.
+        target: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// A destination for messages. `send` may block (a serial line at 115200 baud does); it runs
+/// on the sink's own thread.
+pub trait Sink: Send + 'static {
+    /// Where messages go, for logs and reports.
+    fn target(&self) -> String;
+    /// Sends one message.
+    fn send(&mut self, message: &Message) -> Result<(), SinkError>;
+}
+
+/// Counters and latency of one sink.
+#[derive(Debug, Clone)]
+pub struct SinkReport {
+    /// Where messages went.
+    pub target: String,
+    /// Messages handed to the OS.
+    pub sent: u64,
+    /// Messages dropped because the sink's queue was full.
+    pub dropped: u64,
+    /// Messages that failed to send.
+    pub errors: u64,
+    /// Capture to hand-off latency of centerline messages (µs).
+    pub latency_us: Histogram<u64>,
+}
+
+impl SinkReport {
+    fn new(target: String) -> Self {
+        SinkReport {
+            target,
+            sent: 0,
+            dropped: 0,
+            errors: 0,
+            // 1 µs to 100 s at 3 significant digits: allocated once here, recording never allocates.
+            latency_us: Histogram::new_with_bounds(1, 100_000_000, 3).expect("constant histogram bounds are valid"),
+        }
+    }
+}
+
+/// The running sinks: one thread and one queue each.
+#[derive(Debug)]
+pub struct Sinks {
+    queues: Vec<Arc<SinkQueue>>,
+    reports: Vec<Arc<Mutex<SinkReport>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Sinks {
+    /// Starts a thread per sink, each behind its own [`SinkQueue`].
+    pub fn start(sinks: Vec<Box<dyn Sink>>) -> std::io::Result<Self> {
+        let mut this = Sinks { queues: Vec::new(), reports: Vec::new(), threads: Vec::new() };
+        for (i, mut sink) in sinks.into_iter().enumerate() {
+            let queue = Arc::new(SinkQueue::new());
+            let report = Arc::new(Mutex::new(SinkReport::new(sink.target())));
+            let (q, r) = (Arc::clone(&queue), Arc::clone(&report));
+            let thread = std::thread::Builder::new().name(format!("sink-{i}")).spawn(move || {
+                while let Some(out) = q.pop() {
+                    let result = sink.send(&out.message);
+                    let done = Micros::now();
+                    let mut rep = r.lock().unwrap_or_else(PoisonError::into_inner);
+                    match result {
+                        Ok(()) => {
+                            rep.sent += 1;
+                            if matches!(out.message.body, Body::Centerline(_)) {
+                                rep.latency_us.saturating_record(done.since(out.capture).max(1));
+                            }
+                        }
+                        Err(e) => {
+                            if rep.errors == 0 {
+                                tracing::warn!("sink {}: {e}", rep.target);
+                            }
+                            rep.errors += 1;
+                        }
+                    }
+                }
+            })?;
+            this.queues.push(queue);
+            this.reports.push(report);
+            this.threads.push(thread);
+        }
+        Ok(this)
+    }
+
+    /// Queues `message` on every sink; never blocks on a sink.
+    pub fn broadcast(&self, message: &Message, capture: Micros) {
+        for q in &self.queues {
+            q.push(Outgoing { message: message.clone(), capture });
+        }
+    }
+
+    /// Lets every sink drain its queue, stops the threads and returns their reports.
+    pub fn finish(self) -> Vec<SinkReport> {
+        for q in &self.queues {
+            q.close();
+        }
+        for t in self.threads {
+            if t.join().is_err() {
+                tracing::error!("a sink thread panicked");
+            }
+        }
+        self.reports
+            .iter()
+            .zip(&self.queues)
+            .map(|(r, q)| {
+                let mut rep = r.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                rep.dropped = q.dropped();
+                rep
+            })
+            .collect()
+    }
+}

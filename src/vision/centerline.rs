@@ -1,0 +1,308 @@
+//! Skeleton to an ordered centerline: the strongest skeleton path, proximal end first,
+//! smoothed and resampled at uniform arc length.
+//!
+//! Uniform spacing matters twice: the robot gets evenly spaced targets, and the protocol's
+//! second-order delta coding turns evenly spaced points into one-byte varints.
+
+use super::Plane;
+
+/// Parameters of centerline extraction.
+#[derive(Debug, Clone, Copy)]
+pub struct CenterlineParams {
+    /// Shortest skeleton path (px) taken as a wire; shorter ones are noise.
+    pub min_length_px: f32,
+    /// Lowest mean ridge depth (attenuation units) along a path taken as a wire. Metal
+    /// attenuates far more than the bone edges and vessels that also make thin ridges, so
+    /// a path fainter than this is anatomy, and "no wire" is the honest answer.
+    pub min_mean_depth: f32,
+    /// Most points sent per centerline.
+    pub max_points: usize,
+    /// Closest spacing (px) between resampled points on short wires.
+    pub min_spacing_px: f32,
+    /// Half-width (points) of the moving average that removes the skeleton's pixel staircase.
+    pub smooth_half_window: usize,
+}
+
+impl Default for CenterlineParams {
+    fn default() -> Self {
+        CenterlineParams {
+            min_length_px: 20.0,
+            min_mean_depth: 0.10,
+            max_points: 64,
+            min_spacing_px: 2.0,
+            smooth_half_window: 2,
+        }
+    }
+}
+
+/// The wire found in one frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Wire<'a> {
+    /// Pixel coordinates `[x, y]`, proximal end first, tip last.
+    pub points_px: &'a [[f32; 2]],
+    /// Mean ridge strength along the path, 0..=1.
+    pub confidence: f32,
+    /// Length of the skeleton path (px).
+    pub length_px: f32,
+}
+
+const UNSEEN: u32 = u32::MAX;
+
+/// Finds the centerline in a skeleton; all scratch space is sized at start.
+#[derive(Debug)]
+pub struct CenterlineExtractor {
+    params: CenterlineParams,
+    width: usize,
+    height: usize,
+    labelled: Vec<bool>,
+    visit: Vec<u32>,
+    generation: u32,
+    parent: Vec<u32>,
+    queue: Vec<u32>,
+    path: Vec<u32>,
+    best_path: Vec<u32>,
+    smoothed: Vec<[f32; 2]>,
+    output: Vec<[f32; 2]>,
+}
+
+impl CenterlineExtractor {
+    /// Scratch space for `width` × `height` skeletons.
+    pub fn new(width: usize, height: usize, params: CenterlineParams) -> Self {
+        let n = width * height;
+        CenterlineExtractor {
+            params,
+            width,
+            height,
+            labelled: vec![false; n],
+            visit: vec![0; n],
+            generation: 0,
+            parent: vec![UNSEEN; n],
+            queue: Vec::with_capacity(n),
+            path: Vec::with_capacity(n),
+            best_path: Vec::with_capacity(n),
+            smoothed: Vec::with_capacity(n),
+            output: Vec::with_capacity(params.max_points.max(2)),
+        }
+    }
+
+    /// Breadth-first search from `start` over 8-connected skeleton pixels; fills `queue` with
+    /// the component in visiting order and `parent` with the search tree. Returns the last
+    /// pixel reached, one of the farthest (in steps) from `start`.
+    fn bfs(&mut self, skeleton: &Plane<u8>, start: u32) -> u32 {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.visit.fill(0);
+            self.generation = 1;
+        }
+        let (w, h, gen) = (self.width, self.height, self.generation);
+        self.queue.clear();
+        self.queue.push(start);
+        self.visit[start as usize] = gen;
+        self.parent[start as usize] = UNSEEN;
+        let mut head = 0;
+        while head < self.queue.len() {
+            let i = self.queue[head] as usize;
+            head += 1;
+            let (x, y) = (i % w, i / w);
+            for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let j = ny * w + nx;
+                    if skeleton.data[j] != 0 && self.visit[j] != gen {
+                        self.visit[j] = gen;
+                        self.parent[j] = i as u32;
+                        self.queue.push(j as u32);
+                    }
+                }
+            }
+        }
+        self.queue.last().copied().unwrap_or(start)
+    }
+
+    /// The strongest wire in `skeleton`, scored by ridge strength summed along each
+    /// component's longest path; `None` when no path reaches `min_length_px`.
+    pub fn extract(&mut self, skeleton: &Plane<u8>, strength: &Plane<f32>) -> Option<Wire<'_>> {
+        let w = self.width;
+        self.labelled.fill(false);
+        self.best_path.clear();
+        let mut best_score = 0.0f32;
+        let mut best_length = 0.0f32;
+        for start in 0..skeleton.data.len() {
+            if skeleton.data[start] == 0 || self.labelled[start] {
+                continue;
+            }
+            let far_a = self.bfs(skeleton, start as u32);
+            for &i in &self.queue {
+                self.labelled[i as usize] = true;
+            }
+            let far_b = self.bfs(skeleton, far_a);
+            self.path.clear();
+            let mut at = far_b;
+            while at != UNSEEN {
+                self.path.push(at);
+                at = self.parent[at as usize];
+            }
+            let length = path_length(&self.path, w);
+            if length < self.params.min_length_px {
+                continue;
+            }
+            let score: f32 = self.path.iter().map(|&i| strength.data[i as usize]).sum();
+            if score < self.params.min_mean_depth * self.path.len() as f32 {
+                continue;
+            }
+            if score > best_score {
+                best_score = score;
+                best_length = length;
+                std::mem::swap(&mut self.path, &mut self.best_path);
+            }
+        }
+        if self.best_path.is_empty() {
+            return None;
+        }
+        let confidence = (best_score / self.best_path.len() as f32).clamp(0.0, 1.0);
+        self.order_proximal_first();
+        self.smooth();
+        resample(&self.smoothed, self.params, &mut self.output);
+        Some(Wire { points_px: &self.output, confidence, length_px: best_length })
+    }
+
+    /// Proximal is the end nearer the image border, where the wire enters the field.
+    fn order_proximal_first(&mut self) {
+        let (w, h) = (self.width, self.height);
+        let border = |i: u32| {
+            let (x, y) = (i as usize % w, i as usize / w);
+            x.min(y).min(w - 1 - x).min(h - 1 - y)
+        };
+        if let (Some(&first), Some(&last)) = (self.best_path.first(), self.best_path.last()) {
+            if border(last) < border(first) {
+                self.best_path.reverse();
+            }
+        }
+    }
+
+    /// Moving average along the path; the window shrinks at the ends so they stay put.
+    fn smooth(&mut self) {
+        let w = self.width;
+        let n = self.best_path.len();
+        let k = self.params.smooth_half_window;
+        self.smoothed.clear();
+        for i in 0..n {
+            let half = k.min(i).min(n - 1 - i);
+            let (mut sx, mut sy) = (0.0f32, 0.0f32);
+            for &p in &self.best_path[i - half..=i + half] {
+                sx += (p as usize % w) as f32;
+                sy += (p as usize / w) as f32;
+            }
+            let count = (2 * half + 1) as f32;
+            self.smoothed.push([sx / count, sy / count]);
+        }
+    }
+}
+
+/// Length (px) of a pixel path with diagonal steps counted as √2.
+fn path_length(path: &[u32], w: usize) -> f32 {
+    path.windows(2)
+        .map(|p| {
+            let (a, b) = (p[0] as usize, p[1] as usize);
+            if a % w != b % w && a / w != b / w {
+                std::f32::consts::SQRT_2
+            } else {
+                1.0
+            }
+        })
+        .sum()
+}
+
+/// Resamples a polyline at uniform arc length into `out`: at most `max_points`, at least
+/// `min_spacing_px` apart where the budget allows, first and last points exact.
+pub fn resample(line: &[[f32; 2]], params: CenterlineParams, out: &mut Vec<[f32; 2]>) {
+    out.clear();
+    let (Some(&first), Some(&last)) = (line.first(), line.last()) else {
+        return;
+    };
+    let total: f32 = line.windows(2).map(|s| dist(s[0], s[1])).sum();
+    let wanted = (total / params.min_spacing_px).ceil() as usize + 1;
+    let n = wanted.clamp(2, params.max_points.max(2));
+    out.push(first);
+    let step = total / (n - 1) as f32;
+    let (mut seg, mut seg_start) = (0usize, 0.0f32);
+    for k in 1..n - 1 {
+        let target = step * k as f32;
+        while seg + 1 < line.len() - 1 && seg_start + dist(line[seg], line[seg + 1]) < target {
+            seg_start += dist(line[seg], line[seg + 1]);
+            seg += 1;
+        }
+        let len = dist(line[seg], line[seg + 1]);
+        let t = if len > 0.0 { ((target - seg_start) / len).clamp(0.0, 1.0) } else { 0.0 };
+        let (a, b) = (line[seg], line[seg + 1]);
+        out.push([a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])]);
+    }
+    out.push(last);
+}
+
+fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draw(w: usize, h: usize, pixels: &[(usize, usize)]) -> Plane<u8> {
+        let mut p = Plane::new(w, h);
+        for &(x, y) in pixels {
+            p.data[y * w + x] = 1;
+        }
+        p
+    }
+
+    #[test]
+    fn picks_the_strongest_path_and_orders_it_from_the_border() {
+        let (w, h) = (64, 48);
+        let mut px: Vec<(usize, usize)> = (0..40).map(|x| (x, 20)).collect();
+        px.extend((30..34).map(|y| (50, y)));
+        let skel = draw(w, h, &px);
+        let strength = Plane { width: w, height: h, data: vec![0.8; w * h] };
+        let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
+        let wire = ex.extract(&skel, &strength).expect("wire found");
+        assert_eq!(wire.points_px.first(), Some(&[0.0, 20.0]));
+        assert_eq!(wire.points_px.last(), Some(&[39.0, 20.0]));
+        assert!(wire.points_px.len() <= 64);
+        assert!((wire.length_px - 39.0).abs() < 1e-4);
+        assert!((wire.confidence - 0.8).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_longest_branch_of_a_tree_is_followed() {
+        let (w, h) = (80, 60);
+        let mut px: Vec<(usize, usize)> = (5..70).map(|x| (x, 30)).collect();
+        px.extend((31..40).map(|y| (30, y)));
+        let skel = draw(w, h, &px);
+        let strength = Plane { width: w, height: h, data: vec![0.5; w * h] };
+        let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
+        let wire = ex.extract(&skel, &strength).expect("wire found");
+        let (a, b) = (wire.points_px[0], *wire.points_px.last().expect("points"));
+        assert_eq!((a, b), ([5.0, 30.0], [69.0, 30.0]));
+        assert!(wire.points_px.iter().all(|p| (p[1] - 30.0).abs() < 1.0));
+    }
+
+    #[test]
+    fn short_fragments_are_no_wire() {
+        let skel = draw(32, 32, &[(5, 5), (6, 6), (7, 7)]);
+        let strength = Plane { width: 32, height: 32, data: vec![1.0; 1024] };
+        let mut ex = CenterlineExtractor::new(32, 32, CenterlineParams::default());
+        assert!(ex.extract(&skel, &strength).is_none());
+    }
+
+    #[test]
+    fn resampling_keeps_the_ends_and_spaces_points_evenly() {
+        let line: Vec<[f32; 2]> = (0..=300).map(|i| [i as f32, 0.5 * i as f32]).collect();
+        let mut out = Vec::new();
+        resample(&line, CenterlineParams::default(), &mut out);
+        assert_eq!(out.len(), 64);
+        assert_eq!(out[0], line[0]);
+        assert_eq!(out[63], line[300]);
+        let gaps: Vec<f32> = out.windows(2).map(|s| dist(s[0], s[1])).collect();
+        let mean = gaps.iter().sum::<f32>() / gaps.len() as f32;
+        assert!(gaps.iter().all(|g| (g - mean).abs() < 1e-2), "{gaps:?}");
+    }
+}

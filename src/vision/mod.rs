@@ -1,0 +1,37 @@
+//! Finding the wire in one frame. One module per stage, each the CPU reference:
+//! [`normalise`] → [`ridge`] → [`threshold`] → [`thinning`] → [`bridging`] →
+//! [`centerline`].
+//!
+//! Every stage owns its scratch buffers, sized when it is made, so processing a frame
+//! allocates nothing.
+
+pub mod bridging;
+pub mod centerline;
+pub mod normalise;
+pub mod ridge;
+pub mod thinning;
+pub mod threshold;
+
+/// A row-major image plane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plane<T> {
+    /// Columns.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+    /// `width * height` values, row-major.
+    pub data: Vec<T>,
+}
+
+impl<T: Copy + Default> Plane<T> {
+    /// A plane filled with `T::default()`.
+    pub fn new(width: usize, height: usize) -> Self {
+        Plane { width, height, data: vec![T::default(); width * height] }
+    }
+
+    /// The value at column `x`, row `y`.
+    #[inline]
+    pub fn at(&self, x: usize, y: usize) -> T {
+        self.data[y * self.width + x]
+    }
+}

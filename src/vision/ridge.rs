@@ -1,0 +1,490 @@
+//! Multi-scale Hessian ridge measure for bright thin ridges in log attenuation.
+//!
+//! Second derivatives come from separable Gaussian-derivative kernels, scale-normalised by σ²
+//! so responses at different scales compare. The measure is the ridge depth `-λ2` weighted by
+//! Frangi's anisotropy term `exp(-Rb²/2β²)`, `Rb = λ1/λ2`. Frangi's structureness term
+//! `1 - exp(-S²/2c²)` is left out on purpose: it saturates, and a saturated measure cannot
+//! tell a high-contrast wire from a faint rib edge. Kept in attenuation units, the depth is
+//! about 0.385 × the line's peak attenuation at its best scale, whatever the dose.
+//!
+//! A guidewire is 1-3 px wide and answers at small scales; a catheter (5-8 px) answers best at
+//! `thick_scale_px`. Where that scale wins, the neighbourhood is taken as a thick structure
+//! and its small-scale responses (the catheter's walls produce them too) are suppressed.
+
+use super::Plane;
+
+/// Parameters of the ridge measure.
+#[derive(Debug, Clone)]
+pub struct RidgeParams {
+    /// Gaussian scales (σ, px) at which a wire is sought.
+    pub wire_scales_px: Vec<f32>,
+    /// Scale (σ, px) at which catheters and other thick tubes answer best.
+    pub thick_scale_px: f32,
+    /// Frangi's β: how strongly blob-like responses (|λ1| close to |λ2|) are suppressed.
+    pub beta: f32,
+    /// Ridge depth (attenuation units) at the thick scale above which a thick structure is
+    /// masked.
+    pub thick_min_depth: f32,
+    /// Thin ridges near a thick one are suppressed only when they run within this angle
+    /// (radians) of it: a catheter's walls are parallel to it, a wire crossing a rib is not.
+    pub parallel_tolerance_rad: f32,
+}
+
+impl Default for RidgeParams {
+    fn default() -> Self {
+        RidgeParams {
+            wire_scales_px: vec![1.0, 1.5, 2.0],
+            thick_scale_px: 3.5,
+            beta: 0.5,
+            thick_min_depth: 0.12,
+            parallel_tolerance_rad: 0.5,
+        }
+    }
+}
+
+/// One-dimensional Gaussian kernels of a scale: smoothing, first and second derivative.
+#[derive(Debug, Clone)]
+struct Kernels {
+    radius: usize,
+    g: Vec<f32>,
+    d1: Vec<f32>,
+    d2: Vec<f32>,
+}
+
+impl Kernels {
+    /// Sampled to ±4σ and corrected so that, on polynomials, the discrete filters are exact:
+    /// `g` sums to 1, `d1` of `x` is 1, `d2` of `x²/2` is 1 and of a constant 0.
+    fn new(sigma_px: f32) -> Self {
+        let sigma = f64::from(sigma_px);
+        let radius = (4.0 * sigma).ceil() as usize;
+        let ks: Vec<f64> = (0..=2 * radius).map(|i| i as f64 - radius as f64).collect();
+        let gauss: Vec<f64> = ks.iter().map(|k| (-k * k / (2.0 * sigma * sigma)).exp()).collect();
+        let sum: f64 = gauss.iter().sum();
+        let g: Vec<f64> = gauss.iter().map(|v| v / sum).collect();
+        let raw1: Vec<f64> = ks.iter().zip(&g).map(|(k, g)| k * g).collect();
+        let m1: f64 = ks.iter().zip(&raw1).map(|(k, d)| k * d).sum();
+        let raw2: Vec<f64> = ks.iter().zip(&g).map(|(k, g)| (k * k / (sigma * sigma) - 1.0) * g).collect();
+        let mean2 = raw2.iter().sum::<f64>() / raw2.len() as f64;
+        let centred: Vec<f64> = raw2.iter().map(|d| d - mean2).collect();
+        let m2: f64 = ks.iter().zip(&centred).map(|(k, d)| k * k / 2.0 * d).sum();
+        Kernels {
+            radius,
+            g: g.iter().map(|&v| v as f32).collect(),
+            d1: raw1.iter().map(|d| (d / m1) as f32).collect(),
+            d2: centred.iter().map(|d| (d / m2) as f32).collect(),
+        }
+    }
+}
+
+/// Symmetric reflection at the borders (`d c b a | a b c d | d c b a`).
+#[inline]
+fn reflect(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    let period = 2 * n;
+    let mut m = i.rem_euclid(period);
+    if m >= n {
+        m = period - 1 - m;
+    }
+    m as usize
+}
+
+/// Correlates every row of `input` with `k` (centre at `k.len() / 2`).
+fn filter_rows(input: &Plane<f32>, k: &[f32], padded: &mut [f32], out: &mut Plane<f32>) {
+    let (w, r) = (input.width, k.len() / 2);
+    for (row_in, row_out) in input.data.chunks_exact(w).zip(out.data.chunks_exact_mut(w)) {
+        for (i, p) in padded[..w + 2 * r].iter_mut().enumerate() {
+            *p = row_in[reflect(i as isize - r as isize, w)];
+        }
+        row_out.fill(0.0);
+        for (j, &kj) in k.iter().enumerate() {
+            for (o, &p) in row_out.iter_mut().zip(&padded[j..j + w]) {
+                *o += kj * p;
+            }
+        }
+    }
+}
+
+/// Correlates every column of `input` with `k`, row by row so memory is read in order.
+fn filter_cols(input: &Plane<f32>, k: &[f32], out: &mut Plane<f32>) {
+    let (w, h, r) = (input.width, input.height, k.len() / 2);
+    for (y, row_out) in out.data.chunks_exact_mut(w).enumerate() {
+        row_out.fill(0.0);
+        for (j, &kj) in k.iter().enumerate() {
+            let src = reflect(y as isize + j as isize - r as isize, h);
+            for (o, &p) in row_out.iter_mut().zip(&input.data[src * w..(src + 1) * w]) {
+                *o += kj * p;
+            }
+        }
+    }
+}
+
+/// Scale-normalised Hessian of one plane at one scale.
+#[derive(Debug, Clone)]
+pub struct Hessian {
+    /// ∂²/∂x² · σ².
+    pub xx: Plane<f32>,
+    /// ∂²/∂x∂y · σ².
+    pub xy: Plane<f32>,
+    /// ∂²/∂y² · σ².
+    pub yy: Plane<f32>,
+}
+
+/// Eigenvalues of `[[xx, xy], [xy, yy]]`, ordered `|λ1| <= |λ2|`.
+#[inline]
+pub fn eigenvalues(xx: f32, xy: f32, yy: f32) -> (f32, f32) {
+    let mean = 0.5 * (xx + yy);
+    let half_diff = 0.5 * (xx - yy);
+    let root = (half_diff * half_diff + xy * xy).sqrt();
+    let (a, b) = (mean + root, mean - root);
+    if a.abs() <= b.abs() {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// The ridge measure of one frame.
+#[derive(Debug, Clone)]
+pub struct RidgeMap {
+    /// Ridge depth of bright thin ridges (attenuation units), thick structures suppressed.
+    pub strength: Plane<f32>,
+    /// Index into `wire_scales_px` of the scale that answered best.
+    pub scale_index: Plane<u8>,
+    /// Direction across the ridge at that scale (radians, 0..π, x towards y).
+    pub normal_rad: Plane<f32>,
+}
+
+impl RidgeMap {
+    /// An empty map for frames of this size.
+    pub fn new(width: usize, height: usize) -> Self {
+        RidgeMap {
+            strength: Plane::new(width, height),
+            scale_index: Plane::new(width, height),
+            normal_rad: Plane::new(width, height),
+        }
+    }
+}
+
+/// Scratch planes of the Hessian computation.
+#[derive(Debug)]
+struct Work {
+    hessian: Hessian,
+    smooth_rows: Plane<f32>,
+    d1_rows: Plane<f32>,
+    d2_rows: Plane<f32>,
+    padded_row: Vec<f32>,
+}
+
+impl Work {
+    fn hessian(&mut self, input: &Plane<f32>, k: &Kernels, sigma_px: f32) {
+        filter_rows(input, &k.g, &mut self.padded_row, &mut self.smooth_rows);
+        filter_rows(input, &k.d1, &mut self.padded_row, &mut self.d1_rows);
+        filter_rows(input, &k.d2, &mut self.padded_row, &mut self.d2_rows);
+        filter_cols(&self.d2_rows, &k.g, &mut self.hessian.xx);
+        filter_cols(&self.d1_rows, &k.d1, &mut self.hessian.xy);
+        filter_cols(&self.smooth_rows, &k.d2, &mut self.hessian.yy);
+        let s2 = sigma_px * sigma_px;
+        for plane in [&mut self.hessian.xx, &mut self.hessian.xy, &mut self.hessian.yy] {
+            plane.data.iter_mut().for_each(|v| *v *= s2);
+        }
+    }
+
+    /// Ridge depth of the current Hessian: `-λ2` for bright ridges, into `raw`, and weighted by
+    /// Frangi's anisotropy term into `weighted`, so lines count and blobs do not.
+    fn ridge_depth(&self, beta: f32, weighted: &mut Plane<f32>, raw: &mut Plane<f32>) {
+        let two_b2 = 2.0 * beta * beta;
+        let h = &self.hessian;
+        for (i, (w, r)) in weighted.data.iter_mut().zip(raw.data.iter_mut()).enumerate() {
+            let (l1, l2) = eigenvalues(h.xx.data[i], h.xy.data[i], h.yy.data[i]);
+            if l2 >= 0.0 {
+                (*w, *r) = (0.0, 0.0);
+            } else {
+                let rb = l1 / l2;
+                *r = -l2;
+                *w = -l2 * (-rb * rb / two_b2).exp();
+            }
+        }
+    }
+
+    /// Direction (radians, 0..π) across the ridge at pixel `i`: the eigenvector of λ2.
+    fn normal_angle(&self, i: usize) -> f32 {
+        let h = &self.hessian;
+        let (xx, xy, yy) = (h.xx.data[i], h.xy.data[i], h.yy.data[i]);
+        let (_, l2) = eigenvalues(xx, xy, yy);
+        let (nx, ny) = if xy != 0.0 || l2 != xx { (xy, l2 - xx) } else { (l2 - yy, xy) };
+        ny.atan2(nx).rem_euclid(std::f32::consts::PI)
+    }
+}
+
+/// Computes [`RidgeMap`]s; holds kernels and scratch planes for one frame size.
+#[derive(Debug)]
+pub struct RidgeDetector {
+    params: RidgeParams,
+    wire_kernels: Vec<Kernels>,
+    thick_kernels: Kernels,
+    work: Work,
+    response: Plane<f32>,
+    raw_response: Plane<f32>,
+    thin_raw: Plane<f32>,
+    thick_mask: Plane<u8>,
+    dilate_scratch: Plane<u8>,
+}
+
+impl RidgeDetector {
+    /// Builds kernels and scratch planes for `width` × `height` frames.
+    pub fn new(width: usize, height: usize, params: RidgeParams) -> Self {
+        let wire_kernels: Vec<Kernels> = params.wire_scales_px.iter().map(|&s| Kernels::new(s)).collect();
+        let thick_kernels = Kernels::new(params.thick_scale_px);
+        let max_radius = wire_kernels.iter().map(|k| k.radius).chain([thick_kernels.radius]).max().unwrap_or(0);
+        let plane = || Plane::new(width, height);
+        RidgeDetector {
+            params,
+            wire_kernels,
+            thick_kernels,
+            work: Work {
+                hessian: Hessian { xx: plane(), xy: plane(), yy: plane() },
+                smooth_rows: plane(),
+                d1_rows: plane(),
+                d2_rows: plane(),
+                padded_row: vec![0.0; width + 2 * max_radius],
+            },
+            response: plane(),
+            raw_response: plane(),
+            thin_raw: plane(),
+            thick_mask: Plane::new(width, height),
+            dilate_scratch: Plane::new(width, height),
+        }
+    }
+
+    /// Scale-normalised Hessian of `input` at `sigma_px`: the reference that faster variants
+    /// and the learned engine's features are checked against.
+    pub fn hessian_at(&mut self, input: &Plane<f32>, sigma_px: f32) -> &Hessian {
+        self.work.hessian(input, &Kernels::new(sigma_px), sigma_px);
+        &self.work.hessian
+    }
+
+    /// Where the last frame's thick structures (catheters) were masked, for diagnostics.
+    pub fn thick_mask(&self) -> &Plane<u8> {
+        &self.thick_mask
+    }
+
+    /// Computes the ridge map of a log-attenuation plane.
+    pub fn detect(&mut self, input: &Plane<f32>, out: &mut RidgeMap) {
+        out.strength.data.fill(0.0);
+        out.scale_index.data.fill(0);
+        out.normal_rad.data.fill(0.0);
+        self.thin_raw.data.fill(0.0);
+        for (si, (k, &sigma)) in self.wire_kernels.iter().zip(&self.params.wire_scales_px).enumerate() {
+            self.work.hessian(input, k, sigma);
+            self.work.ridge_depth(self.params.beta, &mut self.response, &mut self.raw_response);
+            for (i, &v) in self.response.data.iter().enumerate() {
+                if v > out.strength.data[i] {
+                    out.strength.data[i] = v;
+                    out.scale_index.data[i] = si as u8;
+                    out.normal_rad.data[i] = self.work.normal_angle(i);
+                }
+            }
+            for (best, &r) in self.thin_raw.data.iter_mut().zip(&self.raw_response.data) {
+                *best = best.max(r);
+            }
+        }
+        self.work.hessian(input, &self.thick_kernels, self.params.thick_scale_px);
+        self.work.ridge_depth(self.params.beta, &mut self.response, &mut self.raw_response);
+        self.mark_thick_centres();
+        let radius = self.params.thick_scale_px.ceil() as usize + 1;
+        dilate(&mut self.thick_mask, radius, &mut self.dilate_scratch);
+        let max_angle = self.params.parallel_tolerance_rad;
+        for (i, v) in out.strength.data.iter_mut().enumerate() {
+            if self.thick_mask.data[i] != 0
+                && *v > 0.0
+                && parallel(out.normal_rad.data[i], self.work.normal_angle(i), max_angle)
+            {
+                *v = 0.0;
+            }
+        }
+        self.suppress_border_echoes(out);
+    }
+
+    /// Mirroring at the border turns any structure that meets the border at a shallow angle
+    /// into a ridge along the border itself. A wire crosses the border; it does not run along
+    /// it. So ridges in the outermost pixels that run parallel to the border are dropped.
+    fn suppress_border_echoes(&self, out: &mut RidgeMap) {
+        let (w, h) = (out.strength.width, out.strength.height);
+        let margin = self.params.wire_scales_px.iter().copied().fold(0.0, f32::max).ceil() as usize + 1;
+        let tol = self.params.parallel_tolerance_rad;
+        for y in 0..h {
+            for x in 0..w {
+                let near_row = y < margin || y + margin >= h;
+                let near_col = x < margin || x + margin >= w;
+                if !(near_row || near_col) {
+                    continue;
+                }
+                let i = y * w + x;
+                let normal = out.normal_rad.data[i];
+                let along_row = near_row && parallel(normal, std::f32::consts::FRAC_PI_2, tol);
+                let along_col = near_col && parallel(normal, 0.0, tol);
+                if along_row || along_col {
+                    out.strength.data[i] = 0.0;
+                }
+            }
+        }
+    }
+
+    /// Marks the axes of thick ridges: pixels where the thick-scale depth is a maximum across
+    /// the ridge (along the Hessian normal), above `thick_min_depth`, and deeper than the
+    /// deepest wire-scale response there. The wire scales are taken without the anisotropy
+    /// term, which drops at a wire's end (its cap is blob-like) and would let the thick scale
+    /// win at the tip; the thick scale keeps it, so the blob of a tip is no thick ridge.
+    /// Comparing on the axis only matters: beside a thin wire the thick scale still answers
+    /// while the small ones do not.
+    fn mark_thick_centres(&mut self) {
+        let (w, h) = (self.thin_raw.width, self.thin_raw.height);
+        let depth = &self.response.data;
+        self.thick_mask.data.fill(0);
+        for y in 1..h.saturating_sub(1) {
+            for x in 1..w - 1 {
+                let i = y * w + x;
+                let t = depth[i];
+                if t <= self.params.thick_min_depth || t <= self.thin_raw.data[i] {
+                    continue;
+                }
+                let angle = self.work.normal_angle(i);
+                let step: isize = match (angle / std::f32::consts::FRAC_PI_4).round() as i32 {
+                    0 | 4 => 1,
+                    1 => w as isize + 1,
+                    2 => w as isize,
+                    _ => w as isize - 1,
+                };
+                let (a, b) = (depth[(i as isize - step) as usize], depth[(i as isize + step) as usize]);
+                if t >= a && t >= b {
+                    self.thick_mask.data[i] = 1;
+                }
+            }
+        }
+    }
+}
+
+/// True when two undirected angles (radians, 0..π) differ by less than `tolerance`.
+fn parallel(a: f32, b: f32, tolerance: f32) -> bool {
+    let d = (a - b).rem_euclid(std::f32::consts::PI);
+    d.min(std::f32::consts::PI - d) < tolerance
+}
+
+/// Binary dilation by a square of side `2 * radius + 1` (separable running maximum).
+fn dilate(mask: &mut Plane<u8>, radius: usize, scratch: &mut Plane<u8>) {
+    let (w, h) = (mask.width, mask.height);
+    for y in 0..h {
+        for x in 0..w {
+            let (lo, hi) = (x.saturating_sub(radius), (x + radius).min(w - 1));
+            scratch.data[y * w + x] = mask.data[y * w + lo..=y * w + hi].iter().copied().max().unwrap_or(0);
+        }
+    }
+    for y in 0..h {
+        let (lo, hi) = (y.saturating_sub(radius), (y + radius).min(h - 1));
+        for x in 0..w {
+            mask.data[y * w + x] = (lo..=hi).map(|yy| scratch.data[yy * w + x]).max().unwrap_or(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plane_from(width: usize, height: usize, f: impl Fn(f32, f32) -> f32) -> Plane<f32> {
+        let mut p = Plane::new(width, height);
+        for y in 0..height {
+            for x in 0..width {
+                p.data[y * width + x] = f(x as f32, y as f32);
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn hessian_of_a_quadratic_is_exact_away_from_borders() {
+        let (a, b, c) = (0.02f32, -0.01f32, 0.03f32);
+        let img = plane_from(64, 48, |x, y| {
+            let (x, y) = (x - 32.0, y - 24.0);
+            0.5 * a * x * x + b * x * y + 0.5 * c * y * y
+        });
+        let sigma = 2.0;
+        let mut det = RidgeDetector::new(64, 48, RidgeParams::default());
+        let h = det.hessian_at(&img, sigma);
+        let s2 = sigma * sigma;
+        for y in 10..38 {
+            for x in 10..54 {
+                assert!((h.xx.at(x, y) - a * s2).abs() < 1e-4, "xx at {x},{y}: {}", h.xx.at(x, y));
+                assert!((h.xy.at(x, y) - b * s2).abs() < 1e-4, "xy at {x},{y}");
+                assert!((h.yy.at(x, y) - c * s2).abs() < 1e-4, "yy at {x},{y}");
+            }
+        }
+    }
+
+    #[test]
+    fn eigenvalues_are_ordered_by_magnitude() {
+        let (l1, l2) = eigenvalues(-3.0, 0.0, 1.0);
+        assert_eq!((l1, l2), (1.0, -3.0));
+        let (l1, l2) = eigenvalues(2.0, 1.0, 2.0);
+        assert!((l1 - 1.0).abs() < 1e-6 && (l2 - 3.0).abs() < 1e-6);
+    }
+
+    /// A bright line of Gaussian profile with width `s_px`, at angle `theta`, through the centre.
+    fn line(size: usize, s_px: f32, amplitude: f32, theta: f32) -> Plane<f32> {
+        let (nx, ny) = (-theta.sin(), theta.cos());
+        let c = size as f32 / 2.0;
+        plane_from(size, size, |x, y| {
+            let d = (x - c) * nx + (y - c) * ny;
+            amplitude * (-d * d / (2.0 * s_px * s_px)).exp()
+        })
+    }
+
+    #[test]
+    fn a_thin_line_peaks_on_its_axis_at_any_angle() {
+        for theta in [0.0f32, 0.4, 0.785, 1.3] {
+            let img = line(64, 0.9, 0.3, theta);
+            let mut det = RidgeDetector::new(64, 64, RidgeParams::default());
+            let mut map = RidgeMap::new(64, 64);
+            det.detect(&img, &mut map);
+            let (nx, ny) = (-theta.sin(), theta.cos());
+            let on = map.strength.at(32, 32);
+            let off_x = (32.0 + 4.0 * nx).round() as usize;
+            let off_y = (32.0 + 4.0 * ny).round() as usize;
+            // A Gaussian line's depth at its best scale is 2/(3√3) ≈ 0.385 of its amplitude.
+            assert!((0.3..0.4).contains(&(on / 0.3)), "theta {theta}: on-axis depth {on}");
+            assert!(map.strength.at(off_x, off_y) < 0.2 * on, "theta {theta}: off-axis too strong");
+        }
+    }
+
+    #[test]
+    fn a_dark_line_is_not_a_ridge() {
+        let img = line(64, 0.9, -0.3, 0.3);
+        let mut det = RidgeDetector::new(64, 64, RidgeParams::default());
+        let mut map = RidgeMap::new(64, 64);
+        det.detect(&img, &mut map);
+        assert!(map.strength.at(32, 32) < 0.05);
+    }
+
+    #[test]
+    fn a_thick_tube_is_suppressed_but_a_thin_wire_beside_it_is_kept() {
+        let size = 96;
+        let img = plane_from(size, size, |x, _| {
+            let tube = |c: f32, r: f32| {
+                let d = x - c;
+                if d.abs() < r {
+                    2.0 * (r * r - d * d).sqrt()
+                } else {
+                    0.0
+                }
+            };
+            0.1 * tube(30.0, 3.5) + 0.25 * tube(70.0, 0.8)
+        });
+        let mut det = RidgeDetector::new(size, size, RidgeParams::default());
+        let mut map = RidgeMap::new(size, size);
+        det.detect(&img, &mut map);
+        for x in 24..=36 {
+            assert_eq!(map.strength.at(x, 48), 0.0, "catheter column {x} not suppressed");
+        }
+        assert!(map.strength.at(70, 48) > 0.05, "wire lost: {}", map.strength.at(70, 48));
+    }
+}

@@ -1,0 +1,156 @@
+//! Binary mask to one-pixel-wide skeleton: Zhang-Suen thinning.
+//!
+//! This is the same algorithm, neighbourhood order and border rule as OpenCV's
+//! `cv::ximgproc::thinning(.., THINNING_ZHANGSUEN)`, so its output can be checked against
+//! OpenCV pixel for pixel: each sub-iteration marks pixels on the unchanged image, then
+//! removes them all; pixels in the outermost rows and columns are never removed.
+
+use super::Plane;
+
+/// Zhang-Suen thinning with scratch space sized at start.
+#[derive(Debug)]
+pub struct Thinning {
+    marked: Vec<u32>,
+}
+
+impl Thinning {
+    /// Scratch space for frames of `pixels` pixels.
+    pub fn new(pixels: usize) -> Self {
+        Thinning { marked: Vec::with_capacity(pixels) }
+    }
+
+    /// Thins `mask` (values 0 or 1) in place until it no longer changes.
+    pub fn apply(&mut self, mask: &mut Plane<u8>) {
+        let (w, h) = (mask.width, mask.height);
+        if w < 3 || h < 3 {
+            return;
+        }
+        loop {
+            let mut changed = false;
+            for second in [false, true] {
+                self.marked.clear();
+                for y in 1..h - 1 {
+                    let row = y * w;
+                    for x in 1..w - 1 {
+                        if mask.data[row + x] != 0 && removable(&mask.data, w, row + x, second) {
+                            self.marked.push((row + x) as u32);
+                        }
+                    }
+                }
+                changed |= !self.marked.is_empty();
+                for &i in &self.marked {
+                    mask.data[i as usize] = 0;
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+}
+
+/// The Zhang-Suen deletion test for the pixel at `i` (not on the border).
+#[inline]
+fn removable(m: &[u8], w: usize, i: usize, second: bool) -> bool {
+    let p2 = m[i - w];
+    let p3 = m[i - w + 1];
+    let p4 = m[i + 1];
+    let p5 = m[i + w + 1];
+    let p6 = m[i + w];
+    let p7 = m[i + w - 1];
+    let p8 = m[i - 1];
+    let p9 = m[i - w - 1];
+    let ring = [p2, p3, p4, p5, p6, p7, p8, p9, p2];
+    let transitions = ring.windows(2).filter(|p| p[0] == 0 && p[1] == 1).count();
+    let neighbours = u32::from(p2)
+        + u32::from(p3)
+        + u32::from(p4)
+        + u32::from(p5)
+        + u32::from(p6)
+        + u32::from(p7)
+        + u32::from(p8)
+        + u32::from(p9);
+    let (m1, m2) = if second { (p2 * p4 * p8, p2 * p6 * p8) } else { (p2 * p4 * p6, p4 * p6 * p8) };
+    transitions == 1 && (2..=6).contains(&neighbours) && m1 == 0 && m2 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_rows(rows: &[&str]) -> Plane<u8> {
+        let (w, h) = (rows[0].len(), rows.len());
+        let mut p = Plane::new(w, h);
+        for (y, r) in rows.iter().enumerate() {
+            for (x, c) in r.bytes().enumerate() {
+                p.data[y * w + x] = u8::from(c == b'#');
+            }
+        }
+        p
+    }
+
+    fn to_rows(p: &Plane<u8>) -> Vec<String> {
+        p.data.chunks(p.width).map(|r| r.iter().map(|&v| if v != 0 { '#' } else { '.' }).collect()).collect()
+    }
+
+    #[test]
+    fn a_thick_bar_thins_to_a_line() {
+        let mut m = from_rows(&["............", ".##########.", ".##########.", ".##########.", "............"]);
+        Thinning::new(60).apply(&mut m);
+        let rows = to_rows(&m);
+        assert!(rows[1].chars().all(|c| c == '.') && rows[3].chars().all(|c| c == '.'), "{rows:?}");
+        assert!(rows[2].matches('#').count() >= 6, "{rows:?}");
+    }
+
+    #[test]
+    fn a_one_pixel_line_is_stable() {
+        let rows = [".......", ".#.....", "..#....", "...###.", "......."];
+        let mut m = from_rows(&rows);
+        Thinning::new(35).apply(&mut m);
+        assert_eq!(to_rows(&m), rows);
+    }
+
+    #[test]
+    fn border_pixels_are_never_removed() {
+        let mut m = from_rows(&["####", "####", "####"]);
+        Thinning::new(12).apply(&mut m);
+        assert_eq!(to_rows(&m)[0], "####");
+        assert_eq!(to_rows(&m)[2], "####");
+    }
+
+    #[test]
+    fn thinning_keeps_components_connected() {
+        let mut m = Plane::new(40, 40);
+        for y in 0..40 {
+            for x in 0..40 {
+                let d = ((x as f32 - 20.0).powi(2) + (y as f32 - 20.0).powi(2)).sqrt();
+                m.data[y * 40 + x] = u8::from((12.0..16.0).contains(&d));
+            }
+        }
+        Thinning::new(1600).apply(&mut m);
+        let ones = m.data.iter().filter(|&&v| v != 0).count();
+        assert!(ones > 60, "ring vanished: {ones} pixels");
+        let mut seen = vec![false; 1600];
+        let start = m.data.iter().position(|&v| v != 0).unwrap_or(0);
+        let mut stack = vec![start];
+        seen[start] = true;
+        let mut reached = 0;
+        while let Some(i) = stack.pop() {
+            reached += 1;
+            let (x, y) = ((i % 40) as isize, (i / 40) as isize);
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let (nx, ny) = (x + dx, y + dy);
+                    if (0..40).contains(&nx) && (0..40).contains(&ny) {
+                        let j = (ny * 40 + nx) as usize;
+                        if m.data[j] != 0 && !seen[j] {
+                            seen[j] = true;
+                            stack.push(j);
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(reached, ones);
+    }
+}
