@@ -1,7 +1,8 @@
 //! wiretrace: finds the guidewire in X-ray fluoroscopy frames and sends its centerline to a
 //! surgical robot before a deadline.
 //!
-//! The modules follow the pipeline: [`capture`] → [`vision`] → [`pipeline`] → [`transport`].
+//! The modules follow the pipeline: [`capture`] → [`vision`] → [`pipeline`] → [`transport`];
+//! [`eval`] scores centerlines against ground truth and [`demo`] runs the whole chain.
 
 pub mod capture;
 pub mod demo;

@@ -266,26 +266,26 @@ fn rx(
 fn human_line(m: &Message) -> String {
     match &m.body {
         Body::Centerline(c) => {
-            let status =
-                if c.status.is_ok() { "ok".to_string() } else { c.status.names().collect::<Vec<_>>().join("+") };
             let tip = c.points.last().map_or(String::new(), |p| format!(" tip ({:.1}, {:.1})", p.x_px(), p.y_px()));
             format!(
-                "seq {:6} frame {:6} {status:14} {:3} points{tip} confidence {:.2} latency {} us",
+                "seq {:6} frame {:6} {:14} {:3} points{tip} confidence {:.2} latency {} us",
                 m.seq,
                 c.frame,
+                c.status.to_string(),
                 c.points.len(),
                 c.confidence.as_unit(),
                 c.latency_us
             )
         }
         Body::Heartbeat(h) => format!(
-            "seq {:6} heartbeat uptime {:.1} s, {} frames seen, {} dropped, {} deadline misses, backend {}",
+            "seq {:6} heartbeat uptime {:.1} s, {} frames seen, {} dropped, {} deadline misses, backend {}, {}",
             m.seq,
             h.uptime_us as f64 / 1e6,
             h.frames_seen,
             h.frames_dropped,
             h.deadline_misses,
-            h.backend.name()
+            h.backend.name(),
+            h.flags
         ),
     }
 }

@@ -59,3 +59,21 @@ fn replayed_centerlines_follow_the_wire_and_every_frame_is_accounted_for() {
     let mean = distances.iter().sum::<f32>() / distances.len() as f32;
     assert!(mean < 2.0, "mean centerline distance {mean:.2} px; per frame: {distances:?}");
 }
+
+#[test]
+fn garbage_datagrams_are_counted_and_the_receiver_carries_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    synth(dir.path(), 4, 6, 128);
+    let (rx, listening) = Rx::start(&["--udp", "127.0.0.1:0", "--idle-exit", "2"]);
+    let addr = listening.rsplit(' ').next().expect("address").to_string();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for garbage in [&b""[..], b"\x01", b"hello, robot", &[0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 0]] {
+        socket.send_to(garbage, &addr).expect("send garbage");
+    }
+    replay(&[dir.path().to_str().expect("utf-8 path"), "--udp", &addr, "--fast"]);
+    let (messages, stderr) = rx.finish();
+    let summary = rx_summary(&stderr);
+    assert_eq!(summary["crc_failures"], 2, "{summary}");
+    assert_eq!(summary["other_errors"], 2, "too short: {summary}");
+    assert_eq!(centerlines(&messages).len(), 6);
+}

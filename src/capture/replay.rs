@@ -4,6 +4,8 @@
 //! ground truth even when a file is bad: a bad file is reported with its name, skipped,
 //! counted, and keeps its index.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::pgm::decode_pgm;
@@ -72,28 +74,23 @@ impl FrameSource for ReplaySource {
         let index = self.next;
         let path = self.paths.get(index)?;
         self.next += 1;
-        let result = (|| {
-            self.bytes.clear();
-            let mut file = std::fs::File::open(path).map_err(|e| CaptureError::Io { path: path.clone(), source: e })?;
-            std::io::Read::read_to_end(&mut file, &mut self.bytes)
-                .map_err(|e| CaptureError::Io { path: path.clone(), source: e })?;
-            let header = decode_pgm(&self.bytes, &mut frame.pixels)
-                .map_err(|e| CaptureError::BadFrame { path: path.clone(), reason: e.to_string() })?;
-            if (header.width, header.height) != (self.width, self.height) {
-                return Err(CaptureError::BadFrame {
-                    path: path.clone(),
-                    reason: format!(
-                        "frame is {}x{}, the sequence is {}x{}",
-                        header.width, header.height, self.width, self.height
-                    ),
-                });
-            }
-            frame.width = header.width;
-            frame.height = header.height;
-            frame.maxval = header.maxval;
-            frame.index = index as u32;
-            Ok(())
-        })();
-        Some(result)
+        frame.index = index as u32;
+        Some(load(path, &mut self.bytes, frame, (self.width, self.height)))
     }
+}
+
+/// Reads and decodes the frame file `path` into `frame`, through the reused `bytes` buffer.
+fn load(path: &Path, bytes: &mut Vec<u8>, frame: &mut Frame, size: (usize, usize)) -> Result<(), CaptureError> {
+    let io = |source| CaptureError::Io { path: path.to_path_buf(), source };
+    let bad = |reason: String| CaptureError::BadFrame { path: path.to_path_buf(), reason };
+    bytes.clear();
+    File::open(path).and_then(|mut f| f.read_to_end(bytes)).map_err(io)?;
+    let header = decode_pgm(bytes, &mut frame.pixels).map_err(|e| bad(e.to_string()))?;
+    if (header.width, header.height) != size {
+        return Err(bad(format!("frame is {}x{}, the sequence is {}x{}", header.width, header.height, size.0, size.1)));
+    }
+    frame.width = header.width;
+    frame.height = header.height;
+    frame.maxval = header.maxval;
+    Ok(())
 }

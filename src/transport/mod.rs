@@ -152,3 +152,59 @@ impl Sinks {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::time::{Duration, Instant};
+    use wiretrace_protocol::Heartbeat;
+
+    /// A sink whose device hangs: every send blocks until the test lets go.
+    struct Hung(Receiver<()>);
+
+    impl Sink for Hung {
+        fn target(&self) -> String {
+            "hung".into()
+        }
+        fn send(&mut self, _: &Message) -> Result<(), SinkError> {
+            let _ = self.0.recv();
+            Ok(())
+        }
+    }
+
+    /// A sink that hands every sequence number to the test.
+    struct Recording(Sender<u32>);
+
+    impl Sink for Recording {
+        fn target(&self) -> String {
+            "recording".into()
+        }
+        fn send(&mut self, m: &Message) -> Result<(), SinkError> {
+            let _ = self.0.send(m.seq);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_hung_sink_delays_neither_the_pipeline_nor_the_other_sinks() {
+        let (release, hung) = channel();
+        let (seen_tx, seen) = channel();
+        let sinks = Sinks::start(vec![Box::new(Hung(hung)), Box::new(Recording(seen_tx))]).expect("start sinks");
+        let started = Instant::now();
+        for seq in 0..100u32 {
+            let message = Message { seq, body: Body::Heartbeat(Heartbeat::default()), auth: None };
+            sinks.broadcast(&message, Micros(0));
+            // The healthy sink keeps up with the producer: it never falls a queue behind.
+            assert_eq!(seen.recv_timeout(Duration::from_secs(5)), Ok(seq));
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(release);
+        let reports = sinks.finish();
+        let hung = reports.iter().find(|r| r.target == "hung").expect("hung report");
+        let healthy = reports.iter().find(|r| r.target == "recording").expect("recording report");
+        assert_eq!((healthy.sent, healthy.dropped), (100, 0));
+        assert!(hung.dropped >= 100 - 1 - queue::QUEUE_DEPTH as u64, "the hung sink drops its oldest: {hung:?}");
+        assert_eq!(hung.sent + hung.dropped, 100);
+    }
+}

@@ -174,14 +174,12 @@ pub fn receive_stream(
 pub fn message_json(message: &Message) -> serde_json::Value {
     match &message.body {
         Body::Centerline(c) => {
-            let status =
-                if c.status.is_ok() { "ok".to_string() } else { c.status.names().collect::<Vec<_>>().join("+") };
             let points: Vec<[f32; 2]> = c.points.iter().map(|p| [p.x_px(), p.y_px()]).collect();
             serde_json::json!({
                 "kind": "centerline",
                 "frame": c.frame,
                 "seq": message.seq,
-                "status": status,
+                "status": c.status.to_string(),
                 "capture_us": c.capture_us,
                 "latency_us": c.latency_us,
                 "confidence": c.confidence.as_unit(),
@@ -196,7 +194,7 @@ pub fn message_json(message: &Message) -> serde_json::Value {
             "frames_dropped": h.frames_dropped,
             "deadline_misses": h.deadline_misses,
             "backend": h.backend.name(),
-            "flags": h.flags.names().collect::<Vec<_>>(),
+            "flags": h.flags.to_string(),
         }),
     }
 }
