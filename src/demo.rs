@@ -17,9 +17,9 @@ use crate::frame::Frame;
 use crate::pipeline::runner::{run, Pacing, RunOptions, RunSummary};
 use crate::pipeline::PipelineConfig;
 use crate::time::Micros;
-use crate::transport::receiver::{receive_udp, RxStats, StopWhen};
+use crate::transport::receiver::{receive_udp, Receiver, RxStats, StopWhen};
 use crate::transport::udp::UdpSink;
-use crate::transport::Sinks;
+use crate::transport::Sink;
 
 /// Scores of one received centerline against its frame's ground truth.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,7 @@ pub struct FrameScore {
     pub tip_error_px: Option<f32>,
     /// Capture to reception at the receiver (µs).
     pub received_us: u64,
-    /// Size of the datagram (bytes) and of the same message COBS-framed for a UART.
+    /// Size of the datagram (bytes).
     pub datagram_bytes: usize,
     /// Size of the COBS frame for a serial line.
     pub serial_bytes: usize,
@@ -91,18 +91,20 @@ pub fn run_demo(cfg: SynthConfig, mut on_frame: impl FnMut(&FrameScore) + Send) 
         .collect();
     let socket = UdpSocket::bind("127.0.0.1:0")?;
     let to = socket.local_addr()?;
-    let sinks = Sinks::start(vec![Box::new(UdpSink::new(to)?)])?;
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(UdpSink::new(to)?)];
     let stop = AtomicBool::new(false);
     let scores = Mutex::new(Vec::new());
     let options = RunOptions { pacing: Pacing::Camera, ..RunOptions::default() };
     let (run_summary, rx) = std::thread::scope(|scope| {
         let receiver = scope.spawn(|| {
-            receive_udp(&socket, StopWhen { stop: &stop, idle: None }, |m| {
+            let mut rx = Receiver::new();
+            receive_udp(&socket, &mut rx, StopWhen { stop: &stop, idle: None }, |m| {
                 if let Some(s) = score(m, &truth) {
                     on_frame(&s);
                     scores.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(s);
                 }
             })
+            .map(|()| rx.stats())
         });
         let never = AtomicBool::new(false);
         let summary =
@@ -111,7 +113,7 @@ pub fn run_demo(cfg: SynthConfig, mut on_frame: impl FnMut(&FrameScore) + Send) 
         std::thread::sleep(Duration::from_millis(300));
         stop.store(true, Ordering::Relaxed);
         let rx = receiver.join().map_err(|_| anyhow::anyhow!("receiver thread panicked"))?;
-        Ok::<_, anyhow::Error>((summary, rx?))
+        Ok::<_, anyhow::Error>((summary?, rx?))
     })?;
     let frames = scores.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     Ok(DemoReport { frames, run: run_summary, rx })

@@ -15,10 +15,10 @@ use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
 use wiretrace::demo::{run_demo, summary_lines};
 use wiretrace::pipeline::runner::{run, Pacing, RunOptions, RunSummary};
 use wiretrace::pipeline::PipelineConfig;
-use wiretrace::transport::receiver::{message_json, receive_stream, receive_udp, RxStats, StopWhen};
+use wiretrace::transport::receiver::{message_json, receive_stream, receive_udp, Receiver, RxStats, StopWhen};
 use wiretrace::transport::serial::{open_port, SerialSink};
 use wiretrace::transport::udp::UdpSink;
-use wiretrace::transport::{Sink, Sinks};
+use wiretrace::transport::Sink;
 use wiretrace_protocol::{Body, Message};
 
 #[derive(Parser)]
@@ -134,14 +134,14 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
 }
 
 fn synth_config(seed: u64, frames: u32, size: usize, fps: f32) -> anyhow::Result<SynthConfig> {
-    if !(64..=4096).contains(&size) {
-        bail!("--size {size}: must be between 64 and 4096 px");
-    }
-    if !(fps.is_finite() && fps > 0.0) {
-        bail!("--fps {fps}: must be positive");
-    }
-    Ok(SynthConfig { seed, size_px: size, frames, fps, difficulty: Difficulty::Easy })
+    let cfg = SynthConfig { seed, size_px: size, frames, fps, difficulty: Difficulty::Easy };
+    cfg.validate()?;
+    Ok(cfg)
 }
+
+/// The demo holds its whole sequence in memory; these keep it under about 600 MiB.
+const DEMO_MAX_FRAMES: u32 = 300;
+const DEMO_MAX_SIZE_PX: usize = 1024;
 
 /// SIGINT and SIGTERM set the returned flag, so runs end cleanly with their summaries.
 fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
@@ -153,6 +153,9 @@ fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 fn demo(seed: u64, frames: u32, size: usize) -> anyhow::Result<()> {
+    if frames > DEMO_MAX_FRAMES || size > DEMO_MAX_SIZE_PX {
+        bail!("the demo keeps its frames in memory: at most {DEMO_MAX_FRAMES} frames of {DEMO_MAX_SIZE_PX} px (use synth and replay for more)");
+    }
     let cfg = synth_config(seed, frames, size, 15.0)?;
     println!("wiretrace demo: {frames} synthetic frames of {size}x{size} (seed {seed}), 15 fps, UDP loopback");
     let report = run_demo(cfg, |f| {
@@ -220,7 +223,8 @@ fn replay(dir: PathBuf, udp: &[SocketAddr], serial: &[String], baud: u32, fast: 
     );
     let stop = stop_flag()?;
     let options = RunOptions { pacing: if fast { Pacing::Fast } else { Pacing::Camera }, ..RunOptions::default() };
-    let summary = run(Box::new(source), &PipelineConfig::default(), Sinks::start(sinks)?, &options, &stop);
+    let summary =
+        run(Box::new(source), &PipelineConfig::default(), sinks, &options, &stop).context("starting the sinks")?;
     print_run_summary(&summary);
     Ok(())
 }
@@ -233,8 +237,10 @@ fn rx(
     idle_exit: Option<f64>,
 ) -> anyhow::Result<()> {
     let idle = match idle_exit {
-        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-        Some(s) => bail!("--idle-exit {s}: must be a positive number of seconds"),
+        Some(s) => match Duration::try_from_secs_f64(s) {
+            Ok(d) if !d.is_zero() => Some(d),
+            _ => bail!("--idle-exit {s}: must be a positive number of seconds"),
+        },
         None => None,
     };
     let stop = stop_flag()?;
@@ -246,21 +252,23 @@ fn rx(
         // A closed pipe ends the output, not the receiver: counters still go to stderr.
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     };
-    let stats = match (udp, serial) {
+    let mut receiver = Receiver::new();
+    let result = match (udp, serial) {
         (Some(addr), _) => {
             let socket = UdpSocket::bind(addr).with_context(|| format!("binding {addr}"))?;
             eprintln!("rx: listening on udp {}", socket.local_addr()?);
-            receive_udp(&socket, until, &mut print).with_context(|| format!("receiving on {addr}"))?
+            receive_udp(&socket, &mut receiver, until, &mut print).with_context(|| format!("receiving on {addr}"))
         }
         (None, Some(path)) => {
             let mut port = open_port(&path, baud, Duration::from_millis(50))?;
             eprintln!("rx: listening on serial {path} at {baud} baud");
-            receive_stream(&mut port, until, &mut print).with_context(|| format!("reading {path}"))?
+            receive_stream(&mut port, &mut receiver, until, &mut print).with_context(|| format!("reading {path}"))
         }
         (None, None) => bail!("give --udp ADDR or --serial PATH"),
     };
-    report_rx(&stats);
-    Ok(())
+    // The counters are the point of a reference receiver: print them even when the link died.
+    report_rx(&receiver.stats());
+    result
 }
 
 fn human_line(m: &Message) -> String {
@@ -292,8 +300,18 @@ fn human_line(m: &Message) -> String {
 
 fn report_rx(s: &RxStats) {
     eprintln!(
-        "rx: {} messages ({} centerlines, {} heartbeats), {} CRC failures, {} other errors, {} resyncs, {} sequence gaps ({} missing)",
-        s.messages, s.centerlines, s.heartbeats, s.crc_failures, s.other_errors, s.resyncs, s.seq_gaps, s.missing
+        "rx: {} messages ({} centerlines, {} heartbeats), {} CRC failures, {} otherwise damaged, {} resyncs, \
+         {} sequence gaps ({} missing), {} incompatible, {} of unknown kinds",
+        s.messages,
+        s.centerlines,
+        s.heartbeats,
+        s.crc_failures,
+        s.damaged,
+        s.resyncs,
+        s.seq_gaps,
+        s.missing,
+        s.incompatible,
+        s.unknown_kinds
     );
     eprintln!("rx summary: {}", serde_json::to_string(s).unwrap_or_default());
 }

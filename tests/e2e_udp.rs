@@ -74,6 +74,6 @@ fn garbage_datagrams_are_counted_and_the_receiver_carries_on() {
     let (messages, stderr) = rx.finish();
     let summary = rx_summary(&stderr);
     assert_eq!(summary["crc_failures"], 2, "{summary}");
-    assert_eq!(summary["other_errors"], 2, "too short: {summary}");
+    assert_eq!(summary["damaged"], 2, "too short: {summary}");
     assert_eq!(centerlines(&messages).len(), 6);
 }

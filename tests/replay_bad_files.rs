@@ -29,7 +29,7 @@ fn bad_files_are_named_skipped_and_counted() {
             .unwrap_or_else(|| panic!("no error names {}: {stderr}", path.display()));
         assert!(line.to_lowercase().contains(why), "error for {} does not say {why:?}: {line}", path.display());
     }
-    assert!(stderr.contains("2 bad"), "the summary counts both bad files: {stderr}");
+    assert!(stderr.contains(", 2 bad,"), "the summary counts both bad files: {stderr}");
 
     let mut got: Vec<u64> = centerlines(&messages).iter().map(|m| m["frame"].as_u64().expect("frame")).collect();
     got.sort_unstable();

@@ -188,6 +188,11 @@ fn parse_header(bytes: &[u8]) -> Result<(PgmHeader, usize), PgmError> {
     Ok((PgmHeader { width, height, maxval }, p.pos))
 }
 
+/// Reads only the header, so a caller can check the size before decoding.
+pub fn read_header(bytes: &[u8]) -> Result<PgmHeader, PgmError> {
+    parse_header(bytes).map(|(header, _)| header)
+}
+
 /// Decodes a binary PGM into `pixels` (row-major), reusing its allocation: it is cleared and
 /// refilled, and does not reallocate when its capacity suffices. On error `pixels` is empty.
 pub fn decode_pgm(bytes: &[u8], pixels: &mut Vec<u16>) -> Result<PgmHeader, PgmError> {

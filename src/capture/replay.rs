@@ -8,10 +8,11 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::pgm::decode_pgm;
+use super::pgm::{decode_pgm, read_header};
 use super::sequence::{frame_paths, read_meta, SequenceError};
 use super::{CaptureError, FrameSource};
 use crate::frame::Frame;
+use crate::pipeline::MAX_SIDE_PX;
 
 /// Frame rate assumed when `meta.json` does not give one.
 pub const DEFAULT_FPS: f32 = 15.0;
@@ -45,7 +46,10 @@ impl ReplaySource {
                 })
                 .ok_or_else(|| SequenceError::NoFrames { dir: dir.to_path_buf() })?,
         };
-        bytes.reserve(width * height * 2 + 64);
+        if !(1..=MAX_SIDE_PX).contains(&width) || !(1..=MAX_SIDE_PX).contains(&height) {
+            return Err(SequenceError::TooLarge { dir: dir.to_path_buf(), width, height, max_side_px: MAX_SIDE_PX });
+        }
+        bytes.reserve(width * height * 2 + HEADER_ALLOWANCE_BYTES as usize);
         let fps = meta.fps.filter(|f| f.is_finite() && *f > 0.0).unwrap_or(DEFAULT_FPS);
         Ok(ReplaySource { paths, next: 0, width, height, fps, bytes })
     }
@@ -79,16 +83,28 @@ impl FrameSource for ReplaySource {
     }
 }
 
+/// Room for a PGM header with comments, beyond the raster.
+const HEADER_ALLOWANCE_BYTES: u64 = 4096;
+
 /// Reads and decodes the frame file `path` into `frame`, through the reused `bytes` buffer.
+/// The file's length and the header's size are checked before anything grows, so a huge
+/// stray file cannot make the service allocate without bound.
 fn load(path: &Path, bytes: &mut Vec<u8>, frame: &mut Frame, size: (usize, usize)) -> Result<(), CaptureError> {
     let io = |source| CaptureError::Io { path: path.to_path_buf(), source };
     let bad = |reason: String| CaptureError::BadFrame { path: path.to_path_buf(), reason };
+    let mut file = File::open(path).map_err(io)?;
+    let largest = (size.0 * size.1 * 2) as u64 + HEADER_ALLOWANCE_BYTES;
+    let len = file.metadata().map_err(io)?.len();
+    if len > largest {
+        return Err(bad(format!("file is {len} bytes, more than a {}x{} PGM can be", size.0, size.1)));
+    }
     bytes.clear();
-    File::open(path).and_then(|mut f| f.read_to_end(bytes)).map_err(io)?;
-    let header = decode_pgm(bytes, &mut frame.pixels).map_err(|e| bad(e.to_string()))?;
+    file.read_to_end(bytes).map_err(io)?;
+    let header = read_header(bytes).map_err(|e| bad(e.to_string()))?;
     if (header.width, header.height) != size {
         return Err(bad(format!("frame is {}x{}, the sequence is {}x{}", header.width, header.height, size.0, size.1)));
     }
+    decode_pgm(bytes, &mut frame.pixels).map_err(|e| bad(e.to_string()))?;
     frame.width = header.width;
     frame.height = header.height;
     frame.maxval = header.maxval;

@@ -48,6 +48,30 @@ pub enum SequenceError {
         /// The sequence directory.
         dir: PathBuf,
     },
+    /// The sequence's frames are larger than the pipeline runs.
+    #[error("{}: frames of {width}x{height} are larger than the pipeline runs ({max_side_px} px a side)", dir.display())]
+    TooLarge {
+        /// The sequence directory.
+        dir: PathBuf,
+        /// Frame width.
+        width: usize,
+        /// Frame height.
+        height: usize,
+        /// Largest side the pipeline takes.
+        max_side_px: usize,
+    },
+    /// A ground-truth point is not a finite pixel coordinate within the largest frame.
+    #[error("{}, line {line}: point ({x}, {y}) is not a pixel coordinate", path.display())]
+    CenterlinePoint {
+        /// The centerlines file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The point's x.
+        x: f32,
+        /// The point's y.
+        y: f32,
+    },
     /// `frames/` holds no file (or none that can be read).
     #[error("{}/frames/ holds no frame", dir.display())]
     NoFrames {
@@ -203,9 +227,11 @@ pub fn write_meta(dir: &Path, meta: &SequenceMeta) -> Result<(), SequenceError> 
     fs::write(&path, text).map_err(io_error("write", &path))
 }
 
-/// All regular files in `dir/frames/` (symbolic links followed), sorted by file name. The
-/// position in this list is the frame index; files are not opened, so a bad one still takes
-/// its place. An error names the directory when `frames/` is missing or empty.
+/// The `*.pgm` files in `dir/frames/` (symbolic links followed, hidden files and other
+/// extensions left out and logged), sorted by file name. The position in this list is the
+/// frame index; files are not opened, so a bad one still takes its place, and a stray
+/// `.gitkeep` or `notes.txt` does not shift the frames after it. An error names the directory
+/// when `frames/` is missing or holds no `*.pgm`.
 pub fn frame_paths(dir: &Path) -> Result<Vec<PathBuf>, SequenceError> {
     let frames = dir.join(FRAMES_DIR);
     let entries = match fs::read_dir(&frames) {
@@ -218,9 +244,16 @@ pub fn frame_paths(dir: &Path) -> Result<Vec<PathBuf>, SequenceError> {
     let mut paths = Vec::new();
     for entry in entries {
         let path = entry.map_err(io_error("list", &frames))?.path();
-        if fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            paths.push(path);
+        if !fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
         }
+        let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let pgm = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("pgm"));
+        if hidden || !pgm {
+            tracing::warn!("{}: not a frame (frames are frames/NNNNNN.pgm), ignored", path.display());
+            continue;
+        }
+        paths.push(path);
     }
     if paths.is_empty() {
         return Err(SequenceError::NoFrames { dir: dir.to_path_buf() });
@@ -247,11 +280,15 @@ pub fn read_centerlines(dir: &Path) -> Result<Vec<CenterlineTruth>, SequenceErro
         if line.trim().is_empty() {
             continue;
         }
-        let truth = serde_json::from_str(line).map_err(|source| SequenceError::Centerline {
+        let truth: CenterlineTruth = serde_json::from_str(line).map_err(|source| SequenceError::Centerline {
             path: path.clone(),
             line: i + 1,
             source,
         })?;
+        if let Some(p) = truth.points.iter().find(|p| !p.iter().all(|c| c.is_finite() && c.abs() <= MAX_SIDE_PX as f32))
+        {
+            return Err(SequenceError::CenterlinePoint { path, line: i + 1, x: p[0], y: p[1] });
+        }
         truths.push(truth);
     }
     Ok(truths)
@@ -315,6 +352,10 @@ pub fn read_mask_png(path: &Path, mask: &mut Vec<u8>) -> Result<(usize, usize), 
     let mut reader = png::Decoder::new(io::BufReader::new(file)).read_info().map_err(decode_error)?;
     let info = reader.info();
     let (width, height) = (info.width as usize, info.height as usize);
+    if !(1..=MAX_SIDE_PX).contains(&width) || !(1..=MAX_SIDE_PX).contains(&height) {
+        let what = format!("mask is {width}x{height}; each side must be 1..={MAX_SIDE_PX}");
+        return Err(SequenceError::BadMask { path: path.to_path_buf(), what });
+    }
     if (info.color_type, info.bit_depth) != (png::ColorType::Grayscale, png::BitDepth::Eight) {
         let what = format!("mask is {:?} {:?}; a mask is 8-bit greyscale", info.bit_depth, info.color_type);
         return Err(SequenceError::BadMask { path: path.to_path_buf(), what });
@@ -365,7 +406,7 @@ mod tests {
     }
 
     #[test]
-    fn frame_paths_lists_regular_files_in_name_order() -> TestResult {
+    fn frame_paths_lists_pgm_files_in_name_order() -> TestResult {
         let dir = tempfile::tempdir()?;
         let err = frame_paths(dir.path()).expect_err("no frames/");
         assert!(matches!(&err, SequenceError::MissingFrames { dir: d } if d == dir.path()));
@@ -376,14 +417,14 @@ mod tests {
         fs::create_dir(frames.join("000000.pgm.d"))?;
         assert!(matches!(frame_paths(dir.path()), Err(SequenceError::NoFrames { .. })));
 
-        for name in ["000010.pgm", "000002.pgm", "000001.pgm", "not-a-frame.txt"] {
+        for name in ["000010.pgm", "000002.pgm", "000001.PGM", "not-a-frame.txt", ".gitkeep", ".000000.pgm"] {
             fs::write(frames.join(name), b"x")?;
         }
         let names: Vec<String> = frame_paths(dir.path())?
             .iter()
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect();
-        assert_eq!(names, ["000001.pgm", "000002.pgm", "000010.pgm", "not-a-frame.txt"]);
+        assert_eq!(names, ["000001.PGM", "000002.pgm", "000010.pgm"], "stray files take no frame index");
         Ok(())
     }
 

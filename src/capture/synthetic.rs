@@ -36,6 +36,8 @@ pub const UNATTENUATED_COUNTS: f32 = 3900.0;
 pub const MIN_SIZE_PX: usize = 64;
 /// Largest frame side [`SyntheticSequence`] renders.
 pub const MAX_SIZE_PX: usize = 4096;
+/// Most frames in a sequence: frame files are named with six digits.
+pub const MAX_FRAMES: u32 = 1_000_000;
 /// Frame rate used when a configuration's is not a positive number.
 pub const DEFAULT_FPS: f32 = 15.0;
 
@@ -201,6 +203,9 @@ impl SynthConfig {
         if self.frames == 0 {
             return Err(SynthError::NoFrames);
         }
+        if self.frames > MAX_FRAMES {
+            return Err(SynthError::TooManyFrames { frames: self.frames });
+        }
         Ok(())
     }
 }
@@ -223,6 +228,12 @@ pub enum SynthError {
     /// Zero frames requested: a sequence directory needs at least one.
     #[error("a synthetic sequence needs at least one frame")]
     NoFrames,
+    /// More frames than six-digit file names hold.
+    #[error("{frames} frames requested; a sequence holds at most {MAX_FRAMES}")]
+    TooManyFrames {
+        /// Frames requested.
+        frames: u32,
+    },
     /// An unknown difficulty name.
     #[error("unknown difficulty {0:?} (known: easy)")]
     UnknownDifficulty(String),
@@ -1656,6 +1667,8 @@ mod tests {
         assert!(matches!(config(0, 32).validate(), Err(SynthError::SizeOutOfRange { size_px: 32 })));
         assert!(matches!(SynthConfig { fps: 0.0, ..config(0, 256) }.validate(), Err(SynthError::BadFps { .. })));
         assert!(matches!(SynthConfig { frames: 0, ..config(0, 256) }.validate(), Err(SynthError::NoFrames)));
+        let too_many = SynthConfig { frames: MAX_FRAMES + 1, ..config(0, 256) };
+        assert!(matches!(too_many.validate(), Err(SynthError::TooManyFrames { .. })));
         assert_eq!("easy".parse::<Difficulty>().ok(), Some(Difficulty::Easy));
         assert!("nightmare".parse::<Difficulty>().is_err());
         // Out-of-range values are clamped rather than failing.

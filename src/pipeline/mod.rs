@@ -14,6 +14,10 @@ use crate::vision::thinning::Thinning;
 use crate::vision::threshold::{Hysteresis, ThresholdParams};
 use crate::vision::Plane;
 
+/// Largest frame side (px) the pipeline is built for: its planes take about 80 bytes a pixel,
+/// 1.3 GiB at 4096 × 4096.
+pub const MAX_SIDE_PX: usize = 4096;
+
 /// Parameters of every stage.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineConfig {
@@ -78,7 +82,14 @@ impl Pipeline {
             mask: Plane::new(width, height),
             thinning: Thinning::new(n),
             bridger: GapBridger::new(width, height, config.bridging),
-            extractor: CenterlineExtractor::new(width, height, config.centerline),
+            extractor: CenterlineExtractor::new(
+                width,
+                height,
+                CenterlineParams {
+                    max_points: config.centerline.max_points.min(wiretrace_protocol::MAX_POINTS),
+                    ..config.centerline
+                },
+            ),
         }
     }
 

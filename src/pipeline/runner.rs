@@ -11,14 +11,14 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use wiretrace_protocol::{
-    BackendId, Body, Centerline, Confidence, Heartbeat, HeartbeatFlags, Message, StatusFlags, SubpixelPoint,
+    BackendId, Body, Centerline, Confidence, Heartbeat, HeartbeatFlags, Message, StatusFlags, SubpixelPoint, MAX_POINTS,
 };
 
 use super::{Pipeline, PipelineConfig};
 use crate::capture::FrameSource;
 use crate::frame::Frame;
 use crate::time::Micros;
-use crate::transport::{SinkReport, Sinks};
+use crate::transport::{Sink, SinkReport, Sinks, WhenFull};
 
 /// How frames are delivered to the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { pacing: Pacing::Camera, heartbeat_period: Duration::from_secs(1), low_confidence: 0.3 }
+        RunOptions { pacing: Pacing::Camera, heartbeat_period: Duration::from_secs(1), low_confidence: 0.5 }
     }
 }
 
@@ -105,12 +105,16 @@ impl Exchange {
         self.changed.wait(guard).unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A free buffer for capture, waiting until processing returns one.
-    fn take_free(&self) -> Frame {
+    /// A free buffer for capture, waiting until processing returns one; `None` once the
+    /// exchange is closed.
+    fn take_free(&self) -> Option<Frame> {
         let mut s = self.lock();
         loop {
+            if s.closed {
+                return None;
+            }
             if let Some(f) = s.free.pop() {
-                return f;
+                return Some(f);
             }
             s = self.wait(s);
         }
@@ -124,11 +128,15 @@ impl Exchange {
         replaced
     }
 
-    /// Fast pacing: waits for an empty slot, then timestamps `frame` and puts it there.
+    /// Fast pacing: waits for an empty slot, then timestamps `frame` and puts it there. The
+    /// frame is dropped if the exchange closes meanwhile.
     fn offer_wait(&self, mut frame: Frame) {
         let mut s = self.lock();
-        while s.ready.is_some() {
+        while s.ready.is_some() && !s.closed {
             s = self.wait(s);
+        }
+        if s.closed {
+            return;
         }
         frame.capture = Micros::now();
         s.ready = Some(frame);
@@ -167,6 +175,16 @@ impl Exchange {
     }
 }
 
+/// Closes the exchange when its side of the hand-over ends, normally or by a panic, so the
+/// other side never waits for a partner that is gone.
+struct CloseOnDrop<'a>(&'a Exchange);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     seen: AtomicU64,
@@ -177,9 +195,10 @@ struct Counters {
 /// The capture thread: pulls frames from `source`, paces them and hands them over.
 fn capture(source: &mut dyn FrameSource, exchange: &Exchange, pacing: Pacing, counters: &Counters, stop: &AtomicBool) {
     let period = Duration::from_secs_f64(1.0 / f64::from(source.fps().max(0.1)));
+    let _close = CloseOnDrop(exchange);
     let start = Instant::now();
     let mut slot = 0u32;
-    let mut spare = exchange.take_free();
+    let Some(mut spare) = exchange.take_free() else { return };
     while !stop.load(Ordering::Relaxed) {
         let Some(result) = source.next_frame(&mut spare) else { break };
         counters.seen.fetch_add(1, Ordering::Relaxed);
@@ -199,20 +218,29 @@ fn capture(source: &mut dyn FrameSource, exchange: &Exchange, pacing: Pacing, co
                         counters.dropped_latest.fetch_add(1, Ordering::Relaxed);
                         dropped
                     }
-                    None => exchange.take_free(),
+                    None => match exchange.take_free() {
+                        Some(f) => f,
+                        None => return,
+                    },
                 };
             }
             Pacing::Fast => {
                 exchange.offer_wait(spare);
-                spare = exchange.take_free();
+                spare = match exchange.take_free() {
+                    Some(f) => f,
+                    None => return,
+                };
             }
         }
     }
-    exchange.give_back(spare);
-    exchange.close();
 }
 
-/// Builds the centerline message of a processed frame (points capped at the protocol's limit).
+fn saturating_u32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Builds the centerline message of a processed frame; `latency_us` is stamped by each sink
+/// when it encodes the message.
 fn centerline_message(frame: &Frame, points_px: Option<(&[[f32; 2]], f32)>, low_confidence: f32) -> Centerline {
     let mut c = Centerline {
         frame: frame.index,
@@ -224,10 +252,9 @@ fn centerline_message(frame: &Frame, points_px: Option<(&[[f32; 2]], f32)>, low_
     };
     match points_px {
         Some((points, confidence)) => {
-            for p in points {
-                if c.points.push(SubpixelPoint::from_px(p[0], p[1])).is_err() {
-                    break;
-                }
+            // The pipeline resamples to at most MAX_POINTS, so the tip is never cut here.
+            for p in points.iter().take(MAX_POINTS) {
+                let _ = c.points.push(SubpixelPoint::from_px(p[0], p[1]));
             }
             c.confidence = Confidence::from_unit(confidence);
             if confidence < low_confidence {
@@ -239,14 +266,21 @@ fn centerline_message(frame: &Frame, points_px: Option<(&[[f32; 2]], f32)>, low_
     c
 }
 
-/// Runs until the source ends or `stop` is set; returns what happened.
+/// Runs until the source ends or `stop` is set; returns what happened. Sinks get a thread
+/// each; paced like a camera a sink that falls behind drops its oldest messages, with
+/// `Pacing::Fast` the pipeline waits for it instead, so every frame is accounted for.
 pub fn run(
     mut source: Box<dyn FrameSource>,
     config: &PipelineConfig,
-    sinks: Sinks,
+    sinks: Vec<Box<dyn Sink>>,
     options: &RunOptions,
     stop: &AtomicBool,
-) -> RunSummary {
+) -> std::io::Result<RunSummary> {
+    let when_full = match options.pacing {
+        Pacing::Camera => WhenFull::DropOldest,
+        Pacing::Fast => WhenFull::Wait,
+    };
+    let sinks = Sinks::start(sinks, when_full)?;
     let started = Instant::now();
     let start_us = Micros::now();
     let (width, height) = source.size();
@@ -261,8 +295,10 @@ pub fn run(
     };
     let heartbeat = |counters: &Counters| Heartbeat {
         uptime_us: Micros::now().since(start_us),
-        frames_seen: counters.seen.load(Ordering::Relaxed) as u32,
-        frames_dropped: (counters.dropped_latest.load(Ordering::Relaxed) + counters.bad.load(Ordering::Relaxed)) as u32,
+        frames_seen: saturating_u32(counters.seen.load(Ordering::Relaxed)),
+        frames_dropped: saturating_u32(
+            counters.dropped_latest.load(Ordering::Relaxed) + counters.bad.load(Ordering::Relaxed),
+        ),
         deadline_misses: 0,
         backend: BackendId::CPU_CLASSICAL,
         flags: HeartbeatFlags::default(),
@@ -275,8 +311,9 @@ pub fn run(
             tracing::error!("cannot start the capture thread: {e}");
             return;
         }
+        let _close = CloseOnDrop(&exchange);
         let mut last_heartbeat = Instant::now();
-        loop {
+        while !stop.load(Ordering::Relaxed) {
             let wait = options.heartbeat_period.saturating_sub(last_heartbeat.elapsed());
             match exchange.take_ready(wait) {
                 Taken::Frame(frame) => {
@@ -291,13 +328,12 @@ pub fn run(
                             None
                         }
                     };
-                    if let Some(mut c) = message {
+                    if let Some(c) = message {
                         if c.status.contains(StatusFlags::NO_WIRE) {
                             no_wire += 1;
                         } else {
                             centerlines += 1;
                         }
-                        c.latency_us = u32::try_from(Micros::now().since(frame.capture)).unwrap_or(u32::MAX);
                         send(Body::Centerline(c), frame.capture);
                     }
                     exchange.give_back(frame);
@@ -314,7 +350,7 @@ pub fn run(
     });
     send(Body::Heartbeat(heartbeat(&counters)), Micros(0));
     heartbeats += 1;
-    RunSummary {
+    Ok(RunSummary {
         frames_seen: counters.seen.load(Ordering::Relaxed),
         dropped_latest: counters.dropped_latest.load(Ordering::Relaxed),
         bad_frames: counters.bad.load(Ordering::Relaxed),
@@ -323,5 +359,79 @@ pub fn run(
         heartbeats,
         sinks: sinks.finish(),
         elapsed: started.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{channel, Sender};
+
+    use super::*;
+    use crate::capture::memory::MemorySource;
+    use crate::transport::SinkError;
+
+    /// Hands the frame index of every centerline message to the test.
+    struct Frames(Sender<u32>);
+
+    impl Sink for Frames {
+        fn target(&self) -> String {
+            "frames".into()
+        }
+        fn send(&mut self, m: &Message) -> Result<(), SinkError> {
+            if let Body::Centerline(c) = &m.body {
+                let _ = self.0.send(c.frame);
+            }
+            Ok(())
+        }
+    }
+
+    fn flat_frames(n: u32) -> Vec<Frame> {
+        (0..n)
+            .map(|i| {
+                let mut f = Frame::with_size(256, 256);
+                f.maxval = 4095;
+                f.pixels.fill(2000);
+                f.index = i;
+                f
+            })
+            .collect()
+    }
+
+    fn run_frames(n: u32, fps: f32, pacing: Pacing) -> (RunSummary, Vec<u32>) {
+        let (tx, rx) = channel();
+        let options = RunOptions { pacing, ..RunOptions::default() };
+        let source = Box::new(MemorySource::new(flat_frames(n), fps));
+        let summary =
+            run(source, &PipelineConfig::default(), vec![Box::new(Frames(tx))], &options, &AtomicBool::new(false))
+                .expect("run");
+        (summary, rx.try_iter().collect())
+    }
+
+    #[test]
+    fn paced_like_a_camera_the_latest_frame_wins_over_a_slow_pipeline() {
+        // 2000 frames per second: each 256 x 256 frame takes the pipeline milliseconds.
+        let (summary, frames) = run_frames(40, 2000.0, Pacing::Camera);
+        assert!(summary.dropped_latest > 0, "{summary:?}");
+        assert_eq!(summary.frames_seen, 40);
+        assert_eq!(summary.no_wire + summary.centerlines + summary.dropped_latest, 40, "{summary:?}");
+        assert!(frames.windows(2).all(|w| w[0] < w[1]), "processed in capture order: {frames:?}");
+        assert_eq!(frames.last(), Some(&39), "the newest frame is never the one dropped");
+    }
+
+    #[test]
+    fn fast_pacing_processes_every_frame_in_order() {
+        let (summary, frames) = run_frames(12, 2000.0, Pacing::Fast);
+        assert_eq!(summary.dropped_latest, 0);
+        assert_eq!(frames, (0..12).collect::<Vec<_>>());
+        assert!(summary.sinks.iter().all(|s| s.dropped == 0 && s.sent >= 12));
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_run() {
+        let stop = AtomicBool::new(true);
+        let source = Box::new(MemorySource::new(flat_frames(5), 15.0));
+        let summary = run(source, &PipelineConfig::default(), Vec::new(), &RunOptions::default(), &stop).expect("run");
+        assert!(summary.frames_seen <= 1, "{summary:?}");
+        assert_eq!(summary.heartbeats, 1, "the final heartbeat still goes out");
     }
 }

@@ -16,6 +16,7 @@ use hdrhistogram::Histogram;
 use wiretrace_protocol::{Body, Message};
 
 use crate::time::Micros;
+pub use queue::WhenFull;
 use queue::{Outgoing, SinkQueue};
 
 /// Why a sink could not send a message.
@@ -89,15 +90,20 @@ pub struct Sinks {
 }
 
 impl Sinks {
-    /// Starts a thread per sink, each behind its own [`SinkQueue`].
-    pub fn start(sinks: Vec<Box<dyn Sink>>) -> std::io::Result<Self> {
+    /// Starts a thread per sink, each behind its own [`SinkQueue`]. Each sink stamps a
+    /// centerline's `latency_us` just before encoding it, so time spent waiting in the queue
+    /// is counted and a message that waited is not passed off as fresh.
+    pub fn start(sinks: Vec<Box<dyn Sink>>, when_full: WhenFull) -> std::io::Result<Self> {
         let mut this = Sinks { queues: Vec::new(), reports: Vec::new(), threads: Vec::new() };
         for (i, mut sink) in sinks.into_iter().enumerate() {
-            let queue = Arc::new(SinkQueue::new());
+            let queue = Arc::new(SinkQueue::new(when_full));
             let report = Arc::new(Mutex::new(SinkReport::new(sink.target())));
             let (q, r) = (Arc::clone(&queue), Arc::clone(&report));
             let thread = std::thread::Builder::new().name(format!("sink-{i}")).spawn(move || {
-                while let Some(out) = q.pop() {
+                while let Some(mut out) = q.pop() {
+                    if let Body::Centerline(c) = &mut out.message.body {
+                        c.latency_us = u32::try_from(Micros::now().since(out.capture)).unwrap_or(u32::MAX);
+                    }
                     let result = sink.send(&out.message);
                     let done = Micros::now();
                     let mut rep = r.lock().unwrap_or_else(PoisonError::into_inner);
@@ -160,7 +166,8 @@ mod tests {
     use std::time::{Duration, Instant};
     use wiretrace_protocol::Heartbeat;
 
-    /// A sink whose device hangs: every send blocks until the test lets go.
+    /// A sink whose device hangs: every send blocks until the test lets go (or, should the
+    /// test itself be stuck, for long enough to fail its timing check instead of hanging).
     struct Hung(Receiver<()>);
 
     impl Sink for Hung {
@@ -168,7 +175,7 @@ mod tests {
             "hung".into()
         }
         fn send(&mut self, _: &Message) -> Result<(), SinkError> {
-            let _ = self.0.recv();
+            let _ = self.0.recv_timeout(Duration::from_secs(10));
             Ok(())
         }
     }
@@ -190,7 +197,8 @@ mod tests {
     fn a_hung_sink_delays_neither_the_pipeline_nor_the_other_sinks() {
         let (release, hung) = channel();
         let (seen_tx, seen) = channel();
-        let sinks = Sinks::start(vec![Box::new(Hung(hung)), Box::new(Recording(seen_tx))]).expect("start sinks");
+        let sinks = Sinks::start(vec![Box::new(Hung(hung)), Box::new(Recording(seen_tx))], WhenFull::DropOldest)
+            .expect("start sinks");
         let started = Instant::now();
         for seq in 0..100u32 {
             let message = Message { seq, body: Body::Heartbeat(Heartbeat::default()), auth: None };

@@ -1,7 +1,8 @@
-//! A bounded, drop-oldest queue between the pipeline and one sink.
+//! A bounded queue between the pipeline and one sink.
 //!
 //! For a robot the newest centerline is the valuable one: when a sink falls behind, the
-//! oldest waiting message goes, the drop is counted, and the producer never waits.
+//! oldest waiting message goes, the drop is counted, and the producer never waits. A scored
+//! run (`replay --fast`) must account for every frame instead, so there the producer waits.
 
 use std::sync::{Condvar, Mutex, PoisonError};
 
@@ -10,8 +11,18 @@ use wiretrace_protocol::Message;
 
 use crate::time::Micros;
 
-/// Messages a sink may have waiting before the oldest is dropped.
-pub const QUEUE_DEPTH: usize = 8;
+/// Messages a sink may have waiting. Small on purpose: at 115200 baud a centerline takes
+/// about 14 ms to leave, and a deep queue would only deliver older news.
+pub const QUEUE_DEPTH: usize = 4;
+
+/// What a full queue does with one more message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Drop the oldest waiting message and count it (live operation).
+    DropOldest,
+    /// Make the producer wait (evaluation: every message must arrive).
+    Wait,
+}
 
 /// A message on its way to a sink, with the capture time of its frame.
 #[derive(Debug, Clone)]
@@ -34,27 +45,31 @@ struct State {
 pub struct SinkQueue {
     state: Mutex<State>,
     ready: Condvar,
-}
-
-impl Default for SinkQueue {
-    fn default() -> Self {
-        Self::new()
-    }
+    when_full: WhenFull,
 }
 
 impl SinkQueue {
     /// An empty, open queue.
-    pub fn new() -> Self {
-        SinkQueue { state: Mutex::new(State { items: Deque::new(), closed: false, dropped: 0 }), ready: Condvar::new() }
+    pub fn new(when_full: WhenFull) -> Self {
+        SinkQueue {
+            state: Mutex::new(State { items: Deque::new(), closed: false, dropped: 0 }),
+            ready: Condvar::new(),
+            when_full,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `item`, dropping the oldest waiting item if the queue is full.
+    /// Adds `item`; when the queue is full, drops the oldest item or waits, as configured.
     pub fn push(&self, item: Outgoing) {
         let mut s = self.lock();
+        if self.when_full == WhenFull::Wait {
+            while s.items.is_full() && !s.closed {
+                s = self.ready.wait(s).unwrap_or_else(PoisonError::into_inner);
+            }
+        }
         if s.items.is_full() {
             s.items.pop_front();
             s.dropped += 1;
@@ -62,7 +77,7 @@ impl SinkQueue {
         // Cannot fail: a slot was just freed if there was none.
         let _ = s.items.push_back(item);
         drop(s);
-        self.ready.notify_one();
+        self.ready.notify_all();
     }
 
     /// The oldest item, waiting for one; `None` once the queue is closed and empty.
@@ -70,6 +85,8 @@ impl SinkQueue {
         let mut s = self.lock();
         loop {
             if let Some(item) = s.items.pop_front() {
+                drop(s);
+                self.ready.notify_all();
                 return Some(item);
             }
             if s.closed {
@@ -105,7 +122,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_the_oldest_and_counts_it() {
-        let q = SinkQueue::new();
+        let q = SinkQueue::new(WhenFull::DropOldest);
         for seq in 0..(QUEUE_DEPTH as u32 + 3) {
             q.push(msg(seq));
         }
@@ -117,11 +134,31 @@ mod tests {
 
     #[test]
     fn pop_waits_for_a_push_from_another_thread() {
-        let q = std::sync::Arc::new(SinkQueue::new());
+        let q = std::sync::Arc::new(SinkQueue::new(WhenFull::DropOldest));
         let q2 = std::sync::Arc::clone(&q);
         let t = std::thread::spawn(move || q2.pop().map(|o| o.message.seq));
         std::thread::sleep(std::time::Duration::from_millis(20));
         q.push(msg(42));
         assert_eq!(t.join().ok().flatten(), Some(42));
+    }
+
+    #[test]
+    fn a_waiting_queue_loses_nothing() {
+        let q = std::sync::Arc::new(SinkQueue::new(WhenFull::Wait));
+        let q2 = std::sync::Arc::clone(&q);
+        let producer = std::thread::spawn(move || {
+            for seq in 0..50 {
+                q2.push(msg(seq));
+            }
+            q2.close();
+        });
+        let mut got = Vec::new();
+        while let Some(o) = q.pop() {
+            got.push(o.message.seq);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(producer.join().is_ok());
+        assert_eq!(got, (0..50).collect::<Vec<_>>());
+        assert_eq!(q.dropped(), 0);
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wiretrace_protocol::{decode, Body, DecodeError, Message, StreamDecoder, MAX_MESSAGE_LEN};
+use wiretrace_protocol::{decode, Body, DecodeError, Message, StreamDecoder};
 
 /// What a receiver counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -20,8 +20,11 @@ pub struct RxStats {
     pub heartbeats: u64,
     /// Frames or datagrams whose CRC did not match.
     pub crc_failures: u64,
-    /// Frames or datagrams rejected for any other reason (bad COBS, version, body).
-    pub other_errors: u64,
+    /// Other damage in transit: too short, bad COBS, a frame too long for the buffer.
+    pub damaged: u64,
+    /// Intact messages this receiver cannot use: another major version, reserved flags, a
+    /// malformed body. They point at a sender of another version, not at the line.
+    pub incompatible: u64,
     /// Times a byte stream was resynchronised after a damaged frame.
     pub resyncs: u64,
     /// Messages of a kind newer than this receiver (skipped, but their sequence numbers count).
@@ -64,12 +67,12 @@ impl Receiver {
                 None
             }
             Err(e) => {
-                if matches!(e, DecodeError::BadCrc { .. }) {
-                    self.stats.crc_failures += 1;
-                } else {
-                    self.stats.other_errors += 1;
+                match e {
+                    DecodeError::BadCrc { .. } => self.stats.crc_failures += 1,
+                    _ if e.is_transmission_error() => self.stats.damaged += 1,
+                    _ => self.stats.incompatible += 1,
                 }
-                if stream {
+                if stream && e.is_transmission_error() {
                     self.stats.resyncs += 1;
                 }
                 tracing::debug!("rejected: {e}");
@@ -116,15 +119,19 @@ impl StopWhen<'_> {
 /// How often a blocked read wakes up to check whether to stop.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Receives datagrams on `socket` until `until` says stop; calls `on_message` for each message.
+/// Largest UDP payload: a newer minor version may send longer messages than this one knows.
+const MAX_DATAGRAM: usize = 65_536;
+
+/// Receives datagrams on `socket` until `until` says stop; counts into `rx` and calls
+/// `on_message` for each message. The counters stay with the caller, also when this fails.
 pub fn receive_udp(
     socket: &UdpSocket,
+    rx: &mut Receiver,
     until: StopWhen<'_>,
     mut on_message: impl FnMut(&Message),
-) -> std::io::Result<RxStats> {
+) -> std::io::Result<()> {
     socket.set_read_timeout(Some(POLL))?;
-    let mut rx = Receiver::new();
-    let mut buf = [0u8; MAX_MESSAGE_LEN + 1];
+    let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut last = None;
     while !until.reached(last) {
         match socket.recv(&mut buf) {
@@ -138,17 +145,17 @@ pub fn receive_udp(
             Err(e) => return Err(e),
         }
     }
-    Ok(rx.stats())
+    Ok(())
 }
 
 /// Receives COBS frames from a byte stream (a serial port) until `until` says stop or the
-/// stream ends.
+/// stream ends; counts into `rx`.
 pub fn receive_stream(
     reader: &mut dyn Read,
+    rx: &mut Receiver,
     until: StopWhen<'_>,
     mut on_message: impl FnMut(&Message),
-) -> std::io::Result<RxStats> {
-    let mut rx = Receiver::new();
+) -> std::io::Result<()> {
     let mut decoder: StreamDecoder = StreamDecoder::new();
     let mut buf = [0u8; 512];
     let mut last = None;
@@ -167,7 +174,7 @@ pub fn receive_stream(
             Err(e) => return Err(e),
         }
     }
-    Ok(rx.stats())
+    Ok(())
 }
 
 /// One message as a JSON line for `wiretrace rx --json` (see design.md, "Receiver output").
@@ -223,9 +230,9 @@ mod tests {
         let mut rx = Receiver::new();
         rx.accept(Err(DecodeError::BadCrc { received: 1, computed: 2 }), true);
         rx.accept(Err(DecodeError::BadCobs), true);
-        rx.accept(Err(DecodeError::MalformedBody), false);
+        rx.accept(Err(DecodeError::MalformedBody), true);
         let s = rx.stats();
-        assert_eq!((s.crc_failures, s.other_errors, s.resyncs), (1, 2, 2));
+        assert_eq!((s.crc_failures, s.damaged, s.incompatible, s.resyncs), (1, 1, 1, 2));
     }
 
     #[test]

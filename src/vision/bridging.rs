@@ -24,8 +24,9 @@ impl Default for BridgeParams {
     }
 }
 
-/// Most fragment ends considered per frame; beyond this the frame is noise, not wire.
-const MAX_ENDS: usize = 2048;
+/// Most fragment ends considered per frame (pairs are compared, so this bounds the work at
+/// about 130 000 comparisons); beyond this the frame is noise, not wire.
+const MAX_ENDS: usize = 512;
 /// Most candidate bridges considered per frame.
 const MAX_CANDIDATES: usize = 8192;
 

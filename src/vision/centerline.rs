@@ -15,6 +15,9 @@ pub struct CenterlineParams {
     /// attenuates far more than the bone edges and vessels that also make thin ridges, so
     /// a path fainter than this is anatomy, and "no wire" is the honest answer.
     pub min_mean_depth: f32,
+    /// Mean ridge depth at which a path is as wire-like as this detector can tell: its
+    /// confidence is 1 from there up.
+    pub confident_mean_depth: f32,
     /// Most points sent per centerline.
     pub max_points: usize,
     /// Closest spacing (px) between resampled points on short wires.
@@ -28,6 +31,7 @@ impl Default for CenterlineParams {
         CenterlineParams {
             min_length_px: 20.0,
             min_mean_depth: 0.10,
+            confident_mean_depth: 0.25,
             max_points: 64,
             min_spacing_px: 2.0,
             smooth_half_window: 2,
@@ -40,7 +44,7 @@ impl Default for CenterlineParams {
 pub struct Wire<'a> {
     /// Pixel coordinates `[x, y]`, proximal end first, tip last.
     pub points_px: &'a [[f32; 2]],
-    /// Mean ridge strength along the path, 0..=1.
+    /// Mean ridge depth along the path over `confident_mean_depth`, capped at 1.
     pub confidence: f32,
     /// Length of the skeleton path (px).
     pub length_px: f32,
@@ -158,7 +162,8 @@ impl CenterlineExtractor {
         if self.best_path.is_empty() {
             return None;
         }
-        let confidence = (best_score / self.best_path.len() as f32).clamp(0.0, 1.0);
+        let mean_depth = best_score / self.best_path.len() as f32;
+        let confidence = (mean_depth / self.params.confident_mean_depth).clamp(0.0, 1.0);
         self.order_proximal_first();
         self.smooth();
         resample(&self.smoothed, self.params, &mut self.output);
@@ -258,17 +263,32 @@ mod tests {
     #[test]
     fn picks_the_strongest_path_and_orders_it_from_the_border() {
         let (w, h) = (64, 48);
-        let mut px: Vec<(usize, usize)> = (0..40).map(|x| (x, 20)).collect();
-        px.extend((30..34).map(|y| (50, y)));
-        let skel = draw(w, h, &px);
-        let strength = Plane { width: w, height: h, data: vec![0.8; w * h] };
+        // A deep 40 px wire from the left border, and a longer but faint ridge below it.
+        let wire_px: Vec<(usize, usize)> = (0..40).map(|x| (x, 20)).collect();
+        let faint_px: Vec<(usize, usize)> = (5..60).map(|x| (x, 40)).collect();
+        let skel = draw(w, h, wire_px.iter().chain(&faint_px).copied().collect::<Vec<_>>().as_slice());
+        let mut strength = Plane { width: w, height: h, data: vec![0.0; w * h] };
+        for &(x, y) in &wire_px {
+            strength.data[y * w + x] = 0.2;
+        }
+        for &(x, y) in &faint_px {
+            strength.data[y * w + x] = 0.11;
+        }
         let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
         let wire = ex.extract(&skel, &strength).expect("wire found");
         assert_eq!(wire.points_px.first(), Some(&[0.0, 20.0]));
         assert_eq!(wire.points_px.last(), Some(&[39.0, 20.0]));
         assert!(wire.points_px.len() <= 64);
         assert!((wire.length_px - 39.0).abs() < 1e-4);
-        assert!((wire.confidence - 0.8).abs() < 1e-6);
+        assert!((wire.confidence - 0.2 / 0.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_path_too_faint_for_metal_is_no_wire() {
+        let skel = draw(64, 48, &(0..60).map(|x| (x, 20)).collect::<Vec<_>>());
+        let strength = Plane { width: 64, height: 48, data: vec![0.05; 64 * 48] };
+        let mut ex = CenterlineExtractor::new(64, 48, CenterlineParams::default());
+        assert!(ex.extract(&skel, &strength).is_none());
     }
 
     #[test]
@@ -277,7 +297,7 @@ mod tests {
         let mut px: Vec<(usize, usize)> = (5..70).map(|x| (x, 30)).collect();
         px.extend((31..40).map(|y| (30, y)));
         let skel = draw(w, h, &px);
-        let strength = Plane { width: w, height: h, data: vec![0.5; w * h] };
+        let strength = Plane { width: w, height: h, data: vec![0.3; w * h] };
         let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
         let wire = ex.extract(&skel, &strength).expect("wire found");
         let (a, b) = (wire.points_px[0], *wire.points_px.last().expect("points"));

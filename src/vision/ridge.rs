@@ -370,7 +370,7 @@ fn parallel(a: f32, b: f32, tolerance: f32) -> bool {
     d.min(std::f32::consts::PI - d) < tolerance
 }
 
-/// Binary dilation by a square of side `2 * radius + 1` (separable running maximum).
+/// Binary dilation by a square of side `2 * radius + 1`, as two separable passes.
 fn dilate(mask: &mut Plane<u8>, radius: usize, scratch: &mut Plane<u8>) {
     let (w, h) = (mask.width, mask.height);
     for y in 0..h {

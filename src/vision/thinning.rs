@@ -1,7 +1,7 @@
 //! Binary mask to one-pixel-wide skeleton: Zhang-Suen thinning.
 //!
-//! This is the same algorithm, neighbourhood order and border rule as OpenCV's
-//! `cv::ximgproc::thinning(.., THINNING_ZHANGSUEN)`, so its output can be checked against
+//! Written to follow OpenCV's `cv::ximgproc::thinning(.., THINNING_ZHANGSUEN)` step for step
+//! (same neighbourhood order, conditions and border rule), so that it can be checked against
 //! OpenCV pixel for pixel: each sub-iteration marks pixels on the unchanged image, then
 //! removes them all; pixels in the outermost rows and columns are never removed.
 

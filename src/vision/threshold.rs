@@ -6,12 +6,12 @@
 
 use super::Plane;
 
-/// Hysteresis thresholds on ridge strength (0..=1).
+/// Hysteresis thresholds on ridge depth (attenuation units, see [`super::ridge`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ThresholdParams {
-    /// Strength that starts a wire region.
+    /// Depth that starts a wire region.
     pub high: f32,
-    /// Strength that continues one.
+    /// Depth that continues one.
     pub low: f32,
 }
 
