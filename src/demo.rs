@@ -175,17 +175,7 @@ pub fn summary_lines(report: &DemoReport) -> Vec<String> {
             lat.max()
         ),
     ];
-    for s in &r.sinks {
-        lines.push(format!(
-            "sink {}: {} sent, {} dropped, {} errors; capture to sink p50 {} us, p99 {} us",
-            s.target,
-            s.sent,
-            s.dropped,
-            s.errors,
-            s.latency_us.value_at_quantile(0.5),
-            s.latency_us.value_at_quantile(0.99)
-        ));
-    }
+    lines.extend(r.sinks.iter().map(ToString::to_string));
     lines.push(format!(
         "packet size: mean {mean_bytes:.0} B per datagram; largest {max_bytes} B COBS-framed for a serial line"
     ));

@@ -190,15 +190,7 @@ fn print_run_summary(s: &RunSummary) {
         s.elapsed.as_secs_f64()
     );
     for k in &s.sinks {
-        eprintln!(
-            "  {}: {} sent, {} dropped, {} errors, capture to sink p50 {} us p99 {} us",
-            k.target,
-            k.sent,
-            k.dropped,
-            k.errors,
-            k.latency_us.value_at_quantile(0.5),
-            k.latency_us.value_at_quantile(0.99)
-        );
+        eprintln!("  {k}");
     }
 }
 

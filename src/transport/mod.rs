@@ -68,6 +68,21 @@ pub struct SinkReport {
     pub latency_us: Histogram<u64>,
 }
 
+impl std::fmt::Display for SinkReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sink {}: {} sent, {} dropped, {} errors; capture to sink p50 {} us, p99 {} us",
+            self.target,
+            self.sent,
+            self.dropped,
+            self.errors,
+            self.latency_us.value_at_quantile(0.5),
+            self.latency_us.value_at_quantile(0.99)
+        )
+    }
+}
+
 impl SinkReport {
     fn new(target: String) -> Self {
         SinkReport {
