@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use wiretrace::capture::replay::ReplaySource;
 use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
 use wiretrace::demo::{run_demo, summary_lines};
+use wiretrace::eval::report::evaluate;
 use wiretrace::pipeline::runner::{run, Pacing, RunOptions, RunSummary};
 use wiretrace::pipeline::PipelineConfig;
 use wiretrace::transport::receiver::{message_json, receive_stream, receive_udp, Receiver, RxStats, StopWhen};
@@ -82,6 +83,18 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         idle_exit: Option<f64>,
     },
+    /// Score a sequence against its ground truth: the pipeline run here, or a receiver's output.
+    Eval {
+        /// Sequence directory with ground truth (gt/centerlines.jsonl, optional gt/*_mask.png).
+        #[arg(long)]
+        seq: PathBuf,
+        /// Receiver output to score (`wiretrace rx --json` lines) instead of running the pipeline.
+        #[arg(long, value_name = "FILE")]
+        pred: Option<PathBuf>,
+        /// Where to write the JSON report [default: ./<sequence name>.eval.json].
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Write a synthetic low-dose fluoroscopy sequence with ground truth.
     Synth {
         /// Output directory.
@@ -124,6 +137,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Demo { seed, frames, size } => demo(seed, frames, size),
         Command::Replay { dir, udp, serial, baud, fast } => replay(dir, &udp, &serial, baud, fast),
         Command::Rx { udp, serial, baud, json, idle_exit } => rx(udp, serial, baud, json, idle_exit),
+        Command::Eval { seq, pred, json } => eval(&seq, pred.as_deref(), json),
         Command::Synth { out, seed, frames, size, fps } => {
             let cfg = synth_config(seed, frames, size, fps)?;
             write_sequence(&cfg, &out).with_context(|| format!("writing {}", out.display()))?;
@@ -175,6 +189,44 @@ fn demo(seed: u64, frames: u32, size: usize) -> anyhow::Result<()> {
     for line in summary_lines(&report) {
         println!("{line}");
     }
+    Ok(())
+}
+
+fn eval(seq: &Path, pred: Option<&Path>, json: Option<PathBuf>) -> anyhow::Result<()> {
+    let report =
+        evaluate(seq, pred, &PipelineConfig::default()).with_context(|| format!("scoring {}", seq.display()))?;
+    println!(
+        "{} ({}): {} frames, {} with a wire; {} failures (no answer), {} false alarms",
+        seq.display(),
+        report.predictions,
+        report.frames,
+        report.frames_with_wire,
+        report.failures,
+        report.false_alarms
+    );
+    println!("{:<28} {:>8} {:>8} {:>7}", "metric", "mean", "median", "frames");
+    let rows = [
+        ("dice", report.dice),
+        ("clDice", report.cl_dice),
+        ("coverage (2 px)", report.coverage),
+        ("mean distance (px)", report.mean_distance_px),
+        ("hausdorff 95 (px)", report.hausdorff95_px),
+        ("tip error (px)", report.tip_error_px),
+        ("components", report.components),
+    ];
+    let cell = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    for (name, s) in rows {
+        println!("{name:<28} {:>8} {:>8} {:>7}", cell(s.mean), cell(s.median), s.frames);
+    }
+    println!("{:<28} {:>8}", "one component (share)", cell(report.one_component_share));
+    println!("{:<28} {:>8}", "proximal to tip (share)", cell(report.direction_correct_share));
+    let path = json.unwrap_or_else(|| {
+        let name = seq.file_name().map_or("sequence".into(), |n| n.to_string_lossy().into_owned());
+        PathBuf::from(format!("{name}.eval.json"))
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("report written to {}", path.display());
     Ok(())
 }
 

@@ -58,6 +58,25 @@ fn replayed_centerlines_follow_the_wire_and_every_frame_is_accounted_for() {
     assert!(missed * 20 <= visible, "wire missed in {missed} of {visible} frames where it is visible");
     let mean = distances.iter().sum::<f32>() / distances.len() as f32;
     assert!(mean < 2.0, "mean centerline distance {mean:.2} px; per frame: {distances:?}");
+
+    // The receiver's output lines up with the ground truth, so eval can score it.
+    let pred = dir.path().join("rx.jsonl");
+    let text: Vec<String> = messages.iter().map(|m| m.to_string()).collect();
+    std::fs::write(&pred, text.join("\n")).expect("write rx output");
+    let report_path = dir.path().join("report.json");
+    let out = common::wiretrace()
+        .args(["eval", "--seq", dir.path().to_str().expect("utf-8 path"), "--pred"])
+        .arg(&pred)
+        .arg("--json")
+        .arg(&report_path)
+        .output()
+        .expect("run eval");
+    assert!(out.status.success(), "eval failed: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).expect("report")).expect("report is JSON");
+    assert_eq!(report["frames"], u64::from(frames));
+    assert!(report["mean_distance_px"]["median"].as_f64().is_some_and(|d| d < 1.0), "{report}");
+    assert_eq!(report["direction_correct_share"], 1.0);
 }
 
 #[test]

@@ -61,7 +61,8 @@ pub struct Pipeline {
     ridge: RidgeDetector,
     ridge_map: RidgeMap,
     hysteresis: Hysteresis,
-    mask: Plane<u8>,
+    segmentation: Plane<u8>,
+    skeleton: Plane<u8>,
     thinning: Thinning,
     bridger: GapBridger,
     extractor: CenterlineExtractor,
@@ -79,7 +80,8 @@ impl Pipeline {
             ridge: RidgeDetector::new(width, height, config.ridge.clone()),
             ridge_map: RidgeMap::new(width, height),
             hysteresis: Hysteresis::new(n, config.threshold),
-            mask: Plane::new(width, height),
+            segmentation: Plane::new(width, height),
+            skeleton: Plane::new(width, height),
             thinning: Thinning::new(n),
             bridger: GapBridger::new(width, height, config.bridging),
             extractor: CenterlineExtractor::new(
@@ -111,10 +113,11 @@ impl Pipeline {
         }
         self.normaliser.log_attenuation(frame, &mut self.attenuation);
         self.ridge.detect(&self.attenuation, &mut self.ridge_map);
-        self.hysteresis.apply(&self.ridge_map.strength, &mut self.mask);
-        self.thinning.apply(&mut self.mask);
-        self.bridger.apply(&mut self.mask);
-        Ok(self.extractor.extract(&self.mask, &self.ridge_map.strength))
+        self.hysteresis.apply(&self.ridge_map.strength, &mut self.segmentation);
+        self.skeleton.data.copy_from_slice(&self.segmentation.data);
+        self.thinning.apply(&mut self.skeleton);
+        self.bridger.apply(&mut self.skeleton);
+        Ok(self.extractor.extract(&self.skeleton, &self.ridge_map.strength))
     }
 
     /// The ridge map of the last frame, for diagnostics.
@@ -127,8 +130,14 @@ impl Pipeline {
         &self.ridge
     }
 
-    /// The skeleton of the last frame, for diagnostics.
+    /// The last frame's segmentation: every pixel the hysteresis kept (0 or 1), wire and
+    /// anything else ridge-like.
+    pub fn segmentation(&self) -> &Plane<u8> {
+        &self.segmentation
+    }
+
+    /// The last frame's skeleton after gap bridging (0 or 1), for diagnostics.
     pub fn skeleton(&self) -> &Plane<u8> {
-        &self.mask
+        &self.skeleton
     }
 }
