@@ -51,9 +51,10 @@ fn the_receiver_resynchronises_after_garbage_and_loses_only_the_frame_hit() {
         .spawn()
         .expect("spawn replay");
 
-    // Garbage, including a delimiter, lands inside whatever frame is on the line after 1500 bytes.
+    // Garbage, including a delimiter, lands inside whatever frame is on the line after 300
+    // bytes: early enough for any output of 20 frames (even all "no wire", 28 bytes each).
     let garbage = [0x5a, 0x13, 0x00, 0xc3, 0x7e, 0x01, 0xff, 0x42];
-    let inject_at = 1500usize;
+    let inject_at = 300usize;
     let (mut relayed, mut injected) = (0usize, false);
     let mut buf = [0u8; 256];
     let mut quiet_since: Option<Instant> = None;
