@@ -1,6 +1,7 @@
 //! The CPU stages against implementations users already trust, on fixtures written by
 //! `tests/golden/generate.py` (scikit-image 0.24 and OpenCV 4.10; see its docstring).
 
+use wiretrace::vision::clahe::{Clahe, ClaheParams};
 use wiretrace::vision::ridge::{eigenvalues, RidgeDetector, RidgeParams};
 use wiretrace::vision::thinning::Thinning;
 use wiretrace::vision::Plane;
@@ -73,5 +74,27 @@ fn zhang_suen_thinning_matches_opencv_pixel_for_pixel() {
             differ.len(),
             &differ[..differ.len().min(5)]
         );
+    }
+}
+
+#[test]
+fn clahe_matches_opencv_within_one_grey_level() {
+    /// Input, OpenCV's output, width, height, and OpenCV's parameters.
+    type Fixture = (&'static [u8], &'static [u8], usize, usize, ClaheParams);
+    let params = |clip_limit, tiles_x, tiles_y| ClaheParams { clip_limit, tiles_x, tiles_y };
+    let fixtures: [Fixture; 3] = [
+        (include_bytes!("golden/clahe_0_in.u8"), include_bytes!("golden/clahe_0_out.u8"), 64, 64, params(2.0, 8, 8)),
+        (include_bytes!("golden/clahe_1_in.u8"), include_bytes!("golden/clahe_1_out.u8"), 100, 75, params(3.0, 4, 6)),
+        (include_bytes!("golden/clahe_2_in.u8"), include_bytes!("golden/clahe_2_out.u8"), 90, 60, params(40.0, 8, 8)),
+    ];
+    for (k, (input, expected, width, height, params)) in fixtures.into_iter().enumerate() {
+        let image = Plane { width, height, data: input.to_vec() };
+        let mut out = Plane::new(width, height);
+        Clahe::new(width, height, params).apply(&image, &mut out);
+        let diffs: Vec<i16> = out.data.iter().zip(expected).map(|(&a, &b)| i16::from(a) - i16::from(b)).collect();
+        let worst = diffs.iter().map(|d| d.abs()).max().unwrap_or(0);
+        let off = diffs.iter().filter(|&&d| d != 0).count();
+        eprintln!("clahe fixture {k}: {off} of {} pixels differ, by at most {worst}", diffs.len());
+        assert!(worst <= 1, "fixture {k}: differs from OpenCV by up to {worst} grey levels");
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod bridging;
 pub mod centerline;
+pub mod clahe;
 pub mod normalise;
 pub mod ridge;
 pub mod thinning;

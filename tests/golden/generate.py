@@ -6,6 +6,7 @@ The references are implementations people already trust:
     and hessian_matrix_eigvals, times sigma**2 (scale normalisation done here explicitly: the
     library's frangi() lost its normalisation after 0.19.3, scikit-image issue 7711).
   - Zhang-Suen thinning: OpenCV's cv2.ximgproc.thinning(THINNING_ZHANGSUEN).
+  - CLAHE: OpenCV's cv2.createCLAHE(clipLimit, tileGridSize).apply on 8-bit images.
 
 Run it in a fresh virtual environment with the pinned versions (CI does not: the outputs are
 committed, so the comparison needs no Python):
@@ -84,6 +85,17 @@ def thinning_masks(rng):
     return masks
 
 
+def clahe_image(rng, shape):
+    """A dim, low-contrast frame: a gradient, a dark disc and a thin bright line, with noise."""
+    h, w = shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = 60 + 0.3 * x + 0.2 * y
+    img -= 25 * (((x - 0.3 * w) ** 2 + (y - 0.6 * h) ** 2) < (0.2 * min(h, w)) ** 2)
+    img += 30 * np.exp(-((x - 0.7 * w - 0.2 * y) ** 2) / 2.0)
+    img += 4 * rng.standard_normal(shape)
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
 def write(name, array, manifest, **info):
     data = np.ascontiguousarray(array).tobytes()
     (HERE / name).write_bytes(data)
@@ -109,6 +121,12 @@ def main():
         thin = cv2.ximgproc.thinning(mask, thinningType=cv2.ximgproc.THINNING_ZHANGSUEN)
         write(f"thinning_{i}_in.u8", mask, manifest, what="mask, 0 or 255")
         write(f"thinning_{i}_out.u8", thin, manifest, what="OpenCV Zhang-Suen of the mask, 0 or 255")
+    for i, (clip, tiles, shape) in enumerate([(2.0, (8, 8), (64, 64)), (3.0, (4, 6), (75, 100)), (40.0, (8, 8), (60, 90))]):
+        img = clahe_image(rng, shape)
+        out = cv2.createCLAHE(clipLimit=clip, tileGridSize=tiles).apply(img)
+        info = {"clip_limit": clip, "tiles_x": tiles[0], "tiles_y": tiles[1]}
+        write(f"clahe_{i}_in.u8", img, manifest, what="8-bit image", **info)
+        write(f"clahe_{i}_out.u8", out, manifest, what="OpenCV CLAHE of the image", **info)
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
