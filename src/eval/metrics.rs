@@ -1,5 +1,6 @@
 //! The metrics: polyline distances and mask overlaps, each a pure function.
 
+pub use crate::vision::centerline::point_polyline_distance;
 use crate::vision::thinning::Thinning;
 use crate::vision::Plane;
 
@@ -7,24 +8,6 @@ use crate::vision::Plane;
 const SAMPLE_STEP_PX: f32 = 0.5;
 /// Distance (px) within which a ground-truth point counts as covered.
 pub const COVERAGE_RADIUS_PX: f32 = 2.0;
-
-/// Distance (px) from `p` to the segment `a`–`b`.
-fn point_segment_distance(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
-    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-    let len2 = dx * dx + dy * dy;
-    let t = if len2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
-    let (cx, cy) = (a[0] + t * dx, a[1] + t * dy);
-    ((p[0] - cx).powi(2) + (p[1] - cy).powi(2)).sqrt()
-}
-
-/// Distance (px) from `p` to the polyline `line` (a single point counts as a polyline).
-pub fn point_polyline_distance(p: [f32; 2], line: &[[f32; 2]]) -> f32 {
-    match line {
-        [] => f32::INFINITY,
-        [only] => point_segment_distance(p, *only, *only),
-        _ => line.windows(2).map(|s| point_segment_distance(p, s[0], s[1])).fold(f32::INFINITY, f32::min),
-    }
-}
 
 /// Points along `line` every `step_px` or closer, both ends included.
 pub fn densify(line: &[[f32; 2]], step_px: f32) -> Vec<[f32; 2]> {

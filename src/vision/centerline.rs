@@ -1,6 +1,13 @@
 //! Skeleton to an ordered centerline: the strongest skeleton path, proximal end first,
 //! smoothed and resampled at uniform arc length.
 //!
+//! The previous frame's centerline is a prior: a path that runs along it counts `track_bonus`
+//! times its depth against paths that do not (a bias, not a lock: a wire that is plainly
+//! stronger elsewhere still wins), and it decides which end is proximal, so the wire neither jumps to another structure
+//! nor swaps ends between frames. Only a confident centerline becomes a prior (a faint bone
+//! edge must not be tracked), and the prior is dropped after a few frames without a match, so
+//! tracking recovers when the wire leaves and comes back.
+//!
 //! Uniform spacing matters twice: the robot gets evenly spaced targets, and the protocol's
 //! second-order delta coding turns evenly spaced points into one-byte varints.
 
@@ -24,6 +31,14 @@ pub struct CenterlineParams {
     pub min_spacing_px: f32,
     /// Half-width (points) of the moving average that removes the skeleton's pixel staircase.
     pub smooth_half_window: usize,
+    /// A path whose mean distance (px) to the previous centerline is within this follows it.
+    pub track_match_px: f32,
+    /// How much more a path that follows the prior counts than one that does not.
+    pub track_bonus: f32,
+    /// Confidence from which a centerline that follows no prior becomes the prior.
+    pub track_adopt_confidence: f32,
+    /// Frames without a path that follows the prior before it is dropped.
+    pub track_lost_frames: u32,
 }
 
 impl Default for CenterlineParams {
@@ -35,6 +50,10 @@ impl Default for CenterlineParams {
             max_points: 64,
             min_spacing_px: 2.0,
             smooth_half_window: 2,
+            track_match_px: 8.0,
+            track_bonus: 3.0,
+            track_adopt_confidence: 0.8,
+            track_lost_frames: 5,
         }
     }
 }
@@ -67,6 +86,8 @@ pub struct CenterlineExtractor {
     best_path: Vec<u32>,
     smoothed: Vec<[f32; 2]>,
     output: Vec<[f32; 2]>,
+    prior: Vec<[f32; 2]>,
+    frames_unmatched: u32,
 }
 
 impl CenterlineExtractor {
@@ -86,6 +107,8 @@ impl CenterlineExtractor {
             best_path: Vec::with_capacity(n),
             smoothed: Vec::with_capacity(n),
             output: Vec::with_capacity(params.max_points.max(2)),
+            prior: Vec::with_capacity(params.max_points.max(2)),
+            frames_unmatched: 0,
         }
     }
 
@@ -122,13 +145,31 @@ impl CenterlineExtractor {
         self.queue.last().copied().unwrap_or(start)
     }
 
-    /// The strongest wire in `skeleton`, scored by ridge strength summed along each
-    /// component's longest path; `None` when no path reaches `min_length_px`.
+    /// Forgets the previous frames: the next frame is the first of a new sequence.
+    pub fn reset(&mut self) {
+        self.prior.clear();
+        self.frames_unmatched = 0;
+    }
+
+    /// True when `path` runs along the prior (mean distance of every 4th pixel).
+    fn follows_prior(&self, path: &[u32]) -> bool {
+        let w = self.width;
+        let (mut sum, mut n) = (0.0f32, 0usize);
+        for &i in path.iter().step_by(4) {
+            sum += point_polyline_distance([(i as usize % w) as f32, (i as usize / w) as f32], &self.prior);
+            n += 1;
+        }
+        n > 0 && sum / n as f32 <= self.params.track_match_px
+    }
+
+    /// The wire in `skeleton`: the component's longest path with the most ridge depth summed
+    /// along it, counting `track_bonus` times where it follows the previous frame's centerline;
+    /// `None` when no path reaches `min_length_px` and `min_mean_depth`.
     pub fn extract(&mut self, skeleton: &Plane<u8>, strength: &Plane<f32>) -> Option<Wire<'_>> {
         let w = self.width;
         self.labelled.fill(false);
         self.best_path.clear();
-        let mut best_score = 0.0f32;
+        let (mut best_rank, mut best_score, mut best_follows) = (0.0f32, 0.0f32, false);
         let mut best_length = 0.0f32;
         for start in 0..skeleton.data.len() {
             if skeleton.data[start] == 0 || self.labelled[start] {
@@ -153,34 +194,59 @@ impl CenterlineExtractor {
             if score < self.params.min_mean_depth * self.path.len() as f32 {
                 continue;
             }
-            if score > best_score {
-                best_score = score;
+            let follows = !self.prior.is_empty() && self.follows_prior(&self.path);
+            let rank = if follows { score * self.params.track_bonus } else { score };
+            if rank > best_rank {
+                (best_rank, best_score, best_follows) = (rank, score, follows);
                 best_length = length;
                 std::mem::swap(&mut self.path, &mut self.best_path);
             }
         }
+        let follows = best_follows;
         if self.best_path.is_empty() {
+            self.count_unmatched();
             return None;
         }
         let mean_depth = best_score / self.best_path.len() as f32;
         let confidence = (mean_depth / self.params.confident_mean_depth).clamp(0.0, 1.0);
-        self.order_proximal_first();
+        self.order_proximal_first(follows);
         self.smooth();
         resample(&self.smoothed, self.params, &mut self.output);
+        if follows || confidence >= self.params.track_adopt_confidence {
+            self.prior.clear();
+            self.prior.extend_from_slice(&self.output);
+            self.frames_unmatched = 0;
+        } else {
+            self.count_unmatched();
+        }
         Some(Wire { points_px: &self.output, confidence, length_px: best_length })
     }
 
-    /// Proximal is the end nearer the image border, where the wire enters the field.
-    fn order_proximal_first(&mut self) {
+    fn count_unmatched(&mut self) {
+        self.frames_unmatched += 1;
+        if self.frames_unmatched >= self.params.track_lost_frames {
+            self.prior.clear();
+        }
+    }
+
+    /// Proximal is the end nearer the prior's proximal end when the path follows the prior,
+    /// else the end nearer the image border, where the wire enters the field.
+    fn order_proximal_first(&mut self, follows_prior: bool) {
         let (w, h) = (self.width, self.height);
-        let border = |i: u32| {
-            let (x, y) = (i as usize % w, i as usize / w);
-            x.min(y).min(w - 1 - x).min(h - 1 - y)
-        };
-        if let (Some(&first), Some(&last)) = (self.best_path.first(), self.best_path.last()) {
-            if border(last) < border(first) {
-                self.best_path.reverse();
+        let (Some(&first), Some(&last)) = (self.best_path.first(), self.best_path.last()) else { return };
+        let xy = |i: u32| [(i as usize % w) as f32, (i as usize / w) as f32];
+        let reverse = match self.prior.first() {
+            Some(&p) if follows_prior => dist(xy(last), p) < dist(xy(first), p),
+            _ => {
+                let border = |i: u32| {
+                    let (x, y) = (i as usize % w, i as usize / w);
+                    x.min(y).min(w - 1 - x).min(h - 1 - y)
+                };
+                border(last) < border(first)
             }
+        };
+        if reverse {
+            self.best_path.reverse();
         }
     }
 
@@ -244,6 +310,23 @@ pub fn resample(line: &[[f32; 2]], params: CenterlineParams, out: &mut Vec<[f32;
     out.push(last);
 }
 
+/// Distance (px) from `p` to the segment `a`–`b`.
+fn point_segment_distance(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    dist(p, [a[0] + t * dx, a[1] + t * dy])
+}
+
+/// Distance (px) from `p` to the polyline `line` (a single point counts as a polyline).
+pub fn point_polyline_distance(p: [f32; 2], line: &[[f32; 2]]) -> f32 {
+    match line {
+        [] => f32::INFINITY,
+        [only] => dist(p, *only),
+        _ => line.windows(2).map(|s| point_segment_distance(p, s[0], s[1])).fold(f32::INFINITY, f32::min),
+    }
+}
+
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
 }
@@ -303,6 +386,69 @@ mod tests {
         let (a, b) = (wire.points_px[0], *wire.points_px.last().expect("points"));
         assert_eq!((a, b), ([5.0, 30.0], [69.0, 30.0]));
         assert!(wire.points_px.iter().all(|p| (p[1] - 30.0).abs() < 1.0));
+    }
+
+    /// A skeleton with the given horizontal lines `(y, x range, depth)`.
+    fn lines(w: usize, h: usize, spec: &[(usize, std::ops::Range<usize>, f32)]) -> (Plane<u8>, Plane<f32>) {
+        let (mut skel, mut strength) = (Plane::new(w, h), Plane::new(w, h));
+        for (y, xs, depth) in spec {
+            for x in xs.clone() {
+                skel.data[y * w + x] = 1;
+                strength.data[y * w + x] = *depth;
+            }
+        }
+        (skel, strength)
+    }
+
+    #[test]
+    fn the_tracked_wire_beats_a_stronger_structure_that_appears_elsewhere() {
+        let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
+        let (skel, strength) = lines(80, 60, &[(10, 0..50, 0.3)]);
+        assert!(ex.extract(&skel, &strength).is_some());
+        let (skel, strength) = lines(80, 60, &[(11, 0..50, 0.2), (40, 0..70, 0.3)]);
+        let wire = ex.extract(&skel, &strength).expect("wire");
+        assert_eq!(wire.points_px[0], [0.0, 11.0]);
+        ex.reset();
+        let wire = ex.extract(&skel, &strength).expect("wire");
+        assert_eq!(wire.points_px[0], [0.0, 40.0], "without a prior the strongest wins");
+    }
+
+    #[test]
+    fn the_prior_is_a_bias_not_a_lock() {
+        let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
+        let (skel, strength) = lines(80, 60, &[(10, 0..50, 0.3)]);
+        assert!(ex.extract(&skel, &strength).is_some());
+        let (skel, strength) = lines(80, 60, &[(11, 0..25, 0.12), (40, 0..70, 0.5)]);
+        assert_eq!(ex.extract(&skel, &strength).map(|w| w.points_px[0]), Some([0.0, 40.0]));
+    }
+
+    #[test]
+    fn the_prior_keeps_the_proximal_end_when_the_tip_nears_another_border() {
+        let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
+        let (skel, strength) = lines(80, 60, &[(30, 0..50, 0.3)]);
+        assert_eq!(ex.extract(&skel, &strength).map(|w| w.points_px[0]), Some([0.0, 30.0]));
+        // The wire now spans the frame, its proximal end moved 3 px in: by the border rule alone
+        // the tip (1 px from the right border) would be taken as proximal.
+        let (skel, strength) = lines(80, 60, &[(30, 3..79, 0.3)]);
+        let wire = ex.extract(&skel, &strength).expect("wire");
+        assert_eq!((wire.points_px[0], *wire.points_px.last().expect("tip")), ([3.0, 30.0], [78.0, 30.0]));
+    }
+
+    #[test]
+    fn a_faint_first_find_is_not_tracked_and_a_lost_prior_is_dropped() {
+        let params = CenterlineParams::default();
+        let mut ex = CenterlineExtractor::new(80, 60, params);
+        let (faint, faint_depth) = lines(80, 60, &[(10, 0..50, 0.11)]);
+        assert!(ex.extract(&faint, &faint_depth).is_some());
+        let (skel, strength) = lines(80, 60, &[(11, 0..50, 0.11), (40, 0..70, 0.3)]);
+        assert_eq!(ex.extract(&skel, &strength).map(|w| w.points_px[0]), Some([0.0, 40.0]), "faint find was no prior");
+        let empty = (Plane::new(80, 60), Plane::new(80, 60));
+        for _ in 0..params.track_lost_frames {
+            assert!(ex.extract(&empty.0, &empty.1).is_none());
+        }
+        // Near the dropped prior (y 40) but weaker than a path elsewhere: no longer preferred.
+        let (skel, strength) = lines(80, 60, &[(41, 0..50, 0.2), (10, 0..60, 0.3)]);
+        assert_eq!(ex.extract(&skel, &strength).map(|w| w.points_px[0]), Some([0.0, 10.0]), "prior dropped");
     }
 
     #[test]
