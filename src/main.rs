@@ -20,6 +20,7 @@ use wiretrace::transport::receiver::{message_json, receive_stream, receive_udp, 
 use wiretrace::transport::serial::{open_port, SerialSink};
 use wiretrace::transport::udp::UdpSink;
 use wiretrace::transport::Sink;
+use wiretrace::vision::background::BackgroundParams;
 use wiretrace_protocol::{Body, Message};
 
 #[derive(Parser)]
@@ -64,6 +65,8 @@ enum Command {
         /// Process every frame in order as fast as possible instead of at the sequence's fps.
         #[arg(long)]
         fast: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
     /// Reference receiver: decode messages, check CRC and sequence numbers.
     Rx {
@@ -94,6 +97,8 @@ enum Command {
         /// Where to write the JSON report [default: ./<sequence name>.eval.json].
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
     /// Write a synthetic low-dose fluoroscopy sequence with ground truth.
     Synth {
@@ -113,6 +118,28 @@ enum Command {
         #[arg(long, default_value_t = 15.0)]
         fps: f32,
     },
+}
+
+/// Pipeline options shared by the commands that run it.
+#[derive(clap::Args)]
+struct PipelineArgs {
+    /// Subtract a running background of this many frames (time constant) from each frame, so
+    /// static anatomy fades while a moving wire stays.
+    #[arg(long, value_name = "FRAMES")]
+    subtract_background: Option<f32>,
+}
+
+impl PipelineArgs {
+    fn config(&self) -> anyhow::Result<PipelineConfig> {
+        let background = match self.subtract_background {
+            Some(frames) if frames.is_finite() && frames >= 1.0 => {
+                Some(BackgroundParams { time_constant_frames: frames })
+            }
+            Some(frames) => bail!("--subtract-background {frames}: must be at least 1 frame"),
+            None => None,
+        };
+        Ok(PipelineConfig { background, ..PipelineConfig::default() })
+    }
 }
 
 fn main() -> ExitCode {
@@ -135,9 +162,11 @@ fn main() -> ExitCode {
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Demo { seed, frames, size } => demo(seed, frames, size),
-        Command::Replay { dir, udp, serial, baud, fast } => replay(dir, &udp, &serial, baud, fast),
+        Command::Replay { dir, udp, serial, baud, fast, pipeline } => {
+            replay(dir, &udp, &serial, baud, fast, &pipeline.config()?)
+        }
         Command::Rx { udp, serial, baud, json, idle_exit } => rx(udp, serial, baud, json, idle_exit),
-        Command::Eval { seq, pred, json } => eval(&seq, pred.as_deref(), json),
+        Command::Eval { seq, pred, json, pipeline } => eval(&seq, pred.as_deref(), json, &pipeline.config()?),
         Command::Synth { out, seed, frames, size, fps } => {
             let cfg = synth_config(seed, frames, size, fps)?;
             write_sequence(&cfg, &out).with_context(|| format!("writing {}", out.display()))?;
@@ -192,9 +221,8 @@ fn demo(seed: u64, frames: u32, size: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn eval(seq: &Path, pred: Option<&Path>, json: Option<PathBuf>) -> anyhow::Result<()> {
-    let report =
-        evaluate(seq, pred, &PipelineConfig::default()).with_context(|| format!("scoring {}", seq.display()))?;
+fn eval(seq: &Path, pred: Option<&Path>, json: Option<PathBuf>, config: &PipelineConfig) -> anyhow::Result<()> {
+    let report = evaluate(seq, pred, config).with_context(|| format!("scoring {}", seq.display()))?;
     println!(
         "{} ({}): {} frames, {} with a wire; {} failures (no answer), {} false alarms",
         seq.display(),
@@ -246,7 +274,14 @@ fn print_run_summary(s: &RunSummary) {
     }
 }
 
-fn replay(dir: PathBuf, udp: &[SocketAddr], serial: &[String], baud: u32, fast: bool) -> anyhow::Result<()> {
+fn replay(
+    dir: PathBuf,
+    udp: &[SocketAddr],
+    serial: &[String],
+    baud: u32,
+    fast: bool,
+    config: &PipelineConfig,
+) -> anyhow::Result<()> {
     if udp.is_empty() && serial.is_empty() {
         bail!("nothing to send to: give --udp ADDR or --serial PATH");
     }
@@ -267,8 +302,7 @@ fn replay(dir: PathBuf, udp: &[SocketAddr], serial: &[String], baud: u32, fast: 
     );
     let stop = stop_flag()?;
     let options = RunOptions { pacing: if fast { Pacing::Fast } else { Pacing::Camera }, ..RunOptions::default() };
-    let summary =
-        run(Box::new(source), &PipelineConfig::default(), sinks, &options, &stop).context("starting the sinks")?;
+    let summary = run(Box::new(source), config, sinks, &options, &stop).context("starting the sinks")?;
     print_run_summary(&summary);
     Ok(())
 }

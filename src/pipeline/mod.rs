@@ -6,6 +6,7 @@
 pub mod runner;
 
 use crate::frame::Frame;
+use crate::vision::background::{BackgroundParams, BackgroundSuppressor};
 use crate::vision::bridging::{BridgeParams, GapBridger};
 use crate::vision::centerline::{CenterlineExtractor, CenterlineParams, Wire};
 use crate::vision::normalise::Normaliser;
@@ -21,6 +22,8 @@ pub const MAX_SIDE_PX: usize = 4096;
 /// Parameters of every stage.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineConfig {
+    /// Temporal background suppression, off unless set.
+    pub background: Option<BackgroundParams>,
     /// Ridge measure.
     pub ridge: RidgeParams,
     /// Mask from ridge strength.
@@ -50,14 +53,15 @@ pub enum PipelineError {
     },
 }
 
-/// The classical CPU pipeline: log attenuation → Hessian ridge → hysteresis → Zhang-Suen →
-/// gap bridging → centerline. All planes are allocated in [`Pipeline::new`].
+/// The classical CPU pipeline: log attenuation (→ background suppression) → Hessian ridge →
+/// hysteresis → Zhang-Suen → gap bridging → centerline. All planes are allocated in [`Pipeline::new`].
 #[derive(Debug)]
 pub struct Pipeline {
     width: usize,
     height: usize,
     normaliser: Normaliser,
     attenuation: Plane<f32>,
+    background: Option<BackgroundSuppressor>,
     ridge: RidgeDetector,
     ridge_map: RidgeMap,
     hysteresis: Hysteresis,
@@ -77,6 +81,7 @@ impl Pipeline {
             height,
             normaliser: Normaliser::new(),
             attenuation: Plane::new(width, height),
+            background: config.background.map(|p| BackgroundSuppressor::new(width, height, p)),
             ridge: RidgeDetector::new(width, height, config.ridge.clone()),
             ridge_map: RidgeMap::new(width, height),
             hysteresis: Hysteresis::new(n, config.threshold),
@@ -112,6 +117,9 @@ impl Pipeline {
             });
         }
         self.normaliser.log_attenuation(frame, &mut self.attenuation);
+        if let Some(background) = &mut self.background {
+            background.apply(&mut self.attenuation);
+        }
         self.ridge.detect(&self.attenuation, &mut self.ridge_map);
         self.hysteresis.apply(&self.ridge_map.strength, &mut self.segmentation);
         self.skeleton.data.copy_from_slice(&self.segmentation.data);

@@ -1,10 +1,12 @@
 //! Finding the wire in one frame. One module per stage, each the CPU reference:
-//! [`normalise`] → [`ridge`] → [`threshold`] → [`thinning`] → [`bridging`] →
-//! [`centerline`].
+//! [`normalise`] (→ optional [`background`] suppression) → [`ridge`] → [`threshold`] →
+//! [`thinning`] → [`bridging`] → [`centerline`]. [`clahe`] is there for the learned engine's
+//! input and for display.
 //!
 //! Every stage owns its scratch buffers, sized when it is made, so processing a frame
 //! allocates nothing.
 
+pub mod background;
 pub mod bridging;
 pub mod centerline;
 pub mod clahe;
