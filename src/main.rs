@@ -117,6 +117,10 @@ enum Command {
         /// Frame rate written to meta.json.
         #[arg(long, default_value_t = 15.0)]
         fps: f32,
+        /// easy (1200 photons/px, wire clear of catheter and spine), hard (300, crossings) or
+        /// extreme (80, collimator, flicker, wire over the spine).
+        #[arg(long, default_value = "easy")]
+        difficulty: Difficulty,
     },
 }
 
@@ -167,17 +171,17 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Rx { udp, serial, baud, json, idle_exit } => rx(udp, serial, baud, json, idle_exit),
         Command::Eval { seq, pred, json, pipeline } => eval(&seq, pred.as_deref(), json, &pipeline.config()?),
-        Command::Synth { out, seed, frames, size, fps } => {
-            let cfg = synth_config(seed, frames, size, fps)?;
+        Command::Synth { out, seed, frames, size, fps, difficulty } => {
+            let cfg = synth_config(seed, frames, size, fps, difficulty)?;
             write_sequence(&cfg, &out).with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("wrote {frames} frames of {size}x{size} to {}", out.display());
+            eprintln!("wrote {frames} {difficulty} frames of {size}x{size} to {}", out.display());
             Ok(())
         }
     }
 }
 
-fn synth_config(seed: u64, frames: u32, size: usize, fps: f32) -> anyhow::Result<SynthConfig> {
-    let cfg = SynthConfig { seed, size_px: size, frames, fps, difficulty: Difficulty::Easy };
+fn synth_config(seed: u64, frames: u32, size: usize, fps: f32, difficulty: Difficulty) -> anyhow::Result<SynthConfig> {
+    let cfg = SynthConfig { seed, size_px: size, frames, fps, difficulty };
     cfg.validate()?;
     Ok(cfg)
 }
@@ -199,7 +203,7 @@ fn demo(seed: u64, frames: u32, size: usize) -> anyhow::Result<()> {
     if frames > DEMO_MAX_FRAMES || size > DEMO_MAX_SIZE_PX {
         bail!("the demo keeps its frames in memory: at most {DEMO_MAX_FRAMES} frames of {DEMO_MAX_SIZE_PX} px (use synth and replay for more)");
     }
-    let cfg = synth_config(seed, frames, size, 15.0)?;
+    let cfg = synth_config(seed, frames, size, 15.0, Difficulty::Easy)?;
     println!("wiretrace demo: {frames} synthetic frames of {size}x{size} (seed {seed}), 15 fps, UDP loopback");
     let report = run_demo(cfg, |f| {
         let d = f.distance_px.map_or("   -".into(), |d| format!("{d:4.2}"));
