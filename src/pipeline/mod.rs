@@ -9,6 +9,7 @@ use crate::frame::Frame;
 use crate::vision::background::{BackgroundParams, BackgroundSuppressor};
 use crate::vision::bridging::{BridgeParams, GapBridger};
 use crate::vision::centerline::{CenterlineExtractor, CenterlineParams, Wire};
+use crate::vision::field::{FieldOfView, FieldParams};
 use crate::vision::normalise::Normaliser;
 use crate::vision::ridge::{RidgeDetector, RidgeMap, RidgeParams};
 use crate::vision::thinning::Thinning;
@@ -24,6 +25,8 @@ pub const MAX_SIDE_PX: usize = 4096;
 pub struct PipelineConfig {
     /// Temporal background suppression, off unless set.
     pub background: Option<BackgroundParams>,
+    /// The collimated field of view.
+    pub field: FieldParams,
     /// Ridge measure.
     pub ridge: RidgeParams,
     /// Mask from ridge strength.
@@ -62,6 +65,7 @@ pub struct Pipeline {
     normaliser: Normaliser,
     attenuation: Plane<f32>,
     background: Option<BackgroundSuppressor>,
+    field: FieldOfView,
     ridge: RidgeDetector,
     ridge_map: RidgeMap,
     hysteresis: Hysteresis,
@@ -82,6 +86,7 @@ impl Pipeline {
             normaliser: Normaliser::new(),
             attenuation: Plane::new(width, height),
             background: config.background.map(|p| BackgroundSuppressor::new(width, height, p)),
+            field: FieldOfView::new(width, height, config.field),
             ridge: RidgeDetector::new(width, height, config.ridge.clone()),
             ridge_map: RidgeMap::new(width, height),
             hysteresis: Hysteresis::new(n, config.threshold),
@@ -117,10 +122,14 @@ impl Pipeline {
             });
         }
         self.normaliser.log_attenuation(frame, &mut self.attenuation);
+        let collimated = self.field.update(&self.attenuation) > 0;
         if let Some(background) = &mut self.background {
             background.apply(&mut self.attenuation);
         }
         self.ridge.detect(&self.attenuation, &mut self.ridge_map);
+        if collimated {
+            self.field.suppress(&mut self.ridge_map.strength);
+        }
         self.hysteresis.apply(&self.ridge_map.strength, &mut self.segmentation);
         self.skeleton.data.copy_from_slice(&self.segmentation.data);
         self.thinning.apply(&mut self.skeleton);

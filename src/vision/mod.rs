@@ -1,5 +1,6 @@
 //! Finding the wire in one frame. One module per stage, each the CPU reference:
-//! [`normalise`] (→ optional [`background`] suppression) → [`ridge`] → [`threshold`] →
+//! [`normalise`] (→ optional [`background`] suppression) → [`ridge`] (within the [`field`] of
+//! view) → [`threshold`] →
 //! [`thinning`] → [`bridging`] → [`centerline`]. [`clahe`] is there for the learned engine's
 //! input and for display.
 //!
@@ -10,6 +11,7 @@ pub mod background;
 pub mod bridging;
 pub mod centerline;
 pub mod clahe;
+pub mod field;
 pub mod normalise;
 pub mod ridge;
 pub mod thinning;

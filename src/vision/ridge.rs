@@ -381,7 +381,7 @@ fn parallel(a: f32, b: f32, tolerance: f32) -> bool {
 }
 
 /// Binary dilation by a square of side `2 * radius + 1`, as two separable passes.
-fn dilate(mask: &mut Plane<u8>, radius: usize, scratch: &mut Plane<u8>) {
+pub(crate) fn dilate(mask: &mut Plane<u8>, radius: usize, scratch: &mut Plane<u8>) {
     let (w, h) = (mask.width, mask.height);
     for y in 0..h {
         for x in 0..w {

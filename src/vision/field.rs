@@ -1,0 +1,123 @@
+//! The collimated field of view: where the detector sees the patient at all.
+//!
+//! Many fluoroscopes collimate to a disc or a rectangle; outside it the image is black, and the
+//! edge between is the strongest curvature in the frame. Its ridge (and the wire's ridge where
+//! it runs under the shutters) says nothing about the wire, so ridge depth within `margin_px`
+//! of the field's edge, or outside it, is dropped.
+
+use super::Plane;
+
+/// Parameters of the field-of-view mask.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldParams {
+    /// Local mean log attenuation above which a pixel is behind the shutters: 6 is 0.25 % of
+    /// the unattenuated signal, far below any patient.
+    pub outside_attenuation: f32,
+    /// Half-width (px) of the box the attenuation is averaged over first, so that a pixel that
+    /// caught no photon inside the field at very low dose does not count as outside.
+    pub smooth_half_width_px: usize,
+    /// Distance (px) from the field's edge within which ridges are dropped.
+    pub margin_px: usize,
+}
+
+impl Default for FieldParams {
+    fn default() -> Self {
+        FieldParams { outside_attenuation: 6.0, smooth_half_width_px: 4, margin_px: 8 }
+    }
+}
+
+/// Finds the field of view per frame, with its planes sized at start.
+#[derive(Debug)]
+pub struct FieldOfView {
+    params: FieldParams,
+    rows: Plane<f32>,
+    outside: Plane<u8>,
+    scratch: Plane<u8>,
+}
+
+impl FieldOfView {
+    /// Planes for `width` × `height` frames.
+    pub fn new(width: usize, height: usize, params: FieldParams) -> Self {
+        FieldOfView {
+            params,
+            rows: Plane::new(width, height),
+            outside: Plane::new(width, height),
+            scratch: Plane::new(width, height),
+        }
+    }
+
+    /// Marks the pixels outside the field, or within `margin_px` of its edge, from the frame's
+    /// log attenuation; returns how many there are.
+    pub fn update(&mut self, attenuation: &Plane<f32>) -> usize {
+        let (w, h) = (attenuation.width, attenuation.height);
+        let r = self.params.smooth_half_width_px;
+        for (row_in, row_out) in attenuation.data.chunks_exact(w).zip(self.rows.data.chunks_exact_mut(w)) {
+            for (x, o) in row_out.iter_mut().enumerate() {
+                let (lo, hi) = (x.saturating_sub(r), (x + r).min(w - 1));
+                *o = row_in[lo..=hi].iter().sum::<f32>() / (hi - lo + 1) as f32;
+            }
+        }
+        let mut count = 0;
+        for y in 0..h {
+            let (lo, hi) = (y.saturating_sub(r), (y + r).min(h - 1));
+            for x in 0..w {
+                let mean = (lo..=hi).map(|yy| self.rows.data[yy * w + x]).sum::<f32>() / (hi - lo + 1) as f32;
+                let out = mean > self.params.outside_attenuation;
+                self.outside.data[y * w + x] = u8::from(out);
+                count += usize::from(out);
+            }
+        }
+        if count > 0 {
+            super::ridge::dilate(&mut self.outside, self.params.margin_px, &mut self.scratch);
+        }
+        self.outside.data.iter().filter(|&&v| v != 0).count()
+    }
+
+    /// Drops ridge depth outside the field and near its edge (as of the last [`update`]).
+    ///
+    /// [`update`]: FieldOfView::update
+    pub fn suppress(&self, strength: &mut Plane<f32>) {
+        for (s, &out) in strength.data.iter_mut().zip(&self.outside.data) {
+            if out != 0 {
+                *s = 0.0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_black_outside_a_disc_and_a_margin_inside_it_are_dropped() {
+        let (w, h) = (80, 80);
+        let mut att = Plane::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let r = ((x as f32 - 40.0).powi(2) + (y as f32 - 40.0).powi(2)).sqrt();
+                att.data[y * w + x] = if r < 30.0 { 2.0 } else { 9.0 };
+            }
+        }
+        // A dead pixel inside the field: no photon, but not behind the shutters.
+        att.data[40 * w + 40] = 9.0;
+        let mut fov = FieldOfView::new(w, h, FieldParams::default());
+        assert!(fov.update(&att) > 0);
+        let mut strength = Plane { width: w, height: h, data: vec![1.0; w * h] };
+        fov.suppress(&mut strength);
+        assert_eq!(strength.at(40, 40), 1.0, "centre kept");
+        assert_eq!(strength.at(40, 20), 1.0, "well inside kept");
+        assert_eq!(strength.at(40, 13), 0.0, "within the margin of the edge dropped");
+        assert_eq!(strength.at(2, 2), 0.0, "outside dropped");
+    }
+
+    #[test]
+    fn an_uncollimated_frame_keeps_everything() {
+        let att = Plane { width: 20, height: 20, data: vec![2.5; 400] };
+        let mut fov = FieldOfView::new(20, 20, FieldParams::default());
+        assert_eq!(fov.update(&att), 0);
+        let mut strength = Plane { width: 20, height: 20, data: vec![0.5; 400] };
+        fov.suppress(&mut strength);
+        assert!(strength.data.iter().all(|&s| s == 0.5));
+    }
+}
