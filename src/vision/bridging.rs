@@ -20,7 +20,7 @@ pub struct BridgeParams {
 
 impl Default for BridgeParams {
     fn default() -> Self {
-        BridgeParams { max_gap_px: 16.0, max_angle_rad: 0.6, tangent_steps: 6 }
+        BridgeParams { max_gap_px: 24.0, max_angle_rad: 0.6, tangent_steps: 6 }
     }
 }
 
@@ -267,8 +267,8 @@ mod tests {
 
     #[test]
     fn gaps_longer_than_the_limit_stay_open() {
-        let mut skel = draw(80, 20, (2..25).map(|x| (x, 10)).chain((45..78).map(|x| (x, 10))));
-        assert_eq!(GapBridger::new(80, 20, BridgeParams::default()).apply(&mut skel), 0);
+        let mut skel = draw(90, 20, (2..25).map(|x| (x, 10)).chain((55..88).map(|x| (x, 10))));
+        assert_eq!(GapBridger::new(90, 20, BridgeParams::default()).apply(&mut skel), 0);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Skeleton to an ordered centerline: the strongest skeleton path, proximal end first,
 //! smoothed and resampled at uniform arc length.
 //!
-//! The previous frame's centerline is a prior: a path that runs along it counts `track_bonus`
-//! times its depth against paths that do not (a bias, not a lock: a wire that is plainly
-//! stronger elsewhere still wins), and it decides which end is proximal, so the wire neither jumps to another structure
+//! The previous frame's centerline is a prior: a path that runs along all of it counts
+//! `track_bonus` times its depth against paths that do not, a path along part of it part of
+//! that (a bias, not a lock: a wire that is plainly stronger elsewhere still wins), and it
+//! decides which end is proximal, so the wire neither jumps to another structure
 //! nor swaps ends between frames. Only a confident centerline becomes a prior (a faint bone
 //! edge must not be tracked), and the prior is dropped after a few frames without a match, so
 //! tracking recovers when the wire leaves and comes back.
@@ -33,7 +34,7 @@ pub struct CenterlineParams {
     pub smooth_half_window: usize,
     /// A path whose mean distance (px) to the previous centerline is within this follows it.
     pub track_match_px: f32,
-    /// How much more a path that follows the prior counts than one that does not.
+    /// How much more a path along the whole prior counts than one that does not follow it.
     pub track_bonus: f32,
     /// Confidence from which a centerline that follows no prior becomes the prior.
     pub track_adopt_confidence: f32,
@@ -151,15 +152,25 @@ impl CenterlineExtractor {
         self.frames_unmatched = 0;
     }
 
-    /// True when `path` runs along the prior (mean distance of every 4th pixel).
-    fn follows_prior(&self, path: &[u32]) -> bool {
+    /// How much of the prior `path` accounts for: 0 when the path does not run along the prior
+    /// (mean distance of every 4th pixel over `track_match_px`), else the share of the prior's
+    /// points within `track_match_px` of the path. A path that is only part of the tracked wire
+    /// earns only part of the bonus, so the whole wire is not given up for the half of it that
+    /// survived a bad frame.
+    fn prior_share(&self, path: &[u32]) -> f32 {
         let w = self.width;
+        let xy = |i: u32| [(i as usize % w) as f32, (i as usize / w) as f32];
         let (mut sum, mut n) = (0.0f32, 0usize);
         for &i in path.iter().step_by(4) {
-            sum += point_polyline_distance([(i as usize % w) as f32, (i as usize / w) as f32], &self.prior);
+            sum += point_polyline_distance(xy(i), &self.prior);
             n += 1;
         }
-        n > 0 && sum / n as f32 <= self.params.track_match_px
+        if n == 0 || sum / n as f32 > self.params.track_match_px {
+            return 0.0;
+        }
+        let reach = self.params.track_match_px;
+        let near = |p: &[f32; 2]| path.iter().step_by(2).any(|&i| dist(xy(i), *p) <= reach);
+        self.prior.iter().filter(|p| near(p)).count() as f32 / self.prior.len() as f32
     }
 
     /// The wire in `skeleton`: the component's longest path with the most ridge depth summed
@@ -194,8 +205,9 @@ impl CenterlineExtractor {
             if score < self.params.min_mean_depth * self.path.len() as f32 {
                 continue;
             }
-            let follows = !self.prior.is_empty() && self.follows_prior(&self.path);
-            let rank = if follows { score * self.params.track_bonus } else { score };
+            let share = if self.prior.is_empty() { 0.0 } else { self.prior_share(&self.path) };
+            let follows = share > 0.0;
+            let rank = score * (1.0 + (self.params.track_bonus - 1.0) * share);
             if rank > best_rank {
                 (best_rank, best_score, best_follows) = (rank, score, follows);
                 best_length = length;
