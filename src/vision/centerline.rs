@@ -12,6 +12,7 @@
 //! Uniform spacing matters twice: the robot gets evenly spaced targets, and the protocol's
 //! second-order delta coding turns evenly spaced points into one-byte varints.
 
+use super::ridge::RidgeMap;
 use super::Plane;
 
 /// Parameters of centerline extraction.
@@ -176,7 +177,8 @@ impl CenterlineExtractor {
     /// The wire in `skeleton`: the component's longest path with the most ridge depth summed
     /// along it, counting `track_bonus` times where it follows the previous frame's centerline;
     /// `None` when no path reaches `min_length_px` and `min_mean_depth`.
-    pub fn extract(&mut self, skeleton: &Plane<u8>, strength: &Plane<f32>) -> Option<Wire<'_>> {
+    pub fn extract(&mut self, skeleton: &Plane<u8>, ridge: &RidgeMap) -> Option<Wire<'_>> {
+        let strength = &ridge.strength;
         let w = self.width;
         self.labelled.fill(false);
         self.best_path.clear();
@@ -223,6 +225,7 @@ impl CenterlineExtractor {
         let confidence = (mean_depth / self.params.confident_mean_depth).clamp(0.0, 1.0);
         self.order_proximal_first(follows);
         self.smooth();
+        self.refine(ridge);
         resample(&self.smoothed, self.params, &mut self.output);
         if follows || confidence >= self.params.track_adopt_confidence {
             self.prior.clear();
@@ -262,6 +265,26 @@ impl CenterlineExtractor {
         }
     }
 
+    /// Moves each smoothed point across the ridge to its peak: a parabola through the ridge
+    /// depth at the point and one pixel either side along the Hessian normal (bilinear
+    /// samples). The skeleton knows the wire's axis to a pixel; the depth profile knows it to a
+    /// fraction of one. Points where the profile has no maximum stay where they are.
+    fn refine(&mut self, ridge: &RidgeMap) {
+        let (w, h) = (self.width, self.height);
+        for p in self.smoothed.iter_mut() {
+            let (xi, yi) = ((p[0].round().max(0.0) as usize).min(w - 1), (p[1].round().max(0.0) as usize).min(h - 1));
+            let angle = ridge.normal_rad.at(xi, yi);
+            let (nx, ny) = (angle.cos(), angle.sin());
+            let at = |t: f32| bilinear(&ridge.strength, p[0] + t * nx, p[1] + t * ny);
+            let (before, centre, after) = (at(-1.0), at(0.0), at(1.0));
+            let curvature = before - 2.0 * centre + after;
+            if centre > 0.0 && curvature < 0.0 {
+                let offset = (0.5 * (before - after) / curvature).clamp(-MAX_REFINE_PX, MAX_REFINE_PX);
+                *p = [p[0] + offset * nx, p[1] + offset * ny];
+            }
+        }
+    }
+
     /// Moving average along the path; the window shrinks at the ends so they stay put.
     fn smooth(&mut self) {
         let w = self.width;
@@ -279,6 +302,22 @@ impl CenterlineExtractor {
             self.smoothed.push([sx / count, sy / count]);
         }
     }
+}
+
+/// Furthest (px) refinement moves a point: beyond it the parabola is extrapolating.
+const MAX_REFINE_PX: f32 = 0.75;
+
+/// `plane` at sub-pixel `(x, y)`, bilinearly, clamped to the plane.
+fn bilinear(plane: &Plane<f32>, x: f32, y: f32) -> f32 {
+    let (w, h) = (plane.width, plane.height);
+    let x = x.clamp(0.0, (w - 1) as f32);
+    let y = y.clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let top = plane.at(x0, y0) * (1.0 - fx) + plane.at(x1, y0) * fx;
+    let bottom = plane.at(x0, y1) * (1.0 - fx) + plane.at(x1, y1) * fx;
+    top * (1.0 - fy) + bottom * fy
 }
 
 /// Length (px) of a pixel path with diagonal steps counted as √2.
@@ -347,6 +386,29 @@ fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
 mod tests {
     use super::*;
 
+    /// A ridge map with this depth and the normal of a horizontal ridge everywhere.
+    fn map(strength: &Plane<f32>) -> RidgeMap {
+        let mut m = RidgeMap::new(strength.width, strength.height);
+        m.strength = strength.clone();
+        m.normal_rad.data.fill(std::f32::consts::FRAC_PI_2);
+        m
+    }
+
+    #[test]
+    fn points_move_to_the_ridge_peak_between_pixels() {
+        let (w, h) = (80, 40);
+        let skel = draw(w, h, &(0..70).map(|x| (x, 20)).collect::<Vec<_>>());
+        let mut strength = Plane::new(w, h);
+        for y in 15..26 {
+            for x in 0..70 {
+                strength.data[y * w + x] = 0.3 * (-(y as f32 - 20.3).powi(2) / 2.0).exp();
+            }
+        }
+        let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
+        let wire = ex.extract(&skel, &map(&strength)).expect("wire");
+        assert!(wire.points_px.iter().all(|p| (p[1] - 20.3).abs() < 0.05), "{:?}", wire.points_px);
+    }
+
     fn draw(w: usize, h: usize, pixels: &[(usize, usize)]) -> Plane<u8> {
         let mut p = Plane::new(w, h);
         for &(x, y) in pixels {
@@ -370,7 +432,7 @@ mod tests {
             strength.data[y * w + x] = 0.11;
         }
         let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
-        let wire = ex.extract(&skel, &strength).expect("wire found");
+        let wire = ex.extract(&skel, &map(&strength)).expect("wire found");
         assert_eq!(wire.points_px.first(), Some(&[0.0, 20.0]));
         assert_eq!(wire.points_px.last(), Some(&[39.0, 20.0]));
         assert!(wire.points_px.len() <= 64);
@@ -383,7 +445,7 @@ mod tests {
         let skel = draw(64, 48, &(0..60).map(|x| (x, 20)).collect::<Vec<_>>());
         let strength = Plane { width: 64, height: 48, data: vec![0.05; 64 * 48] };
         let mut ex = CenterlineExtractor::new(64, 48, CenterlineParams::default());
-        assert!(ex.extract(&skel, &strength).is_none());
+        assert!(ex.extract(&skel, &map(&strength)).is_none());
     }
 
     #[test]
@@ -394,7 +456,7 @@ mod tests {
         let skel = draw(w, h, &px);
         let strength = Plane { width: w, height: h, data: vec![0.3; w * h] };
         let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
-        let wire = ex.extract(&skel, &strength).expect("wire found");
+        let wire = ex.extract(&skel, &map(&strength)).expect("wire found");
         let (a, b) = (wire.points_px[0], *wire.points_px.last().expect("points"));
         assert_eq!((a, b), ([5.0, 30.0], [69.0, 30.0]));
         assert!(wire.points_px.iter().all(|p| (p[1] - 30.0).abs() < 1.0));
@@ -416,12 +478,12 @@ mod tests {
     fn the_tracked_wire_beats_a_stronger_structure_that_appears_elsewhere() {
         let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
         let (skel, strength) = lines(80, 60, &[(10, 0..50, 0.3)]);
-        assert!(ex.extract(&skel, &strength).is_some());
+        assert!(ex.extract(&skel, &map(&strength)).is_some());
         let (skel, strength) = lines(80, 60, &[(11, 0..50, 0.2), (40, 0..70, 0.3)]);
-        let wire = ex.extract(&skel, &strength).expect("wire");
+        let wire = ex.extract(&skel, &map(&strength)).expect("wire");
         assert_eq!(wire.points_px[0], [0.0, 11.0]);
         ex.reset();
-        let wire = ex.extract(&skel, &strength).expect("wire");
+        let wire = ex.extract(&skel, &map(&strength)).expect("wire");
         assert_eq!(wire.points_px[0], [0.0, 40.0], "without a prior the strongest wins");
     }
 
@@ -429,20 +491,20 @@ mod tests {
     fn the_prior_is_a_bias_not_a_lock() {
         let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
         let (skel, strength) = lines(80, 60, &[(10, 0..50, 0.3)]);
-        assert!(ex.extract(&skel, &strength).is_some());
+        assert!(ex.extract(&skel, &map(&strength)).is_some());
         let (skel, strength) = lines(80, 60, &[(11, 0..25, 0.12), (40, 0..70, 0.5)]);
-        assert_eq!(ex.extract(&skel, &strength).map(|w| w.points_px[0]), Some([0.0, 40.0]));
+        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([0.0, 40.0]));
     }
 
     #[test]
     fn the_prior_keeps_the_proximal_end_when_the_tip_nears_another_border() {
         let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
         let (skel, strength) = lines(80, 60, &[(30, 0..50, 0.3)]);
-        assert_eq!(ex.extract(&skel, &strength).map(|w| w.points_px[0]), Some([0.0, 30.0]));
+        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([0.0, 30.0]));
         // The wire now spans the frame, its proximal end moved 3 px in: by the border rule alone
         // the tip (1 px from the right border) would be taken as proximal.
         let (skel, strength) = lines(80, 60, &[(30, 3..79, 0.3)]);
-        let wire = ex.extract(&skel, &strength).expect("wire");
+        let wire = ex.extract(&skel, &map(&strength)).expect("wire");
         assert_eq!((wire.points_px[0], *wire.points_px.last().expect("tip")), ([3.0, 30.0], [78.0, 30.0]));
     }
 
@@ -451,16 +513,20 @@ mod tests {
         let params = CenterlineParams::default();
         let mut ex = CenterlineExtractor::new(80, 60, params);
         let (faint, faint_depth) = lines(80, 60, &[(10, 0..50, 0.11)]);
-        assert!(ex.extract(&faint, &faint_depth).is_some());
+        assert!(ex.extract(&faint, &map(&faint_depth)).is_some());
         let (skel, strength) = lines(80, 60, &[(11, 0..50, 0.11), (40, 0..70, 0.3)]);
-        assert_eq!(ex.extract(&skel, &strength).map(|w| w.points_px[0]), Some([0.0, 40.0]), "faint find was no prior");
+        assert_eq!(
+            ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]),
+            Some([0.0, 40.0]),
+            "faint find was no prior"
+        );
         let empty = (Plane::new(80, 60), Plane::new(80, 60));
         for _ in 0..params.track_lost_frames {
-            assert!(ex.extract(&empty.0, &empty.1).is_none());
+            assert!(ex.extract(&empty.0, &map(&empty.1)).is_none());
         }
         // Near the dropped prior (y 40) but weaker than a path elsewhere: no longer preferred.
         let (skel, strength) = lines(80, 60, &[(41, 0..50, 0.2), (10, 0..60, 0.3)]);
-        assert_eq!(ex.extract(&skel, &strength).map(|w| w.points_px[0]), Some([0.0, 10.0]), "prior dropped");
+        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([0.0, 10.0]), "prior dropped");
     }
 
     #[test]
@@ -468,7 +534,7 @@ mod tests {
         let skel = draw(32, 32, &[(5, 5), (6, 6), (7, 7)]);
         let strength = Plane { width: 32, height: 32, data: vec![1.0; 1024] };
         let mut ex = CenterlineExtractor::new(32, 32, CenterlineParams::default());
-        assert!(ex.extract(&skel, &strength).is_none());
+        assert!(ex.extract(&skel, &map(&strength)).is_none());
     }
 
     #[test]
