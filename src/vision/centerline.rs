@@ -1,5 +1,5 @@
 //! Skeleton to an ordered centerline: the strongest skeleton path, proximal end first,
-//! smoothed and resampled at uniform arc length.
+//! smoothed, moved across the ridge to its sub-pixel peak, and resampled at uniform arc length.
 //!
 //! The previous frame's centerline is a prior: a path that runs along all of it counts
 //! `track_bonus` times its depth against paths that do not, a path along part of it part of
