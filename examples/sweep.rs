@@ -3,7 +3,7 @@
 //! numbers come from:
 //!
 //! ```text
-//! cargo run --release --example sweep -- [FIRST_SEED] [SEEDS] [FRAMES] [SIZE]
+//! cargo run --release --example sweep -- [FIRST_SEED] [SEEDS] [FRAMES] [SIZE] [DIFFICULTY]
 //! ```
 //!
 //! One line per seed: `.` no wire and none visible, `F` false alarm, `M` missed, `o` found
@@ -21,12 +21,13 @@ fn arg(i: usize, default: u64) -> anyhow::Result<u64> {
 
 fn main() -> anyhow::Result<()> {
     let (first, seeds, frames, size) = (arg(1, 1)?, arg(2, 24)?, arg(3, 30)? as u32, arg(4, 512)? as usize);
+    let difficulty: Difficulty = std::env::args().nth(5).as_deref().unwrap_or("easy").parse()?;
     let mut pipeline = Pipeline::new(size, size, &PipelineConfig::default());
     let mut frame = Frame::with_size(size, size);
     let (mut distances, mut tips) = (Vec::new(), Vec::new());
     let (mut visible, mut missed, mut wrong, mut false_alarms, mut empty) = (0, 0, 0, 0, 0);
     for seed in first..first + seeds {
-        let cfg = SynthConfig { seed, size_px: size, frames, fps: 15.0, difficulty: Difficulty::Easy };
+        let cfg = SynthConfig { seed, size_px: size, frames, fps: 15.0, difficulty };
         let mut synth = SyntheticSequence::new(cfg);
         frame.maxval = synth.maxval();
         let mut line = String::new();
@@ -68,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     }
     let right = distances.len();
     println!(
-        "{seeds} sequences x {frames} frames of {size}x{size}: wire visible in {visible} frames: found {right}, \
+        "{seeds} {difficulty} sequences x {frames} frames of {size}x{size}: wire visible in {visible} frames: found {right}, \
          missed {missed}, another structure {wrong}; {false_alarms} false alarms in {} frames without a wire",
         empty + false_alarms
     );

@@ -133,7 +133,7 @@ impl Pipeline {
         self.hysteresis.apply(&self.ridge_map.strength, &mut self.segmentation);
         self.skeleton.data.copy_from_slice(&self.segmentation.data);
         self.thinning.apply(&mut self.skeleton);
-        self.bridger.apply(&mut self.skeleton);
+        self.bridger.apply(&mut self.skeleton, self.ridge.thick_mask());
         Ok(self.extractor.extract(&self.skeleton, &self.ridge_map))
     }
 

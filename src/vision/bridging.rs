@@ -4,6 +4,11 @@
 //! the edge's own curvature swamps the wire's in the Hessian, and the skeleton breaks. A
 //! fragment end is joined to the end of another fragment when they are close and both point
 //! at each other, so the robot gets one wire instead of the longer half of it.
+//!
+//! Noise cuts a faint wire into short pieces whose end directions are poor. So bridging runs
+//! twice: first across gaps of a few pixels, where direction hardly matters, then, with the
+//! pieces joined and their ends' directions measured over a longer stretch, across the long
+//! gaps (a catheter crossing).
 
 use super::Plane;
 
@@ -12,21 +17,29 @@ use super::Plane;
 pub struct BridgeParams {
     /// Longest gap (px) that is bridged.
     pub max_gap_px: f32,
-    /// Largest angle (radians) between a fragment's end direction and the bridge.
+    /// Largest mean angle (radians) between the two ends' directions and the bridge.
     pub max_angle_rad: f32,
+    /// Gaps up to this length (px) are closed first, with `max_angle_rad` doubled.
+    pub short_gap_px: f32,
     /// Skeleton steps walked back from an end to estimate its direction.
     pub tangent_steps: usize,
+    /// Fragments with fewer pixels are noise specks: they get no ends, so they neither take
+    /// a bridge from the wire nor crowd the candidate list.
+    pub min_fragment_px: u32,
 }
 
 impl Default for BridgeParams {
     fn default() -> Self {
-        BridgeParams { max_gap_px: 24.0, max_angle_rad: 0.6, tangent_steps: 6 }
+        BridgeParams { max_gap_px: 24.0, max_angle_rad: 0.6, short_gap_px: 3.0, tangent_steps: 8, min_fragment_px: 6 }
     }
 }
 
-/// Most fragment ends considered per frame (pairs are compared, so this bounds the work at
-/// about 130 000 comparisons); beyond this the frame is noise, not wire.
-const MAX_ENDS: usize = 512;
+/// Skeleton value of a bridge pixel: part of the wire's path, but no measurement of it.
+pub const BRIDGE: u8 = 2;
+
+/// Most fragment ends considered per frame; beyond this the frame is noise, not wire. Ends
+/// are compared only within `max_gap_px` rows of each other, so the work stays near linear.
+const MAX_ENDS: usize = 4096;
 /// Most candidate bridges considered per frame.
 const MAX_CANDIDATES: usize = 8192;
 
@@ -44,6 +57,8 @@ pub struct GapBridger {
     params: BridgeParams,
     width: usize,
     labels: Vec<u32>,
+    /// Pixels per fragment label.
+    sizes: Vec<u32>,
     stack: Vec<u32>,
     ends: Vec<End>,
     candidates: Vec<(f32, u16, u16)>,
@@ -61,6 +76,7 @@ impl GapBridger {
             params,
             width,
             labels: vec![0; pixels],
+            sizes: Vec::with_capacity(pixels / 2 + 2),
             stack: Vec::with_capacity(pixels),
             ends: Vec::with_capacity(MAX_ENDS),
             candidates: Vec::with_capacity(MAX_CANDIDATES),
@@ -69,11 +85,19 @@ impl GapBridger {
         }
     }
 
-    /// Draws bridges into `skeleton` (values 0 or 1); returns how many were drawn.
-    pub fn apply(&mut self, skeleton: &mut Plane<u8>) -> usize {
+    /// Draws bridges into `skeleton` (values 0 or 1); returns how many were drawn. Bridge
+    /// pixels where `occluded` is set (a thick structure hides the ridge) become [`BRIDGE`], the
+    /// others 1: those are judged by their ridge depth like any other skeleton pixel.
+    pub fn apply(&mut self, skeleton: &mut Plane<u8>, occluded: &Plane<u8>) -> usize {
+        let BridgeParams { short_gap_px, max_gap_px, max_angle_rad, .. } = self.params;
+        self.pass(skeleton, occluded, short_gap_px, 2.0 * max_angle_rad)
+            + self.pass(skeleton, occluded, max_gap_px, max_angle_rad)
+    }
+
+    fn pass(&mut self, skeleton: &mut Plane<u8>, occluded: &Plane<u8>, max_gap_px: f32, max_angle_rad: f32) -> usize {
         let count = self.label(skeleton);
         self.find_ends(skeleton);
-        self.propose();
+        self.propose(max_gap_px, max_angle_rad);
         self.parent.clear();
         self.parent.extend(0..=count);
         self.used.clear();
@@ -92,7 +116,7 @@ impl GapBridger {
             self.parent[ra as usize] = rb;
             self.used[a] = true;
             self.used[b] = true;
-            draw_line(skeleton, self.ends[a].pixel, self.ends[b].pixel);
+            draw_line(skeleton, occluded, self.ends[a].pixel, self.ends[b].pixel);
             drawn += 1;
         }
         drawn
@@ -102,6 +126,8 @@ impl GapBridger {
     fn label(&mut self, skeleton: &Plane<u8>) -> u32 {
         let (w, h) = (skeleton.width, skeleton.height);
         self.labels.fill(0);
+        self.sizes.clear();
+        self.sizes.push(0);
         let mut next = 0u32;
         for start in 0..skeleton.data.len() {
             if skeleton.data[start] == 0 || self.labels[start] != 0 {
@@ -111,7 +137,9 @@ impl GapBridger {
             self.labels[start] = next;
             self.stack.clear();
             self.stack.push(start as u32);
+            let mut size = 0;
             while let Some(i) = self.stack.pop() {
+                size += 1;
                 for j in neighbours(i as usize, w, h) {
                     if skeleton.data[j] != 0 && self.labels[j] == 0 {
                         self.labels[j] = next;
@@ -119,6 +147,7 @@ impl GapBridger {
                     }
                 }
             }
+            self.sizes.push(size);
         }
         next
     }
@@ -131,7 +160,10 @@ impl GapBridger {
             if self.ends.len() == MAX_ENDS {
                 break;
             }
-            if skeleton.data[i] == 0 || neighbours(i, w, h).filter(|&j| skeleton.data[j] != 0).count() != 1 {
+            if skeleton.data[i] == 0
+                || self.sizes[self.labels[i] as usize] < self.params.min_fragment_px
+                || neighbours(i, w, h).filter(|&j| skeleton.data[j] != 0).count() != 1
+            {
                 continue;
             }
             let (mut prev, mut cur) = (i, i);
@@ -156,23 +188,29 @@ impl GapBridger {
         }
     }
 
-    /// Candidate bridges between ends of different fragments, cheapest first.
-    fn propose(&mut self) {
+    /// Candidate bridges between ends of different fragments, cheapest first. Ends were found
+    /// in row order, so the search for partners of an end stops `max_gap_px` rows below it.
+    fn propose(&mut self, max_gap_px: f32, max_angle_rad: f32) {
         self.candidates.clear();
-        let cos_max = self.params.max_angle_rad.cos();
+        let cos_mean = max_angle_rad.cos();
+        let cos_each = (1.5 * max_angle_rad).min(std::f32::consts::FRAC_PI_2).cos();
+        let max_rows = max_gap_px.ceil() as usize;
         'outer: for a in 0..self.ends.len() {
             for b in a + 1..self.ends.len() {
                 let (ea, eb) = (self.ends[a], self.ends[b]);
+                if (eb.pixel as usize / self.width) > (ea.pixel as usize / self.width) + max_rows {
+                    break;
+                }
                 if ea.label == eb.label {
                     continue;
                 }
                 let Some((d, dist)) = between(self.width, ea.pixel, eb.pixel) else { continue };
-                if dist > self.params.max_gap_px {
+                if dist > max_gap_px {
                     continue;
                 }
                 let cos_a = ea.direction[0] * d[0] + ea.direction[1] * d[1];
                 let cos_b = -(eb.direction[0] * d[0] + eb.direction[1] * d[1]);
-                if cos_a < cos_max || cos_b < cos_max {
+                if cos_a < cos_each || cos_b < cos_each || cos_a + cos_b < 2.0 * cos_mean {
                     continue;
                 }
                 if self.candidates.len() == MAX_CANDIDATES {
@@ -212,8 +250,9 @@ fn find(parent: &mut [u32], mut x: u32) -> u32 {
     x
 }
 
-/// Sets the pixels of the 8-connected digital line from pixel `a` to pixel `b` (Bresenham).
-fn draw_line(plane: &mut Plane<u8>, a: u32, b: u32) {
+/// Sets the pixels of the 8-connected digital line from pixel `a` to pixel `b` (Bresenham):
+/// [`BRIDGE`] where `occluded`, else 1.
+fn draw_line(plane: &mut Plane<u8>, occluded: &Plane<u8>, a: u32, b: u32) {
     let w = plane.width;
     let (mut x, mut y) = ((a as usize % w) as isize, (a as usize / w) as isize);
     let (x1, y1) = ((b as usize % w) as isize, (b as usize / w) as isize);
@@ -221,7 +260,10 @@ fn draw_line(plane: &mut Plane<u8>, a: u32, b: u32) {
     let (sx, sy) = (if x < x1 { 1 } else { -1 }, if y < y1 { 1 } else { -1 });
     let mut err = dx + dy;
     loop {
-        plane.data[y as usize * w + x as usize] = 1;
+        let i = y as usize * w + x as usize;
+        if plane.data[i] == 0 {
+            plane.data[i] = if occluded.data[i] != 0 { BRIDGE } else { 1 };
+        }
         if x == x1 && y == y1 {
             return;
         }
@@ -252,30 +294,52 @@ mod tests {
     #[test]
     fn collinear_fragments_are_joined() {
         let mut skel = draw(60, 20, (2..25).map(|x| (x, 10)).chain((35..58).map(|x| (x, 10))));
-        let drawn = GapBridger::new(60, 20, BridgeParams::default()).apply(&mut skel);
+        let drawn = GapBridger::new(60, 20, BridgeParams::default()).apply(&mut skel, &Plane::new(60, 20));
         assert_eq!(drawn, 1);
         assert!((2..58).all(|x| skel.data[10 * 60 + x] == 1));
+    }
+
+    #[test]
+    fn a_bridge_over_an_occluding_structure_is_marked_as_unmeasured() {
+        let mut skel = draw(60, 20, (2..25).map(|x| (x, 10)).chain((35..58).map(|x| (x, 10))));
+        let occluded = draw(60, 20, (28..32).flat_map(|x| (0..20).map(move |y| (x, y))));
+        assert_eq!(GapBridger::new(60, 20, BridgeParams::default()).apply(&mut skel, &occluded), 1);
+        let row = &skel.data[10 * 60..11 * 60];
+        assert!(row[28..32].iter().all(|&v| v == BRIDGE), "{:?}", &row[25..35]);
+        assert!(row[25..28].iter().chain(&row[32..35]).all(|&v| v == 1));
+    }
+
+    #[test]
+    fn a_short_gap_at_a_sharp_bend_is_closed_but_a_long_one_is_not() {
+        // A horizontal piece, then a piece turning down at a right angle, 2 px (then 10 px)
+        // apart diagonally: the bridge is 45° off both ends.
+        for (gap, joined) in [(2, true), (10, false)] {
+            let pixels = (2..25).map(|x| (x, 5)).chain((5 + gap..40).map(move |y| (24 + gap, y)));
+            let mut skel = draw(60, 45, pixels);
+            let drawn = GapBridger::new(60, 45, BridgeParams::default()).apply(&mut skel, &Plane::new(60, 45));
+            assert_eq!(drawn == 1, joined, "gap {gap}");
+        }
     }
 
     #[test]
     fn fragments_that_do_not_point_at_each_other_stay_apart() {
         let mut skel = draw(60, 40, (2..25).map(|x| (x, 10)).chain((12..35).map(|y| (32, y))));
         let before = skel.clone();
-        assert_eq!(GapBridger::new(60, 40, BridgeParams::default()).apply(&mut skel), 0);
+        assert_eq!(GapBridger::new(60, 40, BridgeParams::default()).apply(&mut skel, &Plane::new(60, 40)), 0);
         assert_eq!(skel, before);
     }
 
     #[test]
     fn gaps_longer_than_the_limit_stay_open() {
         let mut skel = draw(90, 20, (2..25).map(|x| (x, 10)).chain((55..88).map(|x| (x, 10))));
-        assert_eq!(GapBridger::new(90, 20, BridgeParams::default()).apply(&mut skel), 0);
+        assert_eq!(GapBridger::new(90, 20, BridgeParams::default()).apply(&mut skel, &Plane::new(90, 20)), 0);
     }
 
     #[test]
     fn each_end_is_bridged_once_and_no_loop_is_made() {
         let mut skel =
             draw(90, 20, (2..25).map(|x| (x, 10)).chain((33..55).map(|x| (x, 10))).chain((63..88).map(|x| (x, 10))));
-        assert_eq!(GapBridger::new(90, 20, BridgeParams::default()).apply(&mut skel), 2);
-        assert!((2..88).all(|x| skel.data[10 * 90 + x] == 1));
+        assert_eq!(GapBridger::new(90, 20, BridgeParams::default()).apply(&mut skel, &Plane::new(90, 20)), 2);
+        assert!((2..88).all(|x| skel.data[10 * 90 + x] != 0));
     }
 }

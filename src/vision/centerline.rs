@@ -12,6 +12,7 @@
 //! Uniform spacing matters twice: the robot gets evenly spaced targets, and the protocol's
 //! second-order delta coding turns evenly spaced points into one-byte varints.
 
+use super::bridging::BRIDGE;
 use super::ridge::RidgeMap;
 use super::Plane;
 
@@ -89,6 +90,9 @@ pub struct CenterlineExtractor {
     smoothed: Vec<[f32; 2]>,
     output: Vec<[f32; 2]>,
     prior: Vec<[f32; 2]>,
+    /// The last frame's centerline, confident or not: it decides the order of a path that runs
+    /// along it, even when it was too faint to become the prior.
+    previous: Vec<[f32; 2]>,
     frames_unmatched: u32,
 }
 
@@ -110,6 +114,7 @@ impl CenterlineExtractor {
             smoothed: Vec::with_capacity(n),
             output: Vec::with_capacity(params.max_points.max(2)),
             prior: Vec::with_capacity(params.max_points.max(2)),
+            previous: Vec::with_capacity(params.max_points.max(2)),
             frames_unmatched: 0,
         }
     }
@@ -150,20 +155,24 @@ impl CenterlineExtractor {
     /// Forgets the previous frames: the next frame is the first of a new sequence.
     pub fn reset(&mut self) {
         self.prior.clear();
+        self.previous.clear();
         self.frames_unmatched = 0;
     }
 
-    /// How much of the prior `path` accounts for: 0 when the path does not run along the prior
-    /// (mean distance of every 4th pixel over `track_match_px`), else the share of the prior's
-    /// points within `track_match_px` of the path. A path that is only part of the tracked wire
-    /// earns only part of the bonus, so the whole wire is not given up for the half of it that
-    /// survived a bad frame.
-    fn prior_share(&self, path: &[u32]) -> f32 {
+    /// How much of `prior` the pixel `path` accounts for: 0 when the path does not run along
+    /// the prior (mean distance of every 4th pixel over `track_match_px`), else the share of
+    /// the prior's points within `track_match_px` of the path. A path that is only part of the
+    /// tracked wire earns only part of the bonus, so the whole wire is not given up for the
+    /// half of it that survived a bad frame.
+    fn share_of(&self, prior: &[[f32; 2]], path: &[u32]) -> f32 {
+        if prior.is_empty() {
+            return 0.0;
+        }
         let w = self.width;
         let xy = |i: u32| [(i as usize % w) as f32, (i as usize / w) as f32];
         let (mut sum, mut n) = (0.0f32, 0usize);
         for &i in path.iter().step_by(4) {
-            sum += point_polyline_distance(xy(i), &self.prior);
+            sum += point_polyline_distance(xy(i), prior);
             n += 1;
         }
         if n == 0 || sum / n as f32 > self.params.track_match_px {
@@ -171,7 +180,7 @@ impl CenterlineExtractor {
         }
         let reach = self.params.track_match_px;
         let near = |p: &[f32; 2]| path.iter().step_by(2).any(|&i| dist(xy(i), *p) <= reach);
-        self.prior.iter().filter(|p| near(p)).count() as f32 / self.prior.len() as f32
+        prior.iter().filter(|p| near(p)).count() as f32 / prior.len() as f32
     }
 
     /// The wire in `skeleton`: the component's longest path with the most ridge depth summed
@@ -183,7 +192,7 @@ impl CenterlineExtractor {
         self.labelled.fill(false);
         self.best_path.clear();
         let (mut best_rank, mut best_score, mut best_follows) = (0.0f32, 0.0f32, false);
-        let mut best_length = 0.0f32;
+        let (mut best_length, mut best_measured) = (0.0f32, 0usize);
         for start in 0..skeleton.data.len() {
             if skeleton.data[start] == 0 || self.labelled[start] {
                 continue;
@@ -203,30 +212,35 @@ impl CenterlineExtractor {
             if length < self.params.min_length_px {
                 continue;
             }
-            let score: f32 = self.path.iter().map(|&i| strength.data[i as usize]).sum();
-            if score < self.params.min_mean_depth * self.path.len() as f32 {
+            let measured = self.path.iter().filter(|&&i| skeleton.data[i as usize] != BRIDGE);
+            let (score, count) = measured.fold((0.0f32, 0usize), |(s, n), &i| (s + strength.data[i as usize], n + 1));
+            if count == 0 || score < self.params.min_mean_depth * count as f32 {
                 continue;
             }
-            let share = if self.prior.is_empty() { 0.0 } else { self.prior_share(&self.path) };
+            let share = self.share_of(&self.prior, &self.path);
             let follows = share > 0.0;
             let rank = score * (1.0 + (self.params.track_bonus - 1.0) * share);
             if rank > best_rank {
                 (best_rank, best_score, best_follows) = (rank, score, follows);
+                best_measured = count;
                 best_length = length;
                 std::mem::swap(&mut self.path, &mut self.best_path);
             }
         }
         let follows = best_follows;
         if self.best_path.is_empty() {
+            self.previous.clear();
             self.count_unmatched();
             return None;
         }
-        let mean_depth = best_score / self.best_path.len() as f32;
+        let mean_depth = best_score / best_measured as f32;
         let confidence = (mean_depth / self.params.confident_mean_depth).clamp(0.0, 1.0);
         self.order_proximal_first(follows);
         self.smooth();
         self.refine(ridge);
         resample(&self.smoothed, self.params, &mut self.output);
+        self.previous.clear();
+        self.previous.extend_from_slice(&self.output);
         if follows || confidence >= self.params.track_adopt_confidence {
             self.prior.clear();
             self.prior.extend_from_slice(&self.output);
@@ -244,15 +258,23 @@ impl CenterlineExtractor {
         }
     }
 
-    /// Proximal is the end nearer the prior's proximal end when the path follows the prior,
-    /// else the end nearer the image border, where the wire enters the field.
+    /// Proximal is the end nearer the proximal end of the prior when the path follows it, else
+    /// of the last frame's centerline when the path runs along that, else the end nearer the
+    /// image border, where the wire enters the field.
     fn order_proximal_first(&mut self, follows_prior: bool) {
         let (w, h) = (self.width, self.height);
         let (Some(&first), Some(&last)) = (self.best_path.first(), self.best_path.last()) else { return };
         let xy = |i: u32| [(i as usize % w) as f32, (i as usize / w) as f32];
-        let reverse = match self.prior.first() {
-            Some(&p) if follows_prior => dist(xy(last), p) < dist(xy(first), p),
-            _ => {
+        let reference = if follows_prior {
+            self.prior.first().copied()
+        } else if self.share_of(&self.previous, &self.best_path) > 0.0 {
+            self.previous.first().copied()
+        } else {
+            None
+        };
+        let reverse = match reference {
+            Some(p) => dist(xy(last), p) < dist(xy(first), p),
+            None => {
                 let border = |i: u32| {
                     let (x, y) = (i as usize % w, i as usize / w);
                     x.min(y).min(w - 1 - x).min(h - 1 - y)
@@ -527,6 +549,20 @@ mod tests {
         // Near the dropped prior (y 40) but weaker than a path elsewhere: no longer preferred.
         let (skel, strength) = lines(80, 60, &[(41, 0..50, 0.2), (10, 0..60, 0.3)]);
         assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([0.0, 10.0]), "prior dropped");
+    }
+
+    #[test]
+    fn a_faint_wire_keeps_its_order_from_the_last_frame() {
+        let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
+        // Too faint to become the prior, but found, entering at the left border.
+        let (skel, strength) = lines(80, 60, &[(30, 0..60, 0.14)]);
+        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([0.0, 30.0]));
+        // Only its distal half is seen now, its tip nearer the right border than its other end
+        // is to the left one: by the border rule alone it would be sent tip first.
+        let (skel, strength) = lines(80, 60, &[(30, 35..60, 0.14)]);
+        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([35.0, 30.0]));
+        ex.reset();
+        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([59.0, 30.0]));
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct RidgeParams {
     /// Thin ridges near a thick one are suppressed only when they run within this angle
     /// (radians) of it: a catheter's walls are parallel to it, a wire crossing a rib is not.
     pub parallel_tolerance_rad: f32,
+    /// How much slope across a ridge is tolerated before it counts as the shoulder of a step
+    /// edge (bone, lung, collimator), as a share of the ridge depth; see [`edge_weight`].
+    pub edge_tolerance: f32,
 }
 
 impl Default for RidgeParams {
@@ -38,6 +41,7 @@ impl Default for RidgeParams {
             beta: 0.5,
             thick_min_depth: 0.12,
             parallel_tolerance_rad: 0.5,
+            edge_tolerance: 0.5,
         }
     }
 }
@@ -182,6 +186,9 @@ struct Work {
     smooth_rows: Plane<f32>,
     d1_rows: Plane<f32>,
     d2_rows: Plane<f32>,
+    /// First derivatives at the same scale, ∂/∂x · σ and ∂/∂y · σ.
+    grad_x: Plane<f32>,
+    grad_y: Plane<f32>,
     padded_row: Vec<f32>,
 }
 
@@ -199,19 +206,35 @@ impl Work {
         }
     }
 
+    /// The scale-normalised gradient at the scale of the last [`Work::hessian`] call.
+    fn gradient(&mut self, k: &Kernels, sigma_px: f32) {
+        filter_cols(&self.d1_rows, &k.g, &mut self.grad_x);
+        filter_cols(&self.smooth_rows, &k.d1, &mut self.grad_y);
+        for plane in [&mut self.grad_x, &mut self.grad_y] {
+            plane.data.iter_mut().for_each(|v| *v *= sigma_px);
+        }
+    }
+
     /// Ridge depth of the current Hessian: `-λ2` for bright ridges, into `raw`, and weighted by
-    /// Frangi's anisotropy term into `weighted`, so lines count and blobs do not.
-    fn ridge_depth(&self, beta: f32, weighted: &mut Plane<f32>, raw: &mut Plane<f32>) {
+    /// Frangi's anisotropy term into `weighted`, so lines count and blobs do not. With an
+    /// `edge_tolerance` the weighted depth also takes [`edge_weight`] from the current gradient.
+    fn ridge_depth(&self, beta: f32, edge_tolerance: Option<f32>, weighted: &mut Plane<f32>, raw: &mut Plane<f32>) {
         let two_b2 = 2.0 * beta * beta;
         let h = &self.hessian;
         for (i, (w, r)) in weighted.data.iter_mut().zip(raw.data.iter_mut()).enumerate() {
-            let (l1, l2) = eigenvalues(h.xx.data[i], h.xy.data[i], h.yy.data[i]);
+            let (xx, xy, yy) = (h.xx.data[i], h.xy.data[i], h.yy.data[i]);
+            let (l1, l2) = eigenvalues(xx, xy, yy);
             if l2 >= 0.0 {
                 (*w, *r) = (0.0, 0.0);
-            } else {
-                let rb = l1 / l2;
-                *r = -l2;
-                *w = -l2 * (-rb * rb / two_b2).exp();
+                continue;
+            }
+            let rb = l1 / l2;
+            *r = -l2;
+            *w = -l2 * (-rb * rb / two_b2).exp();
+            if let Some(tolerance) = edge_tolerance {
+                let (nx, ny) = normal_vector(xx, xy, yy, l2);
+                let slope = self.grad_x.data[i] * nx + self.grad_y.data[i] * ny;
+                *w *= edge_weight(slope, -l2, tolerance);
             }
         }
     }
@@ -221,9 +244,34 @@ impl Work {
         let h = &self.hessian;
         let (xx, xy, yy) = (h.xx.data[i], h.xy.data[i], h.yy.data[i]);
         let (_, l2) = eigenvalues(xx, xy, yy);
-        let (nx, ny) = if xy != 0.0 || l2 != xx { (xy, l2 - xx) } else { (l2 - yy, xy) };
+        let (nx, ny) = normal_vector(xx, xy, yy, l2);
         ny.atan2(nx).rem_euclid(std::f32::consts::PI)
     }
+}
+
+/// The eigenvector of `λ2`, unit length, or (1, 0) where the Hessian is zero.
+#[inline]
+fn normal_vector(xx: f32, xy: f32, yy: f32, l2: f32) -> (f32, f32) {
+    let (nx, ny) = if xy != 0.0 || l2 != xx { (xy, l2 - xx) } else { (l2 - yy, xy) };
+    let norm = (nx * nx + ny * ny).sqrt();
+    if norm > 0.0 {
+        (nx / norm, ny / norm)
+    } else {
+        (1.0, 0.0)
+    }
+}
+
+/// How much of a ridge response is a line rather than the shoulder of a step edge.
+///
+/// Across a line the slope is zero at the axis, where `-λ2` peaks. Beside a step edge blurred
+/// to scale `s`, `-λ2` peaks at distance `s` from the edge, where the scale-normalised slope
+/// is `s/σ ≥ 1` times the depth. A wire passing a bone edge keeps its axis at a small ratio;
+/// the edge's own shoulder does not. Slope along the ridge (a wire crossing an edge) is not
+/// counted: only its component across the ridge, `slope`, is.
+#[inline]
+fn edge_weight(slope: f32, depth: f32, tolerance: f32) -> f32 {
+    let ratio = slope / (depth * tolerance);
+    (-0.5 * ratio * ratio).exp()
 }
 
 /// Computes [`RidgeMap`]s; holds kernels and scratch planes for one frame size.
@@ -256,6 +304,8 @@ impl RidgeDetector {
                 smooth_rows: plane(),
                 d1_rows: plane(),
                 d2_rows: plane(),
+                grad_x: plane(),
+                grad_y: plane(),
                 padded_row: vec![0.0; width + 2 * max_radius],
             },
             response: plane(),
@@ -286,7 +336,13 @@ impl RidgeDetector {
         self.thin_raw.data.fill(0.0);
         for (si, (k, &sigma)) in self.wire_kernels.iter().zip(&self.params.wire_scales_px).enumerate() {
             self.work.hessian(input, k, sigma);
-            self.work.ridge_depth(self.params.beta, &mut self.response, &mut self.raw_response);
+            self.work.gradient(k, sigma);
+            self.work.ridge_depth(
+                self.params.beta,
+                Some(self.params.edge_tolerance),
+                &mut self.response,
+                &mut self.raw_response,
+            );
             for (i, &v) in self.response.data.iter().enumerate() {
                 if v > out.strength.data[i] {
                     out.strength.data[i] = v;
@@ -299,7 +355,7 @@ impl RidgeDetector {
             }
         }
         self.work.hessian(input, &self.thick_kernels, self.params.thick_scale_px);
-        self.work.ridge_depth(self.params.beta, &mut self.response, &mut self.raw_response);
+        self.work.ridge_depth(self.params.beta, None, &mut self.response, &mut self.raw_response);
         self.mark_thick_centres();
         let radius = self.params.thick_scale_px.ceil() as usize + 1;
         dilate(&mut self.thick_mask, radius, &mut self.dilate_scratch);
@@ -464,6 +520,29 @@ mod tests {
             assert!((0.3..0.4).contains(&(on / 0.3)), "theta {theta}: on-axis depth {on}");
             assert!(map.strength.at(off_x, off_y) < 0.2 * on, "theta {theta}: off-axis too strong");
         }
+    }
+
+    #[test]
+    fn the_shoulder_of_a_step_edge_is_no_ridge_but_a_line_beside_it_is() {
+        // A bone edge (attenuation steps up by 0.3 at x = 40, blurred over 1 px) and a wire
+        // 0.3 deep at x = 52 on the bright side of it.
+        let edge = |x: f32| 0.3 / (1.0 + (-(x - 40.0) / 0.6).exp());
+        let wire = |x: f32| 0.3 * (-(x - 52.0) * (x - 52.0) / (2.0 * 0.9 * 0.9)).exp();
+        let img = plane_from(96, 64, |x, _| edge(x) + wire(x));
+        let mut det = RidgeDetector::new(96, 64, RidgeParams::default());
+        let mut map = RidgeMap::new(96, 64);
+        det.detect(&img, &mut map);
+        let wire_depth = map.strength.at(52, 32);
+        let shoulder = (30..47).map(|x| map.strength.at(x, 32)).fold(0.0, f32::max);
+        assert!(wire_depth > 0.09, "wire depth {wire_depth}");
+        assert!(shoulder < 0.2 * wire_depth, "edge shoulder {shoulder} against wire {wire_depth}");
+        let without = RidgeParams { edge_tolerance: f32::INFINITY, ..RidgeParams::default() };
+        RidgeDetector::new(96, 64, without).detect(&img, &mut map);
+        let raw_shoulder = (30..47).map(|x| map.strength.at(x, 32)).fold(0.0, f32::max);
+        assert!(
+            raw_shoulder > 4.0 * shoulder,
+            "unweighted, the shoulder is a ridge: {raw_shoulder} against {shoulder}"
+        );
     }
 
     #[test]
