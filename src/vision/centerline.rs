@@ -21,6 +21,12 @@ use super::Plane;
 pub struct CenterlineParams {
     /// Shortest skeleton path (px) taken as a wire; shorter ones are noise.
     pub min_length_px: f32,
+    /// Shortest path (px) taken as a wire that is entering the field: one with an end at the
+    /// image border, and deep enough for `entry_min_mean_depth`. Noise does not line up with
+    /// the border; a wire being pushed in does, for the frames before it is `min_length_px` long.
+    pub entry_min_length_px: f32,
+    /// Lowest mean ridge depth of an entering wire shorter than `min_length_px`.
+    pub entry_min_mean_depth: f32,
     /// Lowest mean ridge depth (attenuation units) along a path taken as a wire. Metal
     /// attenuates far more than the bone edges and vessels that also make thin ridges, so
     /// a path fainter than this is anatomy, and "no wire" is the honest answer.
@@ -48,6 +54,8 @@ impl Default for CenterlineParams {
     fn default() -> Self {
         CenterlineParams {
             min_length_px: 20.0,
+            entry_min_length_px: 8.0,
+            entry_min_mean_depth: 0.15,
             min_mean_depth: 0.10,
             confident_mean_depth: 0.25,
             max_points: 64,
@@ -209,12 +217,14 @@ impl CenterlineExtractor {
                 at = self.parent[at as usize];
             }
             let length = path_length(&self.path, w);
-            if length < self.params.min_length_px {
+            let entering = length < self.params.min_length_px;
+            if entering && (length < self.params.entry_min_length_px || !self.touches_border(&self.path)) {
                 continue;
             }
+            let min_mean_depth = if entering { self.params.entry_min_mean_depth } else { self.params.min_mean_depth };
             let measured = self.path.iter().filter(|&&i| skeleton.data[i as usize] != BRIDGE);
             let (score, count) = measured.fold((0.0f32, 0usize), |(s, n), &i| (s + strength.data[i as usize], n + 1));
-            if count == 0 || score < self.params.min_mean_depth * count as f32 {
+            if count == 0 || score < min_mean_depth * count as f32 {
                 continue;
             }
             let share = self.share_of(&self.prior, &self.path);
@@ -249,6 +259,16 @@ impl CenterlineExtractor {
             self.count_unmatched();
         }
         Some(Wire { points_px: &self.output, confidence, length_px: best_length })
+    }
+
+    /// Whether either end of a pixel path lies on the outermost `ENTRY_BORDER_PX` of the image.
+    fn touches_border(&self, path: &[u32]) -> bool {
+        let (w, h) = (self.width, self.height);
+        let near = |i: u32| {
+            let (x, y) = (i as usize % w, i as usize / w);
+            x.min(y).min(w - 1 - x).min(h - 1 - y) < ENTRY_BORDER_PX
+        };
+        path.first().is_some_and(|&i| near(i)) || path.last().is_some_and(|&i| near(i))
     }
 
     fn count_unmatched(&mut self) {
@@ -325,6 +345,10 @@ impl CenterlineExtractor {
         }
     }
 }
+
+/// How close (px) to the image border a path must end to be taken as entering the field: the
+/// border echo suppression and thinning leave the skeleton a few pixels short of it.
+const ENTRY_BORDER_PX: usize = 4;
 
 /// Furthest (px) refinement moves a point: beyond it the parabola is extrapolating.
 const MAX_REFINE_PX: f32 = 0.75;
@@ -563,6 +587,21 @@ mod tests {
         assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([35.0, 30.0]));
         ex.reset();
         assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([59.0, 30.0]));
+    }
+
+    #[test]
+    fn a_short_deep_path_is_a_wire_only_where_it_enters_at_the_border() {
+        let mut ex = CenterlineExtractor::new(64, 48, CenterlineParams::default());
+        let (at_border, depth) = lines(64, 48, &[(20, 0..12, 0.2)]);
+        let wire = ex.extract(&at_border, &map(&depth)).map(|w| (w.points_px[0], w.length_px));
+        assert_eq!(wire, Some(([0.0, 20.0], 11.0)), "entering wire");
+        ex.reset();
+        let (inside, depth) = lines(64, 48, &[(20, 20..32, 0.2)]);
+        assert!(ex.extract(&inside, &map(&depth)).is_none(), "short and away from the border");
+        let (faint, depth) = lines(64, 48, &[(20, 0..12, 0.12)]);
+        assert!(ex.extract(&faint, &map(&depth)).is_none(), "short and too faint for an entering wire");
+        let (speck, depth) = lines(64, 48, &[(20, 0..5, 0.4)]);
+        assert!(ex.extract(&speck, &map(&depth)).is_none(), "shorter than an entering wire");
     }
 
     #[test]
