@@ -134,7 +134,7 @@ impl Pipeline {
         self.skeleton.data.copy_from_slice(&self.segmentation.data);
         self.thinning.apply(&mut self.skeleton);
         self.bridger.apply(&mut self.skeleton, self.ridge.thick_mask());
-        Ok(self.extractor.extract(&self.skeleton, &self.ridge_map))
+        Ok(self.extractor.extract(&self.skeleton, &self.ridge_map, self.hysteresis.noise()))
     }
 
     /// The ridge map of the last frame, for diagnostics.

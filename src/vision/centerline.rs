@@ -27,6 +27,10 @@ pub struct CenterlineParams {
     pub entry_min_length_px: f32,
     /// Lowest mean ridge depth of an entering wire shorter than `min_length_px`.
     pub entry_min_mean_depth: f32,
+    /// Lowest mean ridge depth of any path as a multiple of the frame's noise depth (see
+    /// [`super::threshold`]): at low dose noise alone strings together paths deeper than
+    /// `min_mean_depth`, about 1.5 times the noise depth, where the wire is 2.5 times or more.
+    pub min_mean_over_noise: f32,
     /// Lowest mean ridge depth (attenuation units) along a path taken as a wire. Metal
     /// attenuates far more than the bone edges and vessels that also make thin ridges, so
     /// a path fainter than this is anatomy, and "no wire" is the honest answer.
@@ -56,6 +60,7 @@ impl Default for CenterlineParams {
             min_length_px: 20.0,
             entry_min_length_px: 8.0,
             entry_min_mean_depth: 0.15,
+            min_mean_over_noise: 2.0,
             min_mean_depth: 0.10,
             confident_mean_depth: 0.25,
             max_points: 64,
@@ -193,8 +198,9 @@ impl CenterlineExtractor {
 
     /// The wire in `skeleton`: the component's longest path with the most ridge depth summed
     /// along it, counting `track_bonus` times where it follows the previous frame's centerline;
-    /// `None` when no path reaches `min_length_px` and `min_mean_depth`.
-    pub fn extract(&mut self, skeleton: &Plane<u8>, ridge: &RidgeMap) -> Option<Wire<'_>> {
+    /// `None` when no path reaches `min_length_px` and `min_mean_depth` (or
+    /// `min_mean_over_noise` times the frame's `noise_depth`).
+    pub fn extract(&mut self, skeleton: &Plane<u8>, ridge: &RidgeMap, noise_depth: f32) -> Option<Wire<'_>> {
         let strength = &ridge.strength;
         let w = self.width;
         self.labelled.fill(false);
@@ -221,7 +227,8 @@ impl CenterlineExtractor {
             if entering && (length < self.params.entry_min_length_px || !self.touches_border(&self.path)) {
                 continue;
             }
-            let min_mean_depth = if entering { self.params.entry_min_mean_depth } else { self.params.min_mean_depth };
+            let floor = if entering { self.params.entry_min_mean_depth } else { self.params.min_mean_depth };
+            let min_mean_depth = floor.max(self.params.min_mean_over_noise * noise_depth);
             let measured = self.path.iter().filter(|&&i| skeleton.data[i as usize] != BRIDGE);
             let (score, count) = measured.fold((0.0f32, 0usize), |(s, n), &i| (s + strength.data[i as usize], n + 1));
             if count == 0 || score < min_mean_depth * count as f32 {
@@ -451,7 +458,7 @@ mod tests {
             }
         }
         let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
-        let wire = ex.extract(&skel, &map(&strength)).expect("wire");
+        let wire = ex.extract(&skel, &map(&strength), 0.0).expect("wire");
         assert!(wire.points_px.iter().all(|p| (p[1] - 20.3).abs() < 0.05), "{:?}", wire.points_px);
     }
 
@@ -478,7 +485,7 @@ mod tests {
             strength.data[y * w + x] = 0.11;
         }
         let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
-        let wire = ex.extract(&skel, &map(&strength)).expect("wire found");
+        let wire = ex.extract(&skel, &map(&strength), 0.0).expect("wire found");
         assert_eq!(wire.points_px.first(), Some(&[0.0, 20.0]));
         assert_eq!(wire.points_px.last(), Some(&[39.0, 20.0]));
         assert!(wire.points_px.len() <= 64);
@@ -491,7 +498,7 @@ mod tests {
         let skel = draw(64, 48, &(0..60).map(|x| (x, 20)).collect::<Vec<_>>());
         let strength = Plane { width: 64, height: 48, data: vec![0.05; 64 * 48] };
         let mut ex = CenterlineExtractor::new(64, 48, CenterlineParams::default());
-        assert!(ex.extract(&skel, &map(&strength)).is_none());
+        assert!(ex.extract(&skel, &map(&strength), 0.0).is_none());
     }
 
     #[test]
@@ -502,7 +509,7 @@ mod tests {
         let skel = draw(w, h, &px);
         let strength = Plane { width: w, height: h, data: vec![0.3; w * h] };
         let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
-        let wire = ex.extract(&skel, &map(&strength)).expect("wire found");
+        let wire = ex.extract(&skel, &map(&strength), 0.0).expect("wire found");
         let (a, b) = (wire.points_px[0], *wire.points_px.last().expect("points"));
         assert_eq!((a, b), ([5.0, 30.0], [69.0, 30.0]));
         assert!(wire.points_px.iter().all(|p| (p[1] - 30.0).abs() < 1.0));
@@ -524,12 +531,12 @@ mod tests {
     fn the_tracked_wire_beats_a_stronger_structure_that_appears_elsewhere() {
         let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
         let (skel, strength) = lines(80, 60, &[(10, 0..50, 0.3)]);
-        assert!(ex.extract(&skel, &map(&strength)).is_some());
+        assert!(ex.extract(&skel, &map(&strength), 0.0).is_some());
         let (skel, strength) = lines(80, 60, &[(11, 0..50, 0.2), (40, 0..70, 0.3)]);
-        let wire = ex.extract(&skel, &map(&strength)).expect("wire");
+        let wire = ex.extract(&skel, &map(&strength), 0.0).expect("wire");
         assert_eq!(wire.points_px[0], [0.0, 11.0]);
         ex.reset();
-        let wire = ex.extract(&skel, &map(&strength)).expect("wire");
+        let wire = ex.extract(&skel, &map(&strength), 0.0).expect("wire");
         assert_eq!(wire.points_px[0], [0.0, 40.0], "without a prior the strongest wins");
     }
 
@@ -537,20 +544,20 @@ mod tests {
     fn the_prior_is_a_bias_not_a_lock() {
         let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
         let (skel, strength) = lines(80, 60, &[(10, 0..50, 0.3)]);
-        assert!(ex.extract(&skel, &map(&strength)).is_some());
+        assert!(ex.extract(&skel, &map(&strength), 0.0).is_some());
         let (skel, strength) = lines(80, 60, &[(11, 0..25, 0.12), (40, 0..70, 0.5)]);
-        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([0.0, 40.0]));
+        assert_eq!(ex.extract(&skel, &map(&strength), 0.0).map(|w| w.points_px[0]), Some([0.0, 40.0]));
     }
 
     #[test]
     fn the_prior_keeps_the_proximal_end_when_the_tip_nears_another_border() {
         let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
         let (skel, strength) = lines(80, 60, &[(30, 0..50, 0.3)]);
-        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([0.0, 30.0]));
+        assert_eq!(ex.extract(&skel, &map(&strength), 0.0).map(|w| w.points_px[0]), Some([0.0, 30.0]));
         // The wire now spans the frame, its proximal end moved 3 px in: by the border rule alone
         // the tip (1 px from the right border) would be taken as proximal.
         let (skel, strength) = lines(80, 60, &[(30, 3..79, 0.3)]);
-        let wire = ex.extract(&skel, &map(&strength)).expect("wire");
+        let wire = ex.extract(&skel, &map(&strength), 0.0).expect("wire");
         assert_eq!((wire.points_px[0], *wire.points_px.last().expect("tip")), ([3.0, 30.0], [78.0, 30.0]));
     }
 
@@ -559,20 +566,20 @@ mod tests {
         let params = CenterlineParams::default();
         let mut ex = CenterlineExtractor::new(80, 60, params);
         let (faint, faint_depth) = lines(80, 60, &[(10, 0..50, 0.11)]);
-        assert!(ex.extract(&faint, &map(&faint_depth)).is_some());
+        assert!(ex.extract(&faint, &map(&faint_depth), 0.0).is_some());
         let (skel, strength) = lines(80, 60, &[(11, 0..50, 0.11), (40, 0..70, 0.3)]);
         assert_eq!(
-            ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]),
+            ex.extract(&skel, &map(&strength), 0.0).map(|w| w.points_px[0]),
             Some([0.0, 40.0]),
             "faint find was no prior"
         );
         let empty = (Plane::new(80, 60), Plane::new(80, 60));
         for _ in 0..params.track_lost_frames {
-            assert!(ex.extract(&empty.0, &map(&empty.1)).is_none());
+            assert!(ex.extract(&empty.0, &map(&empty.1), 0.0).is_none());
         }
         // Near the dropped prior (y 40) but weaker than a path elsewhere: no longer preferred.
         let (skel, strength) = lines(80, 60, &[(41, 0..50, 0.2), (10, 0..60, 0.3)]);
-        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([0.0, 10.0]), "prior dropped");
+        assert_eq!(ex.extract(&skel, &map(&strength), 0.0).map(|w| w.points_px[0]), Some([0.0, 10.0]), "prior dropped");
     }
 
     #[test]
@@ -580,28 +587,36 @@ mod tests {
         let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
         // Too faint to become the prior, but found, entering at the left border.
         let (skel, strength) = lines(80, 60, &[(30, 0..60, 0.14)]);
-        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([0.0, 30.0]));
+        assert_eq!(ex.extract(&skel, &map(&strength), 0.0).map(|w| w.points_px[0]), Some([0.0, 30.0]));
         // Only its distal half is seen now, its tip nearer the right border than its other end
         // is to the left one: by the border rule alone it would be sent tip first.
         let (skel, strength) = lines(80, 60, &[(30, 35..60, 0.14)]);
-        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([35.0, 30.0]));
+        assert_eq!(ex.extract(&skel, &map(&strength), 0.0).map(|w| w.points_px[0]), Some([35.0, 30.0]));
         ex.reset();
-        assert_eq!(ex.extract(&skel, &map(&strength)).map(|w| w.points_px[0]), Some([59.0, 30.0]));
+        assert_eq!(ex.extract(&skel, &map(&strength), 0.0).map(|w| w.points_px[0]), Some([59.0, 30.0]));
     }
 
     #[test]
     fn a_short_deep_path_is_a_wire_only_where_it_enters_at_the_border() {
         let mut ex = CenterlineExtractor::new(64, 48, CenterlineParams::default());
         let (at_border, depth) = lines(64, 48, &[(20, 0..12, 0.2)]);
-        let wire = ex.extract(&at_border, &map(&depth)).map(|w| (w.points_px[0], w.length_px));
+        let wire = ex.extract(&at_border, &map(&depth), 0.0).map(|w| (w.points_px[0], w.length_px));
         assert_eq!(wire, Some(([0.0, 20.0], 11.0)), "entering wire");
         ex.reset();
         let (inside, depth) = lines(64, 48, &[(20, 20..32, 0.2)]);
-        assert!(ex.extract(&inside, &map(&depth)).is_none(), "short and away from the border");
+        assert!(ex.extract(&inside, &map(&depth), 0.0).is_none(), "short and away from the border");
         let (faint, depth) = lines(64, 48, &[(20, 0..12, 0.12)]);
-        assert!(ex.extract(&faint, &map(&depth)).is_none(), "short and too faint for an entering wire");
+        assert!(ex.extract(&faint, &map(&depth), 0.0).is_none(), "short and too faint for an entering wire");
         let (speck, depth) = lines(64, 48, &[(20, 0..5, 0.4)]);
-        assert!(ex.extract(&speck, &map(&depth)).is_none(), "shorter than an entering wire");
+        assert!(ex.extract(&speck, &map(&depth), 0.0).is_none(), "shorter than an entering wire");
+    }
+
+    #[test]
+    fn at_low_dose_a_path_must_stand_out_of_the_noise() {
+        let (skel, strength) = lines(64, 48, &[(20, 5..50, 0.15)]);
+        let mut ex = CenterlineExtractor::new(64, 48, CenterlineParams::default());
+        assert!(ex.extract(&skel, &map(&strength), 0.05).is_some(), "3 times the noise depth");
+        assert!(ex.extract(&skel, &map(&strength), 0.09).is_none(), "1.7 times the noise depth");
     }
 
     #[test]
@@ -609,7 +624,7 @@ mod tests {
         let skel = draw(32, 32, &[(5, 5), (6, 6), (7, 7)]);
         let strength = Plane { width: 32, height: 32, data: vec![1.0; 1024] };
         let mut ex = CenterlineExtractor::new(32, 32, CenterlineParams::default());
-        assert!(ex.extract(&skel, &map(&strength)).is_none());
+        assert!(ex.extract(&skel, &map(&strength), 0.0).is_none());
     }
 
     #[test]

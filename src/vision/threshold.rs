@@ -37,6 +37,7 @@ pub struct Hysteresis {
     params: ThresholdParams,
     stack: Vec<u32>,
     samples: Vec<f32>,
+    noise: f32,
 }
 
 impl Hysteresis {
@@ -46,6 +47,7 @@ impl Hysteresis {
             params,
             stack: Vec::with_capacity(pixels),
             samples: Vec::with_capacity(pixels / NOISE_SAMPLE_STRIDE + 1),
+            noise: 0.0,
         }
     }
 
@@ -60,11 +62,17 @@ impl Hysteresis {
         *self.samples.select_nth_unstable_by(k, f32::total_cmp).1
     }
 
+    /// The noise depth of the last frame: the 90th percentile of its ridge depth.
+    pub fn noise(&self) -> f32 {
+        self.noise
+    }
+
     /// Writes 1 where `strength` belongs to a region that reaches the high threshold through
     /// pixels at or above the low one (8-connected), 0 elsewhere.
     pub fn apply(&mut self, strength: &Plane<f32>, mask: &mut Plane<u8>) {
         let (w, h) = (strength.width, strength.height);
         let noise = self.noise_depth(strength);
+        self.noise = noise;
         let p = self.params;
         let (high, low) = (p.high.max(p.high_over_noise * noise), p.low.max(p.low_over_noise * noise));
         mask.data.fill(0);
