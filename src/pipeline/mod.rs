@@ -130,7 +130,7 @@ impl Pipeline {
         if collimated {
             self.field.suppress(&mut self.ridge_map.strength);
         }
-        self.hysteresis.apply(&self.ridge_map.strength, &mut self.segmentation);
+        self.hysteresis.apply(&self.ridge_map.strength, self.extractor.prior(), &mut self.segmentation);
         self.skeleton.data.copy_from_slice(&self.segmentation.data);
         self.thinning.apply(&mut self.skeleton);
         self.bridger.apply(&mut self.skeleton, self.ridge.thick_mask());

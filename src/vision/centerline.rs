@@ -50,6 +50,9 @@ pub struct CenterlineParams {
     pub track_bonus: f32,
     /// Confidence from which a centerline that follows no prior becomes the prior.
     pub track_adopt_confidence: f32,
+    /// Confidence from which a centerline that runs along the last frame's becomes the prior:
+    /// found twice in a row, a fainter wire is trusted.
+    pub track_confirm_confidence: f32,
     /// Frames without a path that follows the prior before it is dropped.
     pub track_lost_frames: u32,
 }
@@ -69,6 +72,7 @@ impl Default for CenterlineParams {
             track_match_px: 8.0,
             track_bonus: 3.0,
             track_adopt_confidence: 0.8,
+            track_confirm_confidence: 0.5,
             track_lost_frames: 5,
         }
     }
@@ -165,6 +169,11 @@ impl CenterlineExtractor {
         self.queue.last().copied().unwrap_or(start)
     }
 
+    /// The tracked wire (empty when none): the last confident centerline, or one that followed it.
+    pub fn prior(&self) -> &[[f32; 2]] {
+        &self.prior
+    }
+
     /// Forgets the previous frames: the next frame is the first of a new sequence.
     pub fn reset(&mut self) {
         self.prior.clear();
@@ -252,13 +261,15 @@ impl CenterlineExtractor {
         }
         let mean_depth = best_score / best_measured as f32;
         let confidence = (mean_depth / self.params.confident_mean_depth).clamp(0.0, 1.0);
-        self.order_proximal_first(follows);
+        let along_previous = self.share_of(&self.previous, &self.best_path) > 0.0;
+        self.order_proximal_first(follows, along_previous);
         self.smooth();
         self.refine(ridge);
         resample(&self.smoothed, self.params, &mut self.output);
         self.previous.clear();
         self.previous.extend_from_slice(&self.output);
-        if follows || confidence >= self.params.track_adopt_confidence {
+        let confirmed = along_previous && confidence >= self.params.track_confirm_confidence;
+        if follows || confirmed || confidence >= self.params.track_adopt_confidence {
             self.prior.clear();
             self.prior.extend_from_slice(&self.output);
             self.frames_unmatched = 0;
@@ -288,13 +299,13 @@ impl CenterlineExtractor {
     /// Proximal is the end nearer the proximal end of the prior when the path follows it, else
     /// of the last frame's centerline when the path runs along that, else the end nearer the
     /// image border, where the wire enters the field.
-    fn order_proximal_first(&mut self, follows_prior: bool) {
+    fn order_proximal_first(&mut self, follows_prior: bool, along_previous: bool) {
         let (w, h) = (self.width, self.height);
         let (Some(&first), Some(&last)) = (self.best_path.first(), self.best_path.last()) else { return };
         let xy = |i: u32| [(i as usize % w) as f32, (i as usize / w) as f32];
         let reference = if follows_prior {
             self.prior.first().copied()
-        } else if self.share_of(&self.previous, &self.best_path) > 0.0 {
+        } else if along_previous {
             self.previous.first().copied()
         } else {
             None
@@ -617,6 +628,18 @@ mod tests {
         let mut ex = CenterlineExtractor::new(64, 48, CenterlineParams::default());
         assert!(ex.extract(&skel, &map(&strength), 0.05).is_some(), "3 times the noise depth");
         assert!(ex.extract(&skel, &map(&strength), 0.09).is_none(), "1.7 times the noise depth");
+    }
+
+    #[test]
+    fn a_fainter_wire_found_twice_in_a_row_is_tracked() {
+        let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
+        let (faint, faint_depth) = lines(80, 60, &[(10, 0..50, 0.14)]);
+        let (both, both_depth) = lines(80, 60, &[(10, 0..50, 0.14), (40, 0..50, 0.3)]);
+        assert!(ex.extract(&faint, &map(&faint_depth), 0.0).is_some());
+        assert!(ex.prior().is_empty(), "found once, confidence 0.56: not yet tracked");
+        assert!(ex.extract(&faint, &map(&faint_depth), 0.0).is_some());
+        assert!(!ex.prior().is_empty(), "found twice: tracked");
+        assert_eq!(ex.extract(&both, &map(&both_depth), 0.0).map(|w| w.points_px[0]), Some([0.0, 10.0]));
     }
 
     #[test]

@@ -3,6 +3,12 @@
 //! A single threshold either breaks a low-dose wire into pieces or lets noise in; hysteresis
 //! keeps weak pixels only where they connect to strong ones, which is how a faint stretch of
 //! wire between two clear stretches survives.
+//!
+//! The tracked wire of the last frames is a prior here too: along it (within
+//! `prior_radius_px`) the low threshold also starts a region. A guidewire's radiopaque tip is
+//! far deeper than its body; where a catheter crossing cuts the faint body off from the tip,
+//! the body no longer connects to anything above the high threshold, but it is where the
+//! wire was.
 
 use super::Plane;
 
@@ -20,11 +26,13 @@ pub struct ThresholdParams {
     pub high_over_noise: f32,
     /// And continues this many times above it.
     pub low_over_noise: f32,
+    /// Distance (px) from the tracked wire within which the low threshold starts a region.
+    pub prior_radius_px: f32,
 }
 
 impl Default for ThresholdParams {
     fn default() -> Self {
-        ThresholdParams { high: 0.12, low: 0.05, high_over_noise: 2.5, low_over_noise: 1.2 }
+        ThresholdParams { high: 0.12, low: 0.05, high_over_noise: 2.5, low_over_noise: 1.2, prior_radius_px: 2.5 }
     }
 }
 
@@ -38,6 +46,7 @@ pub struct Hysteresis {
     stack: Vec<u32>,
     samples: Vec<f32>,
     noise: f32,
+    near_prior: Vec<bool>,
 }
 
 impl Hysteresis {
@@ -48,6 +57,7 @@ impl Hysteresis {
             stack: Vec::with_capacity(pixels),
             samples: Vec::with_capacity(pixels / NOISE_SAMPLE_STRIDE + 1),
             noise: 0.0,
+            near_prior: vec![false; pixels],
         }
     }
 
@@ -68,17 +78,19 @@ impl Hysteresis {
     }
 
     /// Writes 1 where `strength` belongs to a region that reaches the high threshold through
-    /// pixels at or above the low one (8-connected), 0 elsewhere.
-    pub fn apply(&mut self, strength: &Plane<f32>, mask: &mut Plane<u8>) {
+    /// pixels at or above the low one (8-connected), or reaches the low one within
+    /// `prior_radius_px` of the polyline `prior` (empty: none), 0 elsewhere.
+    pub fn apply(&mut self, strength: &Plane<f32>, prior: &[[f32; 2]], mask: &mut Plane<u8>) {
         let (w, h) = (strength.width, strength.height);
         let noise = self.noise_depth(strength);
         self.noise = noise;
         let p = self.params;
         let (high, low) = (p.high.max(p.high_over_noise * noise), p.low.max(p.low_over_noise * noise));
+        self.mark_near(prior, w, h);
         mask.data.fill(0);
         self.stack.clear();
         for (i, &v) in strength.data.iter().enumerate() {
-            if v >= high {
+            if v >= high || (v >= low && self.near_prior[i]) {
                 mask.data[i] = 1;
                 self.stack.push(i as u32);
             }
@@ -98,12 +110,44 @@ impl Hysteresis {
     }
 }
 
+impl Hysteresis {
+    /// Sets `near_prior` within `prior_radius_px` of the polyline `prior`.
+    fn mark_near(&mut self, prior: &[[f32; 2]], w: usize, h: usize) {
+        self.near_prior.fill(false);
+        let r = self.params.prior_radius_px;
+        for segment in prior.windows(2) {
+            let (a, b) = (segment[0], segment[1]);
+            let x0 = (a[0].min(b[0]) - r).floor().max(0.0) as usize;
+            let y0 = (a[1].min(b[1]) - r).floor().max(0.0) as usize;
+            let x1 = ((a[0].max(b[0]) + r).ceil().max(0.0) as usize).min(w.saturating_sub(1));
+            let y1 = ((a[1].max(b[1]) + r).ceil().max(0.0) as usize).min(h.saturating_sub(1));
+            for y in y0..=y1 {
+                for x in x0..=x1 {
+                    if segment_distance([x as f32, y as f32], a, b) <= r {
+                        self.near_prior[y * w + x] = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Distance (px) from `p` to the segment `a`–`b`.
+fn segment_distance(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    let (ex, ey) = (a[0] + t * dx - p[0], a[1] + t * dy - p[1]);
+    (ex * ex + ey * ey).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Plain hysteresis, no noise adaptation.
-    const FIXED: ThresholdParams = ThresholdParams { high: 0.5, low: 0.2, high_over_noise: 0.0, low_over_noise: 0.0 };
+    const FIXED: ThresholdParams =
+        ThresholdParams { high: 0.5, low: 0.2, high_over_noise: 0.0, low_over_noise: 0.0, prior_radius_px: 1.5 };
 
     #[test]
     fn thresholds_rise_with_the_noise() {
@@ -114,12 +158,12 @@ mod tests {
             s.data[5 * 100 + x] = 0.2;
         }
         let mut mask = Plane::new(100, 10);
-        Hysteresis::new(1000, ThresholdParams::default()).apply(&s, &mut mask);
+        Hysteresis::new(1000, ThresholdParams::default()).apply(&s, &[], &mut mask);
         assert!(mask.data.iter().all(|&m| m == 0));
         for x in 0..100 {
             s.data[5 * 100 + x] = 0.3;
         }
-        Hysteresis::new(1000, ThresholdParams::default()).apply(&s, &mut mask);
+        Hysteresis::new(1000, ThresholdParams::default()).apply(&s, &[], &mut mask);
         assert_eq!(mask.data.iter().filter(|&&m| m == 1).count(), 100);
     }
 
@@ -129,9 +173,25 @@ mod tests {
         s.data[..8].copy_from_slice(&[0.9, 0.3, 0.3, 0.1, 0.3, 0.3, 0.0, 0.0]);
         s.data[16 + 6] = 0.3;
         let mut mask = Plane::new(8, 3);
-        Hysteresis::new(24, FIXED).apply(&s, &mut mask);
+        Hysteresis::new(24, FIXED).apply(&s, &[], &mut mask);
         assert_eq!(&mask.data[..8], &[1, 1, 1, 0, 0, 0, 0, 0]);
         assert!(mask.data[8..].iter().all(|&m| m == 0));
+    }
+
+    #[test]
+    fn along_the_tracked_wire_the_low_threshold_starts_a_region() {
+        // Two weak stretches, neither touching a strong pixel; the prior runs along the first.
+        let mut s = Plane::new(20, 8);
+        for x in 2..18 {
+            s.data[2 * 20 + x] = 0.3;
+            s.data[6 * 20 + x] = 0.3;
+        }
+        let mut mask = Plane::new(20, 8);
+        Hysteresis::new(160, FIXED).apply(&s, &[[4.0, 2.5], [15.0, 2.5]], &mut mask);
+        assert!((2..18).all(|x| mask.data[2 * 20 + x] == 1), "the stretch along the prior, all of it");
+        assert!(mask.data[6 * 20..7 * 20].iter().all(|&m| m == 0), "the stretch away from it");
+        Hysteresis::new(160, FIXED).apply(&s, &[], &mut mask);
+        assert!(mask.data.iter().all(|&m| m == 0), "without a prior");
     }
 
     #[test]
@@ -141,7 +201,7 @@ mod tests {
         s.data[4] = 0.3;
         s.data[8] = 0.3;
         let mut mask = Plane::new(3, 3);
-        Hysteresis::new(9, FIXED).apply(&s, &mut mask);
+        Hysteresis::new(9, FIXED).apply(&s, &[], &mut mask);
         assert_eq!(mask.data, vec![1, 0, 0, 0, 1, 0, 0, 0, 1]);
     }
 }
