@@ -72,6 +72,8 @@ def main():
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--difficulty", default="easy")
     ap.add_argument("--work", default="/tmp/wiretrace-peers")
+    ap.add_argument("--reuse-peer", action="store_true",
+                    help="keep the peer's predictions from an earlier run in --work (they do not depend on wiretrace)")
     a = ap.parse_args()
     lo, hi = (int(s) for s in a.seeds.split("-"))
     work = pathlib.Path(a.work) / a.difficulty
@@ -85,8 +87,9 @@ def main():
                 cmd += ["--difficulty", a.difficulty]
             run(cmd, stderr=subprocess.DEVNULL)
         wiretrace_predictions(seq, seq / "wiretrace.jsonl")
-        with open(seq / "peer.jsonl", "w") as out:
-            run([sys.executable, PEER, seq], stdout=out)
+        if not (a.reuse_peer and (seq / "peer.jsonl").exists()):
+            with open(seq / "peer.jsonl", "w") as out:
+                run([sys.executable, PEER, seq], stdout=out)
         reports["wiretrace"].append(evaluate(seq, seq / "wiretrace.jsonl", seq / "wiretrace.eval.json"))
         reports["OpenCV/scikit-image peer"].append(evaluate(seq, seq / "peer.jsonl", seq / "peer.eval.json"))
         print(f"seed {seed} done", file=sys.stderr)

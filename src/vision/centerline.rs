@@ -50,9 +50,6 @@ pub struct CenterlineParams {
     pub track_bonus: f32,
     /// Confidence from which a centerline that follows no prior becomes the prior.
     pub track_adopt_confidence: f32,
-    /// Confidence from which a centerline that runs along the last frame's becomes the prior:
-    /// found twice in a row, a fainter wire is trusted.
-    pub track_confirm_confidence: f32,
     /// Frames without a path that follows the prior before it is dropped.
     pub track_lost_frames: u32,
 }
@@ -72,7 +69,6 @@ impl Default for CenterlineParams {
             track_match_px: 8.0,
             track_bonus: 3.0,
             track_adopt_confidence: 0.8,
-            track_confirm_confidence: 0.5,
             track_lost_frames: 5,
         }
     }
@@ -233,7 +229,7 @@ impl CenterlineExtractor {
             }
             let length = path_length(&self.path, w);
             let entering = length < self.params.min_length_px;
-            if entering && (length < self.params.entry_min_length_px || !self.touches_border(&self.path)) {
+            if entering && (length < self.params.entry_min_length_px || !self.enters_from_border(&self.path)) {
                 continue;
             }
             let floor = if entering { self.params.entry_min_mean_depth } else { self.params.min_mean_depth };
@@ -268,8 +264,7 @@ impl CenterlineExtractor {
         resample(&self.smoothed, self.params, &mut self.output);
         self.previous.clear();
         self.previous.extend_from_slice(&self.output);
-        let confirmed = along_previous && confidence >= self.params.track_confirm_confidence;
-        if follows || confirmed || confidence >= self.params.track_adopt_confidence {
+        if follows || confidence >= self.params.track_adopt_confidence {
             self.prior.clear();
             self.prior.extend_from_slice(&self.output);
             self.frames_unmatched = 0;
@@ -279,14 +274,25 @@ impl CenterlineExtractor {
         Some(Wire { points_px: &self.output, confidence, length_px: best_length })
     }
 
-    /// Whether either end of a pixel path lies on the outermost `ENTRY_BORDER_PX` of the image.
-    fn touches_border(&self, path: &[u32]) -> bool {
-        let (w, h) = (self.width, self.height);
-        let near = |i: u32| {
-            let (x, y) = (i as usize % w, i as usize / w);
-            x.min(y).min(w - 1 - x).min(h - 1 - y) < ENTRY_BORDER_PX
-        };
-        path.first().is_some_and(|&i| near(i)) || path.last().is_some_and(|&i| near(i))
+    /// Whether the pixel path crosses into the image: one of its ends lies on the outermost
+    /// `ENTRY_BORDER_PX` of the image and the path leaves that border at more than 30°. A
+    /// path along the border is the edge of the detector or of the collimator, not a wire.
+    fn enters_from_border(&self, path: &[u32]) -> bool {
+        let w = self.width;
+        let xy = |i: u32| ((i as usize % w) as f32, (i as usize / w) as f32);
+        let reach = path.len().min(ENTRY_DIRECTION_PX);
+        let ends = [(path.first(), path.get(reach - 1)), (path.last(), path.get(path.len() - reach))];
+        ends.into_iter().any(|(end, inner)| {
+            let (Some(&end), Some(&inner)) = (end, inner) else { return false };
+            let ((ex, ey), (ix, iy)) = (xy(end), xy(inner));
+            let from_border = [ex, ey, (w - 1) as f32 - ex, (self.height - 1) as f32 - ey];
+            let (side, distance) =
+                from_border.iter().enumerate().fold((0, f32::MAX), |b, (k, &d)| if d < b.1 { (k, d) } else { b });
+            let (dx, dy) = (ix - ex, iy - ey);
+            let length = (dx * dx + dy * dy).sqrt();
+            let across = if side % 2 == 0 { dx.abs() } else { dy.abs() };
+            distance < ENTRY_BORDER_PX as f32 && length > 0.0 && across >= 0.5 * length
+        })
     }
 
     fn count_unmatched(&mut self) {
@@ -367,6 +373,8 @@ impl CenterlineExtractor {
 /// How close (px) to the image border a path must end to be taken as entering the field: the
 /// border echo suppression and thinning leave the skeleton a few pixels short of it.
 const ENTRY_BORDER_PX: usize = 4;
+/// Pixels along an entering path over which its direction at the border is measured.
+const ENTRY_DIRECTION_PX: usize = 8;
 
 /// Furthest (px) refinement moves a point: beyond it the parabola is extrapolating.
 const MAX_REFINE_PX: f32 = 0.75;
@@ -620,6 +628,8 @@ mod tests {
         assert!(ex.extract(&faint, &map(&depth), 0.0).is_none(), "short and too faint for an entering wire");
         let (speck, depth) = lines(64, 48, &[(20, 0..5, 0.4)]);
         assert!(ex.extract(&speck, &map(&depth), 0.0).is_none(), "shorter than an entering wire");
+        let (along, depth) = lines(64, 48, &[(1, 20..32, 0.2)]);
+        assert!(ex.extract(&along, &map(&depth), 0.0).is_none(), "along the border, not into the image");
     }
 
     #[test]
@@ -628,18 +638,6 @@ mod tests {
         let mut ex = CenterlineExtractor::new(64, 48, CenterlineParams::default());
         assert!(ex.extract(&skel, &map(&strength), 0.05).is_some(), "3 times the noise depth");
         assert!(ex.extract(&skel, &map(&strength), 0.09).is_none(), "1.7 times the noise depth");
-    }
-
-    #[test]
-    fn a_fainter_wire_found_twice_in_a_row_is_tracked() {
-        let mut ex = CenterlineExtractor::new(80, 60, CenterlineParams::default());
-        let (faint, faint_depth) = lines(80, 60, &[(10, 0..50, 0.14)]);
-        let (both, both_depth) = lines(80, 60, &[(10, 0..50, 0.14), (40, 0..50, 0.3)]);
-        assert!(ex.extract(&faint, &map(&faint_depth), 0.0).is_some());
-        assert!(ex.prior().is_empty(), "found once, confidence 0.56: not yet tracked");
-        assert!(ex.extract(&faint, &map(&faint_depth), 0.0).is_some());
-        assert!(!ex.prior().is_empty(), "found twice: tracked");
-        assert_eq!(ex.extract(&both, &map(&both_depth), 0.0).map(|w| w.points_px[0]), Some([0.0, 10.0]));
     }
 
     #[test]
