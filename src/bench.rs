@@ -123,8 +123,8 @@ impl From<&Histogram<u64>> for Latency {
 }
 
 /// Resident memory over one pass (KiB). `warm_*` are sampled every 10 ms from the first
-/// message at the sink to the end of the run, when every buffer has been made and touched:
-/// flat means equal.
+/// centerline at the sink until every frame has been seen, while every buffer has been made
+/// and touched and none freed yet: flat means equal.
 #[derive(Debug, Clone, Serialize)]
 pub struct PassMemory {
     /// Before the run started.
@@ -244,7 +244,7 @@ fn run_pass(
     let source = Repeated::open(dir, options.repeat, fps)?;
     let frames_total = source.frames_total();
     let heard = Arc::new(Heard::default());
-    let sink = EncodingSink { buf: [0; MAX_MESSAGE_LEN], heard: Arc::clone(&heard) };
+    let sink = EncodingSink { buf: [0; MAX_MESSAGE_LEN], heard: Arc::clone(&heard), frames_total };
     let pacing = if fps.is_some() { Pacing::Camera } else { Pacing::Fast };
     let run_options = RunOptions { pacing, ..RunOptions::default() };
     let before_kib = proc_status_kib("VmRSS")?;
@@ -252,7 +252,7 @@ fn run_pass(
     let (summary, (warm_min_kib, warm_max_kib)) = std::thread::scope(|scope| {
         let sampler = scope.spawn(|| sample_warm_rss(&done, &heard));
         let summary = run(Box::new(source), &options.config, vec![Box::new(sink)], &run_options, stop);
-        done.store(true, Ordering::Relaxed);
+        done.store(true, Ordering::SeqCst);
         let range = sampler.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (summary, range)
     });
@@ -264,7 +264,7 @@ fn run_pass(
         return Err(BenchError::Incomplete { pass: name, seen: summary.frames_seen, total: frames_total });
     }
     let memory = PassMemory { before_kib, warm_min_kib, warm_max_kib, after_kib: proc_status_kib("VmRSS")? };
-    Ok(pass_report(name, fps, &summary, heard.deadline_misses.load(Ordering::Relaxed), memory))
+    Ok(pass_report(name, fps, &summary, heard.deadline_misses.load(Ordering::SeqCst), memory))
 }
 
 fn pass_report(
@@ -297,13 +297,20 @@ fn pass_report(
     }
 }
 
-/// Samples resident memory until `done`, keeping the range seen once a frame has reached the
-/// sink. A run shorter than one sample period may give none.
+/// Samples resident memory while the pipeline exists: from the first centerline at the sink
+/// until the sink hears a heartbeat counting every frame (the runner sends its last one before
+/// it frees the pipeline) or, failing that, until `done`. A run shorter than one sample period
+/// may give no sample.
 fn sample_warm_rss(done: &AtomicBool, heard: &Heard) -> (Option<u64>, Option<u64>) {
     let (mut lo, mut hi) = (None::<u64>, None::<u64>);
-    while !done.load(Ordering::Relaxed) {
-        if heard.first_frame.load(Ordering::Relaxed) {
-            if let Ok(kib) = proc_status_kib("VmRSS") {
+    while !done.load(Ordering::SeqCst) {
+        if heard.first_frame.load(Ordering::SeqCst) {
+            let sample = proc_status_kib("VmRSS");
+            // Checked after reading, so the sample was taken before the pipeline was freed.
+            if heard.all_frames_seen.load(Ordering::SeqCst) {
+                break;
+            }
+            if let Ok(kib) = sample {
                 lo = Some(lo.map_or(kib, |v| v.min(kib)));
                 hi = Some(hi.map_or(kib, |v| v.max(kib)));
             }
@@ -317,14 +324,16 @@ fn sample_warm_rss(done: &AtomicBool, heard: &Heard) -> (Option<u64>, Option<u64
 #[derive(Debug, Default)]
 struct Heard {
     first_frame: AtomicBool,
+    all_frames_seen: AtomicBool,
     deadline_misses: AtomicU32,
 }
 
-/// Encodes every message as the UDP sink does, so that cost is in the latency, and keeps the
-/// runner's deadline-miss counter from its heartbeats.
+/// Encodes every message as the UDP sink does, so that cost is in the latency, and keeps what
+/// the runner's heartbeats say: its deadline-miss counter, and when every frame has been seen.
 struct EncodingSink {
     buf: [u8; MAX_MESSAGE_LEN],
     heard: Arc<Heard>,
+    frames_total: u64,
 }
 
 impl Sink for EncodingSink {
@@ -335,8 +344,13 @@ impl Sink for EncodingSink {
     fn send(&mut self, message: &Message) -> Result<(), SinkError> {
         encode(message, &mut self.buf)?;
         match &message.body {
-            Body::Centerline(_) => self.heard.first_frame.store(true, Ordering::Relaxed),
-            Body::Heartbeat(h) => self.heard.deadline_misses.store(h.deadline_misses, Ordering::Relaxed),
+            Body::Centerline(_) => self.heard.first_frame.store(true, Ordering::SeqCst),
+            Body::Heartbeat(h) => {
+                self.heard.deadline_misses.store(h.deadline_misses, Ordering::SeqCst);
+                if u64::from(h.frames_seen) >= self.frames_total {
+                    self.heard.all_frames_seen.store(true, Ordering::SeqCst);
+                }
+            }
         }
         Ok(())
     }
