@@ -5,7 +5,7 @@ output of `wiretrace bench` goes to standard error.
 
     cargo build --release
     python3 -m venv /tmp/peer && /tmp/peer/bin/pip install -r benches/peers/requirements.txt
-    /tmp/peer/bin/python benches/peers/timing.py --seq SEQ_DIR [--repeat N] [--json FILE]
+    /tmp/peer/bin/python benches/peers/timing.py --seq SEQ_DIR [--repeat N] [--overload] [--json FILE]
 
 wiretrace: `wiretrace bench --seq SEQ_DIR`, its paced pass: a camera at half the rate the
 pipeline sustains, so no frame waits for another, timed from capture (after the PGM is
@@ -114,11 +114,11 @@ def quantile_ms(seconds, q):
     return float(np.percentile(seconds, q, method="higher")) * 1e3
 
 
-def run_wiretrace(binary, seq, repeat):
+def run_wiretrace(binary, seq, repeat, overload):
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "bench.json"
-        subprocess.run([str(binary), "bench", "--seq", str(seq), "--repeat", str(repeat), "--json", str(out)],
-                       check=True, stdout=sys.stderr)
+        cmd = [str(binary), "bench", "--seq", str(seq), "--repeat", str(repeat), "--json", str(out)]
+        subprocess.run(cmd + (["--overload"] if overload else []), check=True, stdout=sys.stderr)
         return json.loads(out.read_text())
 
 
@@ -126,6 +126,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seq", required=True, type=pathlib.Path, help="sequence directory (frames/NNNNNN.pgm)")
     ap.add_argument("--repeat", type=int, default=1, help="times each side goes through the frames")
+    ap.add_argument("--overload", action="store_true", help="pass --overload to wiretrace bench")
     ap.add_argument("--wiretrace", type=pathlib.Path, default=WIRETRACE, help="the wiretrace binary")
     ap.add_argument("--json", type=pathlib.Path, help="also write the numbers here")
     a = ap.parse_args()
@@ -139,7 +140,7 @@ def main():
         sys.exit("--repeat must be at least 1")
 
     load_before = os.getloadavg()[0]
-    bench = run_wiretrace(a.wiretrace, a.seq, a.repeat)
+    bench = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload)
     peer_s = time_peer(frames, a.repeat)
     load_after = os.getloadavg()[0]
 
