@@ -53,9 +53,9 @@ pub enum BenchError {
     /// `repeat` was zero.
     #[error("the sequence must be played at least once (repeat is 0)")]
     NoRepeat,
-    /// The sink thread could not be started.
-    #[error("cannot start the sink thread")]
-    Sinks(#[source] std::io::Error),
+    /// The sink's or the memory sampler's thread could not be started.
+    #[error("cannot start a thread")]
+    Thread(#[source] std::io::Error),
     /// Resident memory could not be read.
     #[error("cannot read {PROC_STATUS}")]
     Proc(#[source] std::io::Error),
@@ -68,7 +68,8 @@ pub enum BenchError {
     /// The stop flag was set (SIGINT or SIGTERM) before the passes ended.
     #[error("interrupted")]
     Interrupted,
-    /// A run ended before its source did (the runner could not start its capture thread).
+    /// A run ended before its source did: the runner could not start its capture thread, or
+    /// the sequence could not be opened again for a repetition.
     #[error("the {pass} pass saw {seen} of {total} frames")]
     Incomplete {
         /// Which pass.
@@ -249,13 +250,15 @@ fn run_pass(
     let before_kib = proc_status_kib("VmRSS")?;
     let done = AtomicBool::new(false);
     let (summary, (warm_min_kib, warm_max_kib)) = std::thread::scope(|scope| {
-        let sampler = scope.spawn(|| sample_warm_rss(&done, &heard));
+        let sampler = std::thread::Builder::new()
+            .name("rss".into())
+            .spawn_scoped(scope, || sample_warm_rss(&done, &heard))
+            .map_err(BenchError::Thread)?;
         let summary = run(Box::new(source), &options.config, vec![Box::new(sink)], &run_options, stop);
         done.store(true, Ordering::SeqCst);
         let range = sampler.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (summary, range)
-    });
-    let summary = summary.map_err(BenchError::Sinks)?;
+        Ok::<_, BenchError>((summary.map_err(BenchError::Thread)?, range))
+    })?;
     if stop.load(Ordering::Relaxed) {
         return Err(BenchError::Interrupted);
     }
