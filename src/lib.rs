@@ -2,8 +2,10 @@
 //! surgical robot before a deadline.
 //!
 //! The modules follow the pipeline: [`capture`] → [`vision`] → [`pipeline`] → [`transport`];
-//! [`eval`] scores centerlines against ground truth and [`demo`] runs the whole chain.
+//! [`eval`] scores centerlines against ground truth, [`bench`] measures latency and memory, and
+//! [`demo`] runs the whole chain.
 
+pub mod bench;
 pub mod capture;
 pub mod demo;
 pub mod eval;

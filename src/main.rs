@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use wiretrace::bench::{bench, BenchOptions};
 use wiretrace::capture::replay::ReplaySource;
 use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
 use wiretrace::demo::{run_demo, summary_lines};
@@ -100,6 +101,25 @@ enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// Measure a sequence through the real runner: capture-to-sink latency, throughput, drops,
+    /// deadline misses and resident memory, every frame as fast as possible and then paced like
+    /// a camera at half that rate (and, with --overload, twice it).
+    Bench {
+        /// Sequence directory (frames/NNNNNN.pgm, optional meta.json).
+        #[arg(long)]
+        seq: PathBuf,
+        /// Also write the report as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Play the sequence this many times in each pass.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Add a pass with frames arriving at twice the rate the pipeline sustains.
+        #[arg(long)]
+        overload: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
     /// Write a synthetic low-dose fluoroscopy sequence with ground truth.
     Synth {
         /// Output directory.
@@ -171,6 +191,10 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Rx { udp, serial, baud, json, idle_exit } => rx(udp, serial, baud, json, idle_exit),
         Command::Eval { seq, pred, json, pipeline } => eval(&seq, pred.as_deref(), json, &pipeline.config()?),
+        Command::Bench { seq, json, repeat, overload, pipeline } => {
+            let options = BenchOptions { repeat, overload, config: pipeline.config()? };
+            run_bench(&seq, json.as_deref(), &options)
+        }
         Command::Synth { out, seed, frames, size, fps, difficulty } => {
             let cfg = synth_config(seed, frames, size, fps, difficulty)?;
             write_sequence(&cfg, &out).with_context(|| format!("writing {}", out.display()))?;
@@ -259,6 +283,18 @@ fn eval(seq: &Path, pred: Option<&Path>, json: Option<PathBuf>, config: &Pipelin
     let text = serde_json::to_string_pretty(&report)?;
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("report written to {}", path.display());
+    Ok(())
+}
+
+fn run_bench(seq: &Path, json: Option<&Path>, options: &BenchOptions) -> anyhow::Result<()> {
+    let stop = stop_flag()?;
+    let report = bench(seq, options, &stop).with_context(|| format!("benchmarking {}", seq.display()))?;
+    println!("{report}");
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
     Ok(())
 }
 

@@ -142,6 +142,16 @@ impl Pipeline {
         &self.ridge_map
     }
 
+    /// The noise depth the last frame's thresholds and path gate were set from.
+    pub fn noise_depth(&self) -> f32 {
+        self.hysteresis.noise()
+    }
+
+    /// The tracked wire the last frame's hysteresis was seeded along (empty when none).
+    pub fn prior(&self) -> &[[f32; 2]] {
+        self.extractor.prior()
+    }
+
     /// The ridge detector, for diagnostics of its intermediate planes.
     pub fn ridge_detector(&self) -> &RidgeDetector {
         &self.ridge

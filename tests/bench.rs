@@ -1,0 +1,84 @@
+//! `wiretrace bench` on a small synthetic sequence: every frame of every pass is accounted for,
+//! the percentiles are ordered and memory was measured. No timing thresholds: machines are noisy.
+
+mod common;
+
+use common::wiretrace;
+use serde_json::Value;
+
+fn count(pass: &Value, key: &str) -> u64 {
+    pass[key].as_u64().unwrap_or_else(|| panic!("{key} is not a count in {pass}"))
+}
+
+#[test]
+fn every_frame_is_accounted_for_in_every_pass() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seq = dir.path().join("seq");
+    let out = wiretrace()
+        .args(["synth", "--frames", "8", "--size", "128", "--difficulty", "hard", "--out"])
+        .arg(&seq)
+        .output()
+        .expect("run wiretrace synth");
+    assert!(out.status.success(), "synth failed: {}", String::from_utf8_lossy(&out.stderr));
+
+    let json = dir.path().join("bench.json");
+    let out = wiretrace()
+        .args(["bench", "--repeat", "2", "--overload", "--seq"])
+        .arg(&seq)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run wiretrace bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "bench failed: {}", String::from_utf8_lossy(&out.stderr));
+    for line in ["sustained", "paced", "overload", "p99 us", "RSS:"] {
+        assert!(stdout.contains(line), "the summary lacks {line:?}: {stdout}");
+    }
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("read report")).expect("JSON");
+    assert_eq!(report["sequence_frames"], 8);
+    assert_eq!(report["repeat"], 2);
+    let sustained_fps = report["sustained"]["throughput_fps"].as_f64().expect("throughput");
+    assert!(sustained_fps > 0.0);
+    for (name, factor) in [("sustained", None), ("paced", Some(0.5)), ("overload", Some(2.0))] {
+        let pass = &report[name];
+        assert_eq!(count(pass, "frames"), 16, "{name}: {pass}");
+        let processed = count(pass, "processed");
+        assert_eq!(processed, count(pass, "centerlines") + count(pass, "no_wire"), "{name}: {pass}");
+        assert_eq!(processed + count(pass, "dropped") + count(pass, "bad"), 16, "{name}: {pass}");
+        assert_eq!(count(pass, "bad"), 0, "{name}: {pass}");
+        let latency = &pass["latency_us"];
+        // A message the sink's queue dropped is not measured; every other processed frame is.
+        let measured = count(latency, "count");
+        assert!(measured <= processed, "{name}: {pass}");
+        if count(pass, "sink_dropped") == 0 {
+            assert_eq!(measured, processed, "{name}: {pass}");
+        }
+        let (p50, p99, p999, max) =
+            (count(latency, "p50"), count(latency, "p99"), count(latency, "p999"), count(latency, "max"));
+        assert!(0 < p50 && p50 <= p99 && p99 <= p999 && p999 <= max, "{name}: {latency}");
+        match factor {
+            None => assert!(pass["input_fps"].is_null() && count(pass, "dropped") == 0, "{name}: {pass}"),
+            Some(f) => {
+                let fps = pass["input_fps"].as_f64().expect("input fps");
+                assert!((fps - f * sustained_fps).abs() < 1e-9 * fps, "{name}: {fps} vs {sustained_fps}");
+            }
+        }
+        assert!(count(&pass["memory"], "before_kib") > 0, "{name}: {pass}");
+    }
+    assert_eq!(count(&report["sustained"], "sink_dropped"), 0, "fast pacing waits for the sink");
+    let (start, end, peak) =
+        (count(&report, "rss_start_kib"), count(&report, "rss_end_kib"), count(&report, "rss_peak_kib"));
+    assert!(start > 0 && end > 0 && peak >= start.max(end), "{report}");
+}
+
+#[test]
+fn a_directory_that_is_not_a_sequence_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-sequence");
+    let out = wiretrace().args(["bench", "--seq"]).arg(&missing).output().expect("run wiretrace bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&*missing.to_string_lossy()), "the error does not name the directory: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
