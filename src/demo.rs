@@ -51,6 +51,8 @@ pub struct DemoReport {
     pub run: RunSummary,
     /// The receiver's counters.
     pub rx: RxStats,
+    /// Capture to sink budget of each frame: one frame period.
+    pub deadline: Duration,
 }
 
 /// Scores `message` against `truth` (indexed by frame).
@@ -94,7 +96,9 @@ pub fn run_demo(cfg: SynthConfig, mut on_frame: impl FnMut(&FrameScore) + Send) 
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(UdpSink::new(to)?)];
     let stop = AtomicBool::new(false);
     let scores = Mutex::new(Vec::new());
-    let options = RunOptions { pacing: Pacing::Camera, ..RunOptions::default() };
+    // A result is due before the next frame: one frame period from capture.
+    let deadline = Duration::from_secs_f64(1.0 / f64::from(fps.max(0.1)));
+    let options = RunOptions { pacing: Pacing::Camera, deadline: Some(deadline), ..RunOptions::default() };
     let (run_summary, rx) = std::thread::scope(|scope| {
         let receiver = scope.spawn(|| {
             let mut rx = Receiver::new();
@@ -116,7 +120,7 @@ pub fn run_demo(cfg: SynthConfig, mut on_frame: impl FnMut(&FrameScore) + Send) 
         Ok::<_, anyhow::Error>((summary?, rx?))
     })?;
     let frames = scores.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok(DemoReport { frames, run: run_summary, rx })
+    Ok(DemoReport { frames, run: run_summary, rx, deadline })
 }
 
 /// Mean centerline distance (px) beyond which a detection followed something other than the wire.
@@ -150,12 +154,15 @@ pub fn summary_lines(report: &DemoReport) -> Vec<String> {
     let r = &report.run;
     let mut lines = vec![
         format!(
-            "frames: {} captured, {} received ({} with a visible wire), {} dropped (latest wins), {} bad",
+            "frames: {} captured, {} received ({} with a visible wire), {} dropped (latest wins), {} bad, \
+             {} past their deadline ({} ms) and sent as missed",
             r.frames_seen,
             report.frames.len(),
             visible.len(),
             r.dropped_latest,
-            r.bad_frames
+            r.bad_frames,
+            r.deadline_misses + r.sinks.iter().map(|s| s.deadline_misses).sum::<u64>(),
+            report.deadline.as_millis()
         ),
         format!(
             "wire found in {found}/{} frames where it is visible ({wrong} of them on another structure, \

@@ -64,8 +64,13 @@ enum Command {
         #[arg(long, default_value_t = 115_200)]
         baud: u32,
         /// Process every frame in order as fast as possible instead of at the sequence's fps.
+        /// Offline work: no deadline applies.
         #[arg(long)]
         fast: bool,
+        /// Budget (ms) from capture to hand-off to the sinks; a frame that cannot make it is
+        /// sent as `deadline_missed` without points. 0: no deadline.
+        #[arg(long, value_name = "MS", default_value_t = 33)]
+        deadline_ms: u64,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -186,8 +191,9 @@ fn main() -> ExitCode {
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Demo { seed, frames, size } => demo(seed, frames, size),
-        Command::Replay { dir, udp, serial, baud, fast, pipeline } => {
-            replay(dir, &udp, &serial, baud, fast, &pipeline.config()?)
+        Command::Replay { dir, udp, serial, baud, fast, deadline_ms, pipeline } => {
+            let deadline = (!fast && deadline_ms > 0).then(|| Duration::from_millis(deadline_ms));
+            replay(dir, &udp, &serial, baud, fast, deadline, &pipeline.config()?)
         }
         Command::Rx { udp, serial, baud, json, idle_exit } => rx(udp, serial, baud, json, idle_exit),
         Command::Eval { seq, pred, json, pipeline } => eval(&seq, pred.as_deref(), json, &pipeline.config()?),
@@ -300,10 +306,12 @@ fn run_bench(seq: &Path, json: Option<&Path>, options: &BenchOptions) -> anyhow:
 
 fn print_run_summary(s: &RunSummary) {
     eprintln!(
-        "replay: {} frames seen, {} centerlines, {} no-wire, {} dropped (latest wins), {} bad, {} heartbeats in {:.1} s",
+        "replay: {} frames seen, {} centerlines, {} no-wire, {} deadline missed, {} dropped (latest wins), {} bad, \
+         {} heartbeats in {:.1} s",
         s.frames_seen,
         s.centerlines,
         s.no_wire,
+        s.deadline_misses,
         s.dropped_latest,
         s.bad_frames,
         s.heartbeats,
@@ -320,6 +328,7 @@ fn replay(
     serial: &[String],
     baud: u32,
     fast: bool,
+    deadline: Option<Duration>,
     config: &PipelineConfig,
 ) -> anyhow::Result<()> {
     if udp.is_empty() && serial.is_empty() {
@@ -341,7 +350,8 @@ fn replay(
         if fast { ", fast" } else { "" }
     );
     let stop = stop_flag()?;
-    let options = RunOptions { pacing: if fast { Pacing::Fast } else { Pacing::Camera }, ..RunOptions::default() };
+    let options =
+        RunOptions { pacing: if fast { Pacing::Fast } else { Pacing::Camera }, deadline, ..RunOptions::default() };
     let summary = run(Box::new(source), config, sinks, &options, &stop).context("starting the sinks")?;
     print_run_summary(&summary);
     Ok(())

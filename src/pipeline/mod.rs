@@ -6,6 +6,7 @@
 pub mod runner;
 
 use crate::frame::Frame;
+use crate::time::Micros;
 use crate::vision::background::{BackgroundParams, BackgroundSuppressor};
 use crate::vision::bridging::{BridgeParams, GapBridger};
 use crate::vision::centerline::{CenterlineExtractor, CenterlineParams, Wire};
@@ -53,6 +54,15 @@ pub enum PipelineError {
         want_w: usize,
         /// Pipeline height.
         want_h: usize,
+    },
+    /// The frame's deadline passed before the pipeline was done with it; what it had is thrown
+    /// away, so no late centerline can leave.
+    #[error("frame {index} missed its deadline before {stage}")]
+    DeadlineMissed {
+        /// Frame index.
+        index: u32,
+        /// The stage that would have run next.
+        stage: &'static str,
     },
 }
 
@@ -112,6 +122,17 @@ impl Pipeline {
 
     /// Finds the wire in `frame`; `Ok(None)` when there is none.
     pub fn process(&mut self, frame: &Frame) -> Result<Option<Wire<'_>>, PipelineError> {
+        self.process_by(frame, None)
+    }
+
+    /// [`Pipeline::process`] against a deadline (CLOCK_MONOTONIC): the clock is read at every
+    /// stage boundary, and once the deadline has passed the frame is abandoned with
+    /// [`PipelineError::DeadlineMissed`], whatever it would have become.
+    pub fn process_by(&mut self, frame: &Frame, deadline: Option<Micros>) -> Result<Option<Wire<'_>>, PipelineError> {
+        let check = |stage: &'static str| match deadline {
+            Some(d) if Micros::now().0 > d.0 => Err(PipelineError::DeadlineMissed { index: frame.index, stage }),
+            _ => Ok(()),
+        };
         if (frame.width, frame.height) != (self.width, self.height) || frame.pixels.len() != self.width * self.height {
             return Err(PipelineError::SizeMismatch {
                 index: frame.index,
@@ -121,20 +142,27 @@ impl Pipeline {
                 want_h: self.height,
             });
         }
+        check("normalise")?;
         self.normaliser.log_attenuation(frame, &mut self.attenuation);
         let collimated = self.field.update(&self.attenuation) > 0;
         if let Some(background) = &mut self.background {
             background.apply(&mut self.attenuation);
         }
+        check("ridge")?;
         self.ridge.detect(&self.attenuation, &mut self.ridge_map);
         if collimated {
             self.field.suppress(&mut self.ridge_map.strength);
         }
+        check("threshold")?;
         self.hysteresis.apply(&self.ridge_map.strength, self.extractor.prior(), &mut self.segmentation);
+        check("thinning")?;
         self.skeleton.data.copy_from_slice(&self.segmentation.data);
         self.thinning.apply(&mut self.skeleton);
+        check("bridging")?;
         self.bridger.apply(&mut self.skeleton, self.ridge.thick_mask());
-        Ok(self.extractor.extract(&self.skeleton, &self.ridge_map, self.hysteresis.noise()))
+        check("centerline")?;
+        let wire = self.extractor.extract(&self.skeleton, &self.ridge_map, self.hysteresis.noise());
+        check("sending").map(|()| wire)
     }
 
     /// The ridge map of the last frame, for diagnostics.

@@ -14,11 +14,11 @@ use wiretrace_protocol::{
     BackendId, Body, Centerline, Confidence, Heartbeat, HeartbeatFlags, Message, StatusFlags, SubpixelPoint, MAX_POINTS,
 };
 
-use super::{Pipeline, PipelineConfig};
+use super::{Pipeline, PipelineConfig, PipelineError};
 use crate::capture::FrameSource;
 use crate::frame::Frame;
 use crate::time::Micros;
-use crate::transport::{Sink, SinkReport, Sinks, WhenFull};
+use crate::transport::{late_to_missed, Sink, SinkReport, Sinks, WhenFull};
 
 /// How frames are delivered to the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +38,21 @@ pub struct RunOptions {
     pub heartbeat_period: Duration,
     /// Confidence below which a centerline carries the low-confidence flag.
     pub low_confidence: f32,
+    /// Budget from a frame's capture to its message's hand-off to each sink. A frame that
+    /// cannot make it is abandoned at the next stage boundary and its message says
+    /// `deadline_missed`, without points; `None` for offline work (evaluation), where late is
+    /// harmless.
+    pub deadline: Option<Duration>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { pacing: Pacing::Camera, heartbeat_period: Duration::from_secs(1), low_confidence: 0.5 }
+        RunOptions {
+            pacing: Pacing::Camera,
+            heartbeat_period: Duration::from_secs(1),
+            low_confidence: 0.5,
+            deadline: None,
+        }
     }
 }
 
@@ -59,6 +69,9 @@ pub struct RunSummary {
     pub centerlines: u64,
     /// Centerline messages saying no wire was found.
     pub no_wire: u64,
+    /// Frames abandoned by the pipeline because their deadline passed (each sink's own late
+    /// hand-offs are in its report).
+    pub deadline_misses: u64,
     /// Heartbeats sent.
     pub heartbeats: u64,
     /// Per-sink counters and latency.
@@ -190,6 +203,7 @@ struct Counters {
     seen: AtomicU64,
     dropped_latest: AtomicU64,
     bad: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// The capture thread: pulls frames from `source`, paces them and hands them over.
@@ -280,7 +294,8 @@ pub fn run(
         Pacing::Camera => WhenFull::DropOldest,
         Pacing::Fast => WhenFull::Wait,
     };
-    let sinks = Sinks::start(sinks, when_full)?;
+    let sinks = Sinks::start(sinks, when_full, options.deadline)?;
+    let budget_us = options.deadline.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
     let started = Instant::now();
     let start_us = Micros::now();
     let (width, height) = source.size();
@@ -299,7 +314,7 @@ pub fn run(
         frames_dropped: saturating_u32(
             counters.dropped_latest.load(Ordering::Relaxed) + counters.bad.load(Ordering::Relaxed),
         ),
-        deadline_misses: 0,
+        deadline_misses: saturating_u32(counters.misses.load(Ordering::Relaxed)),
         backend: BackendId::CPU_CLASSICAL,
         flags: HeartbeatFlags::default(),
     };
@@ -317,10 +332,17 @@ pub fn run(
             let wait = options.heartbeat_period.saturating_sub(last_heartbeat.elapsed());
             match exchange.take_ready(wait) {
                 Taken::Frame(frame) => {
-                    let message = match pipeline.process(&frame) {
+                    let deadline = budget_us.map(|b| Micros(frame.capture.0.saturating_add(b)));
+                    let message = match pipeline.process_by(&frame, deadline) {
                         Ok(wire) => {
                             let found = wire.map(|w| (w.points_px, w.confidence));
                             Some(centerline_message(&frame, found, options.low_confidence))
+                        }
+                        Err(PipelineError::DeadlineMissed { .. }) => {
+                            counters.misses.fetch_add(1, Ordering::Relaxed);
+                            let mut c = centerline_message(&frame, None, options.low_confidence);
+                            late_to_missed(&mut c);
+                            Some(c)
                         }
                         Err(e) => {
                             tracing::warn!("skipped frame: {e}");
@@ -329,9 +351,10 @@ pub fn run(
                         }
                     };
                     if let Some(c) = message {
-                        if c.status.contains(StatusFlags::NO_WIRE) {
+                        let missed = c.status.contains(StatusFlags::DEADLINE_MISSED);
+                        if !missed && c.status.contains(StatusFlags::NO_WIRE) {
                             no_wire += 1;
-                        } else {
+                        } else if !missed {
                             centerlines += 1;
                         }
                         send(Body::Centerline(c), frame.capture);
@@ -356,6 +379,7 @@ pub fn run(
         bad_frames: counters.bad.load(Ordering::Relaxed),
         centerlines,
         no_wire,
+        deadline_misses: counters.misses.load(Ordering::Relaxed),
         heartbeats,
         sinks: sinks.finish(),
         elapsed: started.elapsed(),
@@ -424,6 +448,70 @@ mod tests {
         assert_eq!(summary.dropped_latest, 0);
         assert_eq!(frames, (0..12).collect::<Vec<_>>());
         assert!(summary.sinks.iter().all(|s| s.dropped == 0 && s.sent >= 12));
+    }
+
+    /// Hands every message to the test.
+    struct Messages(Sender<Message>);
+
+    impl Sink for Messages {
+        fn target(&self) -> String {
+            "messages".into()
+        }
+        fn send(&mut self, m: &Message) -> Result<(), SinkError> {
+            let _ = self.0.send(m.clone());
+            Ok(())
+        }
+    }
+
+    /// Frames 30-32 of an easy synthetic sequence, where the wire is long and clear.
+    fn wire_frames() -> Vec<Frame> {
+        use crate::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
+        let cfg = SynthConfig { seed: 7, size_px: 256, frames: 33, fps: 15.0, difficulty: Difficulty::Easy };
+        let mut synth = SyntheticSequence::new(cfg);
+        (30..33)
+            .map(|i| {
+                let mut f = Frame::with_size(256, 256);
+                synth.render(i, &mut f.pixels);
+                f.maxval = synth.maxval();
+                f.index = i;
+                f
+            })
+            .collect()
+    }
+
+    fn centerlines_with(deadline: Option<Duration>) -> (RunSummary, Vec<Centerline>, Vec<Heartbeat>) {
+        let (tx, rx) = channel();
+        let options = RunOptions { pacing: Pacing::Fast, deadline, ..RunOptions::default() };
+        let source = Box::new(MemorySource::new(wire_frames(), 15.0));
+        let summary =
+            run(source, &PipelineConfig::default(), vec![Box::new(Messages(tx))], &options, &AtomicBool::new(false))
+                .expect("run");
+        let (mut centerlines, mut heartbeats) = (Vec::new(), Vec::new());
+        for m in rx.try_iter() {
+            match m.body {
+                Body::Centerline(c) => centerlines.push(c),
+                Body::Heartbeat(h) => heartbeats.push(h),
+            }
+        }
+        (summary, centerlines, heartbeats)
+    }
+
+    #[test]
+    fn a_frame_past_its_deadline_is_sent_as_missed_and_never_as_a_centerline() {
+        let (summary, on_time, _) = centerlines_with(None);
+        assert_eq!(summary.deadline_misses, 0);
+        let found = |c: &Centerline| !c.status.contains(StatusFlags::DEADLINE_MISSED) && !c.points.is_empty();
+        assert!(on_time.iter().all(found), "without a deadline a wire is found: {on_time:?}");
+
+        // A budget no pipeline can make: every frame is abandoned at a stage boundary.
+        let (summary, late, heartbeats) = centerlines_with(Some(Duration::from_micros(1)));
+        assert_eq!(late.iter().map(|c| c.frame).collect::<Vec<_>>(), vec![30, 31, 32], "one message per frame");
+        for c in &late {
+            assert!(c.status.contains(StatusFlags::DEADLINE_MISSED | StatusFlags::NO_WIRE), "{c:?}");
+            assert!(c.points.is_empty() && c.confidence == Confidence(0), "a late result leaked: {c:?}");
+        }
+        assert_eq!((summary.deadline_misses, summary.centerlines, summary.no_wire), (3, 0, 0));
+        assert_eq!(heartbeats.last().map(|h| h.deadline_misses), Some(3), "the final heartbeat counts them");
     }
 
     #[test]

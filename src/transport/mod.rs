@@ -11,9 +11,10 @@ pub mod udp;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use wiretrace_protocol::{Body, Message};
+use wiretrace_protocol::{Body, Confidence, Message, StatusFlags};
 
 use crate::time::Micros;
 pub use queue::WhenFull;
@@ -64,6 +65,9 @@ pub struct SinkReport {
     pub dropped: u64,
     /// Messages that failed to send.
     pub errors: u64,
+    /// Centerlines that reached this sink after their deadline and went out as deadline-missed
+    /// messages instead.
+    pub deadline_misses: u64,
     /// Capture to hand-off latency of centerline messages (µs).
     pub latency_us: Histogram<u64>,
 }
@@ -72,11 +76,12 @@ impl std::fmt::Display for SinkReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "sink {}: {} sent, {} dropped, {} errors; capture to sink p50 {} us, p99 {} us",
+            "sink {}: {} sent, {} dropped, {} errors, {} late; capture to sink p50 {} us, p99 {} us",
             self.target,
             self.sent,
             self.dropped,
             self.errors,
+            self.deadline_misses,
             self.latency_us.value_at_quantile(0.5),
             self.latency_us.value_at_quantile(0.99)
         )
@@ -90,10 +95,24 @@ impl SinkReport {
             sent: 0,
             dropped: 0,
             errors: 0,
+            deadline_misses: 0,
             // 1 µs to 100 s at 3 significant digits: allocated once here, recording never allocates.
             latency_us: Histogram::new_with_bounds(1, 100_000_000, 3).expect("constant histogram bounds are valid"),
         }
     }
+}
+
+/// Turns a centerline into its deadline-missed message: no points, no confidence, `no_wire`
+/// and `deadline_missed` added to its status (as SPEC.md's example). Returns false when it
+/// already was one.
+pub fn late_to_missed(c: &mut wiretrace_protocol::Centerline) -> bool {
+    if c.status.contains(StatusFlags::DEADLINE_MISSED) {
+        return false;
+    }
+    c.points.clear();
+    c.confidence = Confidence(0);
+    c.status.insert(StatusFlags::NO_WIRE | StatusFlags::DEADLINE_MISSED);
+    true
 }
 
 /// The running sinks: one thread and one queue each.
@@ -107,21 +126,37 @@ pub struct Sinks {
 impl Sinks {
     /// Starts a thread per sink, each behind its own [`SinkQueue`]. Each sink stamps a
     /// centerline's `latency_us` just before encoding it, so time spent waiting in the queue
-    /// is counted and a message that waited is not passed off as fresh.
-    pub fn start(sinks: Vec<Box<dyn Sink>>, when_full: WhenFull) -> std::io::Result<Self> {
+    /// is counted and a message that waited is not passed off as fresh. With a `deadline`
+    /// (capture to hand-off), a centerline that would leave later goes out as a deadline-missed
+    /// message without points ([`late_to_missed`]), and heartbeats carry the sink's own count
+    /// of those on top of the pipeline's.
+    pub fn start(sinks: Vec<Box<dyn Sink>>, when_full: WhenFull, deadline: Option<Duration>) -> std::io::Result<Self> {
+        let budget_us = deadline.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         let mut this = Sinks { queues: Vec::new(), reports: Vec::new(), threads: Vec::new() };
         for (i, mut sink) in sinks.into_iter().enumerate() {
             let queue = Arc::new(SinkQueue::new(when_full));
             let report = Arc::new(Mutex::new(SinkReport::new(sink.target())));
             let (q, r) = (Arc::clone(&queue), Arc::clone(&report));
             let thread = std::thread::Builder::new().name(format!("sink-{i}")).spawn(move || {
+                let mut late = 0u64;
                 while let Some(mut out) = q.pop() {
-                    if let Body::Centerline(c) = &mut out.message.body {
-                        c.latency_us = u32::try_from(Micros::now().since(out.capture)).unwrap_or(u32::MAX);
+                    match &mut out.message.body {
+                        Body::Centerline(c) => {
+                            let latency_us = Micros::now().since(out.capture);
+                            c.latency_us = u32::try_from(latency_us).unwrap_or(u32::MAX);
+                            if budget_us.is_some_and(|b| latency_us > b) && late_to_missed(c) {
+                                late += 1;
+                            }
+                        }
+                        Body::Heartbeat(h) => {
+                            h.deadline_misses =
+                                h.deadline_misses.saturating_add(u32::try_from(late).unwrap_or(u32::MAX));
+                        }
                     }
                     let result = sink.send(&out.message);
                     let done = Micros::now();
                     let mut rep = r.lock().unwrap_or_else(PoisonError::into_inner);
+                    rep.deadline_misses = late;
                     match result {
                         Ok(()) => {
                             rep.sent += 1;
@@ -208,11 +243,66 @@ mod tests {
         }
     }
 
+    /// A sink that takes `delay` per message and hands every message to the test.
+    struct Slow(Duration, Sender<Message>);
+
+    impl Sink for Slow {
+        fn target(&self) -> String {
+            "slow".into()
+        }
+        fn send(&mut self, m: &Message) -> Result<(), SinkError> {
+            std::thread::sleep(self.0);
+            let _ = self.1.send(m.clone());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_centerline_that_waited_past_its_deadline_in_a_queue_goes_out_as_missed() {
+        let (tx, rx) = channel();
+        let budget = Duration::from_millis(15);
+        let sinks = Sinks::start(vec![Box::new(Slow(Duration::from_millis(40), tx))], WhenFull::Wait, Some(budget))
+            .expect("start sinks");
+        let mut points = heapless::Vec::new();
+        let _ = points.push(wiretrace_protocol::SubpixelPoint::from_px(10.0, 20.0));
+        let _ = points.push(wiretrace_protocol::SubpixelPoint::from_px(30.0, 40.0));
+        for seq in 0..3u32 {
+            let c = wiretrace_protocol::Centerline {
+                frame: seq,
+                capture_us: 0,
+                latency_us: 0,
+                status: StatusFlags::OK,
+                confidence: Confidence(200),
+                points: points.clone(),
+            };
+            sinks.broadcast(&Message { seq, body: Body::Centerline(c), auth: None }, Micros::now());
+        }
+        sinks.broadcast(&Message { seq: 3, body: Body::Heartbeat(Heartbeat::default()), auth: None }, Micros(0));
+        let reports = sinks.finish();
+        let sent: Vec<Message> = rx.try_iter().collect();
+        let mut late = 0;
+        for m in &sent[..3] {
+            let Body::Centerline(c) = &m.body else { panic!("expected a centerline: {m:?}") };
+            if c.latency_us > 15_000 {
+                late += 1;
+                assert!(c.status.contains(StatusFlags::DEADLINE_MISSED | StatusFlags::NO_WIRE), "{c:?}");
+                assert!(c.points.is_empty(), "a late centerline left with its points: {c:?}");
+            } else {
+                assert!(c.status.is_ok() && c.points.len() == 2, "{c:?}");
+            }
+        }
+        // The first goes out at once; the others wait 40 ms and more behind it.
+        assert!(late >= 2, "{sent:?}");
+        assert_eq!(reports[0].deadline_misses, late);
+        let Body::Heartbeat(h) = &sent[3].body else { panic!("expected the heartbeat: {:?}", sent[3]) };
+        assert_eq!(u64::from(h.deadline_misses), late, "the heartbeat carries the sink's own count");
+    }
+
     #[test]
     fn a_hung_sink_delays_neither_the_pipeline_nor_the_other_sinks() {
         let (release, hung) = channel();
         let (seen_tx, seen) = channel();
-        let sinks = Sinks::start(vec![Box::new(Hung(hung)), Box::new(Recording(seen_tx))], WhenFull::DropOldest)
+        let sinks = Sinks::start(vec![Box::new(Hung(hung)), Box::new(Recording(seen_tx))], WhenFull::DropOldest, None)
             .expect("start sinks");
         let started = Instant::now();
         for seq in 0..100u32 {
