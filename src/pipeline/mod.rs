@@ -55,15 +55,62 @@ pub enum PipelineError {
         /// Pipeline height.
         want_h: usize,
     },
-    /// The frame's deadline passed before the pipeline was done with it; what it had is thrown
-    /// away, so no late centerline can leave.
-    #[error("frame {index} missed its deadline before {stage}")]
+    /// The frame's deadline passed, or would pass before the stages left are done even at
+    /// their best pace; what the pipeline had is thrown away, so no late centerline can leave.
+    #[error("frame {index} cannot make its deadline: abandoned before {stage}")]
     DeadlineMissed {
         /// Frame index.
         index: u32,
         /// The stage that would have run next.
         stage: &'static str,
     },
+}
+
+/// Stages as the deadline check names them, in order; `sending` is the hand-over after the last.
+const STAGES: [&str; 7] = ["normalise", "ridge", "threshold", "thinning", "bridging", "centerline", "sending"];
+
+/// Reads the clock at each stage boundary of one frame: learns each stage's best duration
+/// and says when the frame cannot make its deadline.
+struct StageClock {
+    deadline: Option<Micros>,
+    index: u32,
+    last: Micros,
+    next: usize,
+}
+
+impl StageClock {
+    fn start(deadline: Option<Micros>, index: u32) -> Self {
+        StageClock { deadline, index, last: Micros::now(), next: 0 }
+    }
+
+    /// Crosses into the next stage: folds the stage just run into `cost_us`, the fastest each
+    /// stage has been, and fails when now plus the stages left at that pace is past the
+    /// deadline. A frame that cannot make it even at its best pace is abandoned as soon as
+    /// that is known, so the robot hears of the miss then, not when a slow stage ends. Frames
+    /// abandoned on the estimate run nothing and so teach it nothing: the estimate is a lower
+    /// bound, and shrinks with each of them, so one slow cold frame cannot lock the pipeline
+    /// into abandoning everything after it.
+    fn boundary(&mut self, cost_us: &mut [u64; STAGES.len() - 1]) -> Result<(), PipelineError> {
+        let now = Micros::now();
+        if let Some(done) = self.next.checked_sub(1) {
+            let took = now.since(self.last);
+            cost_us[done] = if cost_us[done] == 0 { took } else { cost_us[done].min(took) };
+        }
+        self.last = now;
+        let stage = STAGES[self.next.min(STAGES.len() - 1)];
+        let left: u64 = cost_us[self.next.min(cost_us.len())..].iter().sum();
+        self.next += 1;
+        match self.deadline {
+            Some(d) if now.0 > d.0 => Err(PipelineError::DeadlineMissed { index: self.index, stage }),
+            Some(d) if now.0.saturating_add(left) > d.0 => {
+                // Abandoned on the estimate alone: it shrinks, so a frame runs again soon and
+                // corrects it should the estimate be wrong.
+                cost_us.iter_mut().for_each(|c| *c -= *c / 8);
+                Err(PipelineError::DeadlineMissed { index: self.index, stage })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The classical CPU pipeline: log attenuation (→ background suppression) → Hessian ridge →
@@ -84,6 +131,8 @@ pub struct Pipeline {
     thinning: Thinning,
     bridger: GapBridger,
     extractor: CenterlineExtractor,
+    /// Fastest duration (µs) seen of each stage, for the deadline check.
+    stage_cost_us: [u64; STAGES.len() - 1],
 }
 
 impl Pipeline {
@@ -112,6 +161,7 @@ impl Pipeline {
                     ..config.centerline
                 },
             ),
+            stage_cost_us: [0; STAGES.len() - 1],
         }
     }
 
@@ -126,13 +176,10 @@ impl Pipeline {
     }
 
     /// [`Pipeline::process`] against a deadline (CLOCK_MONOTONIC): the clock is read at every
-    /// stage boundary, and once the deadline has passed the frame is abandoned with
-    /// [`PipelineError::DeadlineMissed`], whatever it would have become.
+    /// stage boundary, and once the deadline has passed, or the stages left would take it past
+    /// even at their best pace, the frame is abandoned with [`PipelineError::DeadlineMissed`].
     pub fn process_by(&mut self, frame: &Frame, deadline: Option<Micros>) -> Result<Option<Wire<'_>>, PipelineError> {
-        let check = |stage: &'static str| match deadline {
-            Some(d) if Micros::now().0 > d.0 => Err(PipelineError::DeadlineMissed { index: frame.index, stage }),
-            _ => Ok(()),
-        };
+        let mut clock = StageClock::start(deadline, frame.index);
         if (frame.width, frame.height) != (self.width, self.height) || frame.pixels.len() != self.width * self.height {
             return Err(PipelineError::SizeMismatch {
                 index: frame.index,
@@ -142,27 +189,27 @@ impl Pipeline {
                 want_h: self.height,
             });
         }
-        check("normalise")?;
+        clock.boundary(&mut self.stage_cost_us)?;
         self.normaliser.log_attenuation(frame, &mut self.attenuation);
         let collimated = self.field.update(&self.attenuation) > 0;
         if let Some(background) = &mut self.background {
             background.apply(&mut self.attenuation);
         }
-        check("ridge")?;
+        clock.boundary(&mut self.stage_cost_us)?;
         self.ridge.detect(&self.attenuation, &mut self.ridge_map);
         if collimated {
             self.field.suppress(&mut self.ridge_map.strength);
         }
-        check("threshold")?;
+        clock.boundary(&mut self.stage_cost_us)?;
         self.hysteresis.apply(&self.ridge_map.strength, self.extractor.prior(), &mut self.segmentation);
-        check("thinning")?;
+        clock.boundary(&mut self.stage_cost_us)?;
         self.skeleton.data.copy_from_slice(&self.segmentation.data);
         self.thinning.apply(&mut self.skeleton);
-        check("bridging")?;
+        clock.boundary(&mut self.stage_cost_us)?;
         self.bridger.apply(&mut self.skeleton, self.ridge.thick_mask());
-        check("centerline")?;
+        clock.boundary(&mut self.stage_cost_us)?;
         let wire = self.extractor.extract(&self.skeleton, &self.ridge_map, self.hysteresis.noise());
-        check("sending").map(|()| wire)
+        clock.boundary(&mut self.stage_cost_us).map(|()| wire)
     }
 
     /// The ridge map of the last frame, for diagnostics.
@@ -194,5 +241,58 @@ impl Pipeline {
     /// The last frame's skeleton after gap bridging (0 or 1), for diagnostics.
     pub fn skeleton(&self) -> &Plane<u8> {
         &self.skeleton
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
+
+    fn frame(synth: &mut SyntheticSequence, index: u32) -> Frame {
+        let mut f = Frame::with_size(256, 256);
+        synth.render(index, &mut f.pixels);
+        f.maxval = synth.maxval();
+        f.index = index;
+        f
+    }
+
+    #[test]
+    fn a_frame_that_cannot_make_its_deadline_is_abandoned_before_the_work() {
+        let cfg = SynthConfig { seed: 7, size_px: 256, frames: 40, fps: 15.0, difficulty: Difficulty::Easy };
+        let mut synth = SyntheticSequence::new(cfg);
+        let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default());
+        for i in 30..34 {
+            assert!(pipeline.process(&frame(&mut synth, i)).is_ok());
+        }
+        let f = frame(&mut synth, 34);
+        let ample = Micros(Micros::now().0 + 10_000_000);
+        assert!(pipeline.process_by(&f, Some(ample)).is_ok(), "10 s is enough");
+        // Time left, but less than the stages take at their best pace: nothing is started.
+        let expected: u64 = pipeline.stage_cost_us.iter().sum();
+        assert!(expected > 0, "the stages' pace is learnt");
+        let tight = Micros(Micros::now().0 + expected / 4);
+        let err = pipeline.process_by(&f, Some(tight)).err();
+        assert_eq!(err, Some(PipelineError::DeadlineMissed { index: 34, stage: "normalise" }));
+        let past = Micros(Micros::now().0.saturating_sub(1));
+        let err = Pipeline::new(256, 256, &PipelineConfig::default()).process_by(&f, Some(past)).err();
+        assert_eq!(err, Some(PipelineError::DeadlineMissed { index: 34, stage: "normalise" }), "already past");
+    }
+
+    #[test]
+    fn one_slow_frame_does_not_make_every_later_frame_miss() {
+        let cfg = SynthConfig { seed: 7, size_px: 256, frames: 40, fps: 15.0, difficulty: Difficulty::Easy };
+        let mut synth = SyntheticSequence::new(cfg);
+        let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default());
+        assert!(pipeline.process(&frame(&mut synth, 30)).is_ok());
+        let best: u64 = pipeline.stage_cost_us.iter().sum();
+        // As if the first frame had been slow (cold caches, a busy core): four times its pace.
+        pipeline.stage_cost_us.iter_mut().for_each(|c| *c *= 4);
+        for i in 31..39 {
+            let deadline = Micros(Micros::now().0 + 3 * best);
+            let _ = pipeline.process_by(&frame(&mut synth, i), Some(deadline));
+        }
+        let deadline = Micros(Micros::now().0 + 3 * best);
+        assert!(pipeline.process_by(&frame(&mut synth, 39), Some(deadline)).is_ok(), "{:?}", pipeline.stage_cost_us);
     }
 }
