@@ -15,6 +15,7 @@ use wiretrace::capture::replay::ReplaySource;
 use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
 use wiretrace::demo::{run_demo, summary_lines};
 use wiretrace::eval::report::evaluate;
+use wiretrace::pipeline::realtime::ThreadPlacement;
 use wiretrace::pipeline::runner::{run, Pacing, RunOptions, RunSummary};
 use wiretrace::pipeline::PipelineConfig;
 use wiretrace::transport::receiver::{message_json, receive_stream, receive_udp, Receiver, RxStats, StopWhen};
@@ -71,6 +72,8 @@ enum Command {
         /// sent as `deadline_missed` without points. 0: no deadline.
         #[arg(long, value_name = "MS", default_value_t = 33)]
         deadline_ms: u64,
+        #[command(flatten)]
+        placement: PlacementArgs,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -149,6 +152,31 @@ enum Command {
     },
 }
 
+/// Where the capture and processing threads run. Each is applied when the process is
+/// permitted; the log says what was not.
+#[derive(clap::Args)]
+struct PlacementArgs {
+    /// Pin the capture thread to this CPU.
+    #[arg(long, value_name = "CPU")]
+    capture_cpu: Option<usize>,
+    /// Pin the processing thread to this CPU.
+    #[arg(long, value_name = "CPU")]
+    processing_cpu: Option<usize>,
+    /// Run processing under SCHED_FIFO at this priority (1-98), and capture one above it, so a
+    /// frame is always taken when it comes.
+    #[arg(long, value_name = "PRIORITY", value_parser = clap::value_parser!(u8).range(1..=98))]
+    fifo_priority: Option<u8>,
+}
+
+impl PlacementArgs {
+    fn threads(&self) -> (ThreadPlacement, ThreadPlacement) {
+        (
+            ThreadPlacement { cpu: self.capture_cpu, fifo_priority: self.fifo_priority.map(|p| p + 1) },
+            ThreadPlacement { cpu: self.processing_cpu, fifo_priority: self.fifo_priority },
+        )
+    }
+}
+
 /// Pipeline options shared by the commands that run it.
 #[derive(clap::Args)]
 struct PipelineArgs {
@@ -191,9 +219,17 @@ fn main() -> ExitCode {
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Demo { seed, frames, size } => demo(seed, frames, size),
-        Command::Replay { dir, udp, serial, baud, fast, deadline_ms, pipeline } => {
+        Command::Replay { dir, udp, serial, baud, fast, deadline_ms, placement, pipeline } => {
             let deadline = (!fast && deadline_ms > 0).then(|| Duration::from_millis(deadline_ms));
-            replay(dir, &udp, &serial, baud, fast, deadline, &pipeline.config()?)
+            let (capture_thread, processing_thread) = placement.threads();
+            let options = RunOptions {
+                pacing: if fast { Pacing::Fast } else { Pacing::Camera },
+                deadline,
+                capture_thread,
+                processing_thread,
+                ..RunOptions::default()
+            };
+            replay(dir, &udp, &serial, baud, &options, &pipeline.config()?)
         }
         Command::Rx { udp, serial, baud, json, idle_exit } => rx(udp, serial, baud, json, idle_exit),
         Command::Eval { seq, pred, json, pipeline } => eval(&seq, pred.as_deref(), json, &pipeline.config()?),
@@ -327,8 +363,7 @@ fn replay(
     udp: &[SocketAddr],
     serial: &[String],
     baud: u32,
-    fast: bool,
-    deadline: Option<Duration>,
+    options: &RunOptions,
     config: &PipelineConfig,
 ) -> anyhow::Result<()> {
     if udp.is_empty() && serial.is_empty() {
@@ -347,12 +382,10 @@ fn replay(
         "replaying {} ({} frames, {w}x{h}){}",
         dir.display(),
         source.len(),
-        if fast { ", fast" } else { "" }
+        if options.pacing == Pacing::Fast { ", fast" } else { "" }
     );
     let stop = stop_flag()?;
-    let options =
-        RunOptions { pacing: if fast { Pacing::Fast } else { Pacing::Camera }, deadline, ..RunOptions::default() };
-    let summary = run(Box::new(source), config, sinks, &options, &stop).context("starting the sinks")?;
+    let summary = run(Box::new(source), config, sinks, options, &stop).context("starting the sinks")?;
     print_run_summary(&summary);
     Ok(())
 }

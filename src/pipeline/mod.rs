@@ -3,6 +3,7 @@
 //! [`Pipeline`] chains the vision stages on one frame with buffers made at start;
 //! [`runner`] moves frames from a source through it to the sinks.
 
+pub mod realtime;
 pub mod runner;
 
 use crate::frame::Frame;

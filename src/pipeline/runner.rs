@@ -14,6 +14,7 @@ use wiretrace_protocol::{
     BackendId, Body, Centerline, Confidence, Heartbeat, HeartbeatFlags, Message, StatusFlags, SubpixelPoint, MAX_POINTS,
 };
 
+use super::realtime::{place, ThreadPlacement};
 use super::{Pipeline, PipelineConfig, PipelineError};
 use crate::capture::FrameSource;
 use crate::frame::Frame;
@@ -43,6 +44,10 @@ pub struct RunOptions {
     /// `deadline_missed`, without points; `None` for offline work (evaluation), where late is
     /// harmless.
     pub deadline: Option<Duration>,
+    /// CPU and scheduling of the capture thread.
+    pub capture_thread: ThreadPlacement,
+    /// CPU and scheduling of the processing loop (the thread that calls [`run`]).
+    pub processing_thread: ThreadPlacement,
 }
 
 impl Default for RunOptions {
@@ -52,6 +57,8 @@ impl Default for RunOptions {
             heartbeat_period: Duration::from_secs(1),
             low_confidence: 0.5,
             deadline: None,
+            capture_thread: ThreadPlacement::default(),
+            processing_thread: ThreadPlacement::default(),
         }
     }
 }
@@ -207,7 +214,15 @@ struct Counters {
 }
 
 /// The capture thread: pulls frames from `source`, paces them and hands them over.
-fn capture(source: &mut dyn FrameSource, exchange: &Exchange, pacing: Pacing, counters: &Counters, stop: &AtomicBool) {
+fn capture(
+    source: &mut dyn FrameSource,
+    exchange: &Exchange,
+    options: &RunOptions,
+    counters: &Counters,
+    stop: &AtomicBool,
+) {
+    place("capture", options.capture_thread);
+    let pacing = options.pacing;
     let period = Duration::from_secs_f64(1.0 / f64::from(source.fps().max(0.1)));
     let _close = CloseOnDrop(exchange);
     let start = Instant::now();
@@ -321,12 +336,13 @@ pub fn run(
     std::thread::scope(|scope| {
         let capture_thread = std::thread::Builder::new()
             .name("capture".into())
-            .spawn_scoped(scope, || capture(source.as_mut(), &exchange, options.pacing, &counters, stop));
+            .spawn_scoped(scope, || capture(source.as_mut(), &exchange, options, &counters, stop));
         if let Err(e) = capture_thread {
             tracing::error!("cannot start the capture thread: {e}");
             return;
         }
         let _close = CloseOnDrop(&exchange);
+        place("processing", options.processing_thread);
         let mut last_heartbeat = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let wait = options.heartbeat_period.saturating_sub(last_heartbeat.elapsed());
