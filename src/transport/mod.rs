@@ -27,7 +27,7 @@ pub enum SinkError {
     /// wiretrace; kept so a bug shows as an error, not a panic).
     #[error("encoding failed: {0}")]
     Encode(#[from] wiretrace_protocol::EncodeError),
-    /// The operating system refused the write.
+    /// The operating system refused to set the sink up.
     #[error("{target}: {source}")]
     Io {
         /// The sink's address or device.
@@ -35,6 +35,10 @@ pub enum SinkError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The operating system refused a message. It names no target: it happens per message, so
+    /// it must not allocate, and the sink's report that logs it has the target.
+    #[error("write failed: {0}")]
+    Write(std::io::Error),
     /// The device could not be opened.
     #[error("{target}: cannot open: {reason}")]
     Open {
@@ -43,6 +47,10 @@ pub enum SinkError {
         /// What failed.
         reason: String,
     },
+    /// The device failed and stays closed until its next reopen attempt. Without a target for
+    /// the same reason as [`SinkError::Write`].
+    #[error("closed after a failure, waiting to reopen")]
+    Closed,
 }
 
 /// A destination for messages. `send` may block (a serial line at 115200 baud does); it runs

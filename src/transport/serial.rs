@@ -56,7 +56,7 @@ impl SerialSink {
             return Ok(());
         }
         if self.last_open_attempt.is_some_and(|t| t.elapsed() < REOPEN_INTERVAL) {
-            return Err(SinkError::Open { target: self.path.clone(), reason: "waiting to reopen".into() });
+            return Err(SinkError::Closed);
         }
         self.last_open_attempt = Some(Instant::now());
         self.port = Some(open_port(&self.path, self.baud, WRITE_TIMEOUT)?);
@@ -77,7 +77,7 @@ impl Sink for SerialSink {
         let n = encode_frame(message, &mut self.buf[start..])?;
         self.ensure_open()?;
         let Some(port) = self.port.as_mut() else {
-            return Err(SinkError::Open { target: self.path.clone(), reason: "not open".into() });
+            return Err(SinkError::Closed);
         };
         match port.write_all(&self.buf[..start + n]) {
             Ok(()) => {
@@ -89,7 +89,7 @@ impl Sink for SerialSink {
                 if source.kind() != std::io::ErrorKind::TimedOut {
                     self.port = None;
                 }
-                Err(SinkError::Io { target: self.target(), source })
+                Err(SinkError::Write(source))
             }
         }
     }

@@ -32,9 +32,6 @@ impl Sink for UdpSink {
         let n = encode(message, &mut self.buf)?;
         // Unconnected send_to: a receiver that is not there yet (ICMP port unreachable) does
         // not turn into errors on later sends.
-        self.socket
-            .send_to(&self.buf[..n], self.to)
-            .map(|_| ())
-            .map_err(|source| SinkError::Io { target: self.target(), source })
+        self.socket.send_to(&self.buf[..n], self.to).map(|_| ()).map_err(SinkError::Write)
     }
 }

@@ -1,0 +1,382 @@
+//! Issue 5: the hot path allocates nothing after warm-up.
+//!
+//! A counting global allocator counts every allocation and reallocation in this process, on
+//! every thread. Each scenario warms up, then counts over a few hundred frames of a hard
+//! synthetic sequence held in memory, and requires zero. Bad frames and a dead serial port are
+//! part of the counted frames: an error on the per-frame path must not allocate either.
+//!
+//! Its own test binary without libtest's harness, so nothing else runs in the process (no test
+//! threads, no output capture) while it counts.
+
+use std::alloc::System;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
+use wiretrace::capture::memory::MemorySource;
+use wiretrace::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
+use wiretrace::capture::{CaptureError, FrameSource};
+use wiretrace::frame::Frame;
+use wiretrace::pipeline::runner::{run, Pacing, RunOptions};
+use wiretrace::pipeline::{Pipeline, PipelineConfig};
+use wiretrace::time::Micros;
+use wiretrace::transport::serial::SerialSink;
+use wiretrace::transport::udp::UdpSink;
+use wiretrace::transport::{Sink, Sinks, WhenFull};
+use wiretrace_protocol::{
+    decode, Body, Centerline, Confidence, Heartbeat, Message, StatusFlags, SubpixelPoint, MAX_MESSAGE_LEN,
+};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Frames before counting starts: buffers that grow to their working size, lazy statics,
+/// the tracking prior settling.
+const WARM_UP: u32 = 20;
+/// Frames counted.
+const COUNTED: u32 = 300;
+/// Side of the frames: large enough for a real wire, small enough for a test.
+const SIZE: usize = 256;
+/// Every this many frames a bad frame (wrong size) and a heartbeat go through as well.
+const BAD_EVERY: u32 = 25;
+
+/// Allocations and reallocations so far, on every thread.
+fn allocations() -> usize {
+    let s = GLOBAL.stats();
+    s.allocations + s.reallocations
+}
+
+/// Counted frames without a wire (flat, nothing ridge-like), in runs longer than the tracker
+/// keeps a lost wire: the no-wire message, losing the tracked wire and finding it again.
+fn without_wire(index: u32) -> bool {
+    (101..108).contains(&index) || (201..208).contains(&index)
+}
+
+/// `WARM_UP + COUNTED` frames of a hard synthetic sequence, rendered into memory up front, with
+/// the flat frames of [`without_wire`] in it.
+fn frames() -> Vec<Frame> {
+    let cfg = SynthConfig {
+        seed: 3,
+        size_px: SIZE,
+        frames: WARM_UP + COUNTED,
+        difficulty: Difficulty::Hard,
+        ..SynthConfig::default()
+    };
+    let mut synth = SyntheticSequence::new(cfg);
+    (0..WARM_UP + COUNTED)
+        .map(|i| {
+            let mut f = Frame::with_size(SIZE, SIZE);
+            if without_wire(i) {
+                f.pixels.fill(2000);
+            } else {
+                synth.render(i, &mut f.pixels);
+            }
+            f.maxval = synth.maxval();
+            f.index = i;
+            f
+        })
+        .collect()
+}
+
+/// Counted frames that are bad: the runner end to end gets them instead of the good frame,
+/// frame by frame they come after it.
+fn bad(index: u32) -> bool {
+    index >= WARM_UP && index.is_multiple_of(BAD_EVERY)
+}
+
+/// A frame the pipeline rejects: half the height it runs at.
+fn bad_frame() -> Frame {
+    let mut f = Frame::with_size(SIZE, SIZE / 2);
+    f.maxval = 4095;
+    f
+}
+
+/// A loopback socket to receive the sink's datagrams on.
+fn receiver() -> (UdpSocket, SocketAddr) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind receiver");
+    socket.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+    let addr = socket.local_addr().expect("receiver address");
+    (socket, addr)
+}
+
+/// The centerline message the runner sends for a processed frame (without its low-confidence
+/// flag, which does not change what is allocated).
+fn message(seq: u32, frame: &Frame, wire: Option<(&[[f32; 2]], f32)>) -> Message {
+    let mut c = Centerline {
+        frame: frame.index,
+        capture_us: frame.capture.0,
+        latency_us: 0,
+        status: StatusFlags::OK,
+        confidence: Confidence(0),
+        points: heapless::Vec::new(),
+    };
+    match wire {
+        Some((points, confidence)) => {
+            for p in points {
+                c.points.push(SubpixelPoint::from_px(p[0], p[1])).expect("the pipeline caps the points");
+            }
+            c.confidence = Confidence::from_unit(confidence);
+        }
+        None => c.status.insert(StatusFlags::NO_WIRE),
+    }
+    Message { seq, body: Body::Centerline(c), auth: None }
+}
+
+/// Allocations counted per part of the per-frame path.
+#[derive(Debug, Default)]
+struct Counts {
+    process: usize,
+    message: usize,
+    sink: usize,
+    bad_frames: usize,
+    heartbeats: usize,
+}
+
+/// `Pipeline::process`, the centerline message, the queue and the UDP sink's thread (encode,
+/// send), one frame at a time on this thread: the test waits for each datagram before the next
+/// frame, so what a frame allocates is counted by part (the sink thread starts on a message as
+/// soon as it is queued, so its share may show in the queue's count). A bad frame is logged as
+/// the runner does, with no subscriber installed.
+fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>) {
+    let (socket, addr) = receiver();
+    let sinks =
+        Sinks::start(vec![Box::new(UdpSink::new(addr).expect("udp sink"))], WhenFull::Wait, None).expect("sinks");
+    let mut source = MemorySource::new(frames, 15.0);
+    let mut pipeline = Pipeline::new(SIZE, SIZE, &PipelineConfig::default());
+    let mut frame = Frame::with_size(SIZE, SIZE);
+    let mut rejected = bad_frame();
+    let mut datagram = [0u8; MAX_MESSAGE_LEN];
+    let mut receive = |kind: &str| -> Message {
+        let (n, _) = socket.recv_from(&mut datagram).unwrap_or_else(|e| panic!("no datagram for {kind}: {e}"));
+        decode(&datagram[..n]).expect("a valid message")
+    };
+    let (mut counts, mut seq, mut wires) = (Counts::default(), 0u32, 0u32);
+    while let Some(read) = source.next_frame(&mut frame) {
+        read.expect("a frame from memory");
+        frame.capture = Micros::now();
+        let counting = frame.index >= WARM_UP;
+        let count = |total: &mut usize, since: usize| {
+            if counting {
+                *total += allocations() - since;
+            }
+        };
+
+        let before = allocations();
+        let found =
+            pipeline.process(&frame).expect("a frame of the pipeline's size").map(|w| (w.points_px, w.confidence));
+        count(&mut counts.process, before);
+        wires += u32::from(found.is_some() && counting);
+        assert!(found.is_none() || !without_wire(frame.index), "a wire in a flat frame");
+
+        let before = allocations();
+        sinks.broadcast(&message(seq, &frame, found), frame.capture);
+        seq += 1;
+        count(&mut counts.message, before);
+
+        let before = allocations();
+        let got = receive("a centerline");
+        count(&mut counts.sink, before);
+        assert!(matches!(&got.body, Body::Centerline(c) if c.frame == frame.index), "{got:?}");
+
+        if bad(frame.index) {
+            let before = allocations();
+            rejected.index = frame.index;
+            match pipeline.process(&rejected) {
+                Err(e) => tracing::warn!("skipped frame: {e}"),
+                Ok(_) => panic!("a frame of the wrong size was processed"),
+            }
+            count(&mut counts.bad_frames, before);
+
+            let before = allocations();
+            let heartbeat = Message { seq, body: Body::Heartbeat(Heartbeat::default()), auth: None };
+            sinks.broadcast(&heartbeat, Micros(0));
+            seq += 1;
+            assert!(matches!(receive("a heartbeat").body, Body::Heartbeat(_)));
+            count(&mut counts.heartbeats, before);
+        }
+    }
+    let reports = sinks.finish();
+    println!(
+        "frame by frame, {COUNTED} frames of {SIZE}x{SIZE} after {WARM_UP} to warm up ({wires} with a wire, \
+         {} bad), allocations: {counts:?}",
+        (WARM_UP..WARM_UP + COUNTED).filter(|&i| bad(i)).count()
+    );
+    assert!(wires >= COUNTED / 2, "the wire path was exercised: {wires} of {COUNTED} frames");
+    assert_eq!(reports[0].errors, 0);
+    let Counts { process, message, sink, bad_frames, heartbeats } = counts;
+    assert_eq!((process, message, sink, bad_frames, heartbeats), (0, 0, 0, 0, 0), "allocations per part");
+}
+
+/// Allocations counted by [`Windowed`] when the capture thread reaches the first and the last
+/// counted frame.
+static WINDOW: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// The in-memory source, marking the counting window as the capture thread passes through it.
+struct Windowed(MemorySource);
+
+impl FrameSource for Windowed {
+    fn size(&self) -> (usize, usize) {
+        self.0.size()
+    }
+
+    fn fps(&self) -> f32 {
+        self.0.fps()
+    }
+
+    fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
+        let next = self.0.next_frame(frame)?;
+        if frame.index == WARM_UP {
+            WINDOW[0].store(allocations(), Ordering::SeqCst);
+        } else if frame.index == WARM_UP + COUNTED - 1 {
+            WINDOW[1].store(allocations(), Ordering::SeqCst);
+        }
+        Some(next)
+    }
+}
+
+/// The runner end to end (capture thread, frame exchange, pipeline, centerline messages,
+/// heartbeats, sink queue and thread, UDP to a receiving thread). The window runs from the
+/// capture of the first counted frame to that of the last, so it holds the processing and
+/// sending of the frames in between. `Pacing::Fast` processes every frame; `Pacing::Camera` at
+/// `fps` faster than the pipeline drops frames (latest wins) and sink messages (oldest go).
+fn runner_end_to_end(mut frames: Vec<Frame>, pacing: Pacing, fps: f32) {
+    // Bad frames fit the runner's frame buffers: only the pipeline rejects them.
+    for f in frames.iter_mut().filter(|f| bad(f.index)) {
+        f.height = SIZE / 2;
+        f.pixels.truncate(SIZE * SIZE / 2);
+    }
+    let (socket, addr) = receiver();
+    socket.set_read_timeout(Some(Duration::from_millis(100))).expect("read timeout");
+    let received = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let summary = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut datagram = [0u8; MAX_MESSAGE_LEN];
+            while !done.load(Ordering::SeqCst) {
+                if let Ok((n, _)) = socket.recv_from(&mut datagram) {
+                    if matches!(decode(&datagram[..n]), Ok(Message { body: Body::Centerline(_), .. })) {
+                        received.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        });
+        let options = RunOptions { pacing, heartbeat_period: Duration::from_millis(50), ..RunOptions::default() };
+        let sinks: Vec<Box<dyn Sink>> = vec![Box::new(UdpSink::new(addr).expect("udp sink"))];
+        let source = Box::new(Windowed(MemorySource::new(frames, fps)));
+        let summary = run(source, &PipelineConfig::default(), sinks, &options, &AtomicBool::new(false));
+        std::thread::sleep(Duration::from_millis(300));
+        done.store(true, Ordering::SeqCst);
+        summary.expect("run")
+    });
+    let counted = WINDOW[1].load(Ordering::SeqCst) - WINDOW[0].load(Ordering::SeqCst);
+    let received = received.load(Ordering::SeqCst);
+    let sink_dropped = summary.sinks[0].dropped;
+    println!(
+        "runner, {pacing:?} pacing at {fps} frames/s, {COUNTED} frames of {SIZE}x{SIZE} after {WARM_UP} to warm up: \
+         {} with a wire, {} without, {} bad, {} dropped (latest wins), {} heartbeats, {sink_dropped} dropped at the \
+         sink, {received} centerlines received; allocations in the window: {counted}",
+        summary.centerlines, summary.no_wire, summary.bad_frames, summary.dropped_latest, summary.heartbeats,
+    );
+    let processed = summary.centerlines + summary.no_wire;
+    assert_eq!(processed + summary.bad_frames + summary.dropped_latest, u64::from(WARM_UP + COUNTED));
+    assert!(summary.heartbeats > 2, "heartbeats were sent while counting: {}", summary.heartbeats);
+    assert!(received <= processed && received + sink_dropped >= processed, "{received} received of {processed}");
+    if pacing == Pacing::Fast {
+        assert_eq!(summary.bad_frames, (0..WARM_UP + COUNTED).filter(|&i| bad(i)).count() as u64);
+        assert!(summary.no_wire >= 14, "the 14 flat frames have no wire: {} without", summary.no_wire);
+        assert_eq!(received, processed);
+    } else {
+        assert!(summary.dropped_latest > 0, "the camera outpaced the pipeline");
+    }
+    assert_eq!(counted, 0, "allocations from frame {WARM_UP} to frame {}", WARM_UP + COUNTED - 1);
+}
+
+/// A serial sink whose robot is gone (the other end of its line closed): every message fails,
+/// and failing allocates nothing either. The messages take milliseconds, so none of them
+/// reaches the once-a-second reopen attempt (which opens a device, and allocates).
+fn serial_sink_with_the_port_down() {
+    let pair = nix::pty::openpty(None, None).expect("openpty");
+    let path = nix::unistd::ttyname(pair.slave.as_fd()).expect("ttyname");
+    let mut sink = SerialSink::open(path.to_str().expect("utf-8 path"), 115_200).expect("open the pty");
+    drop(pair);
+    let heartbeat = Message { seq: 0, body: Body::Heartbeat(Heartbeat::default()), auth: None };
+    let mut failed = 0;
+    for _ in 0..WARM_UP {
+        failed += usize::from(sink.send(&heartbeat).is_err());
+    }
+    let before = allocations();
+    for _ in 0..COUNTED {
+        failed += usize::from(sink.send(&heartbeat).is_err());
+    }
+    let counted = allocations() - before;
+    println!(
+        "serial port down, {COUNTED} messages after {WARM_UP} to warm up: {failed} failed; allocations: {counted}"
+    );
+    assert_eq!(failed, (WARM_UP + COUNTED) as usize, "the port is down");
+    assert_eq!(counted, 0, "allocations over {COUNTED} messages to a dead port");
+}
+
+/// Bad frames logged through a subscriber set up as the service sets up its own (formatted,
+/// filtered by level), writing nowhere: a log line per bad frame must not allocate either.
+fn bad_frames_logged_by_a_subscriber() {
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .finish();
+    let mut pipeline = Pipeline::new(SIZE, SIZE, &PipelineConfig::default());
+    let mut frame = bad_frame();
+    let counted = tracing::subscriber::with_default(subscriber, || {
+        let mut before = 0;
+        for index in 0..WARM_UP + COUNTED {
+            if index == WARM_UP {
+                before = allocations();
+            }
+            frame.index = index;
+            match pipeline.process(&frame) {
+                Err(e) => tracing::warn!("skipped frame: {e}"),
+                Ok(_) => panic!("a frame of the wrong size was processed"),
+            }
+        }
+        allocations() - before
+    });
+    println!("{COUNTED} bad frames logged after {WARM_UP} to warm up; allocations: {counted}");
+    assert_eq!(counted, 0, "allocations over {COUNTED} logged bad frames");
+}
+
+/// A named part of the test, run to completion even when another fails.
+type Scenario = (&'static str, Box<dyn FnOnce()>);
+
+fn main() {
+    let frames = frames();
+    let scenarios: [Scenario; 5] = [
+        ("serial sink with the port down", Box::new(serial_sink_with_the_port_down)),
+        (
+            "pipeline and sinks frame by frame",
+            Box::new({
+                let frames = frames.clone();
+                move || pipeline_and_sinks_frame_by_frame(frames)
+            }),
+        ),
+        (
+            "runner end to end, every frame",
+            Box::new({
+                let frames = frames.clone();
+                move || runner_end_to_end(frames, Pacing::Fast, 15.0)
+            }),
+        ),
+        // Faster than the pipeline at this size, even once it is 5 times faster than now.
+        ("runner end to end, paced like a camera", Box::new(move || runner_end_to_end(frames, Pacing::Camera, 1000.0))),
+        ("bad frames logged by a subscriber", Box::new(bad_frames_logged_by_a_subscriber)),
+    ];
+    let total = scenarios.len();
+    let mut failed = Vec::new();
+    for (name, scenario) in scenarios {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario)).is_err() {
+            failed.push(name);
+        }
+    }
+    println!("no_alloc: {} passed, {} failed", total - failed.len(), failed.len());
+    assert!(failed.is_empty(), "failed: {failed:?}");
+}
