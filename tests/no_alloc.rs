@@ -241,7 +241,8 @@ impl FrameSource for Windowed {
 /// capture of the first counted frame to that of the last, so it holds the processing and
 /// sending of the frames in between. `Pacing::Fast` processes every frame; `Pacing::Camera` at
 /// `fps` faster than the pipeline drops frames (latest wins) and sink messages (oldest go).
-fn runner_end_to_end(mut frames: Vec<Frame>, pacing: Pacing, fps: f32) {
+/// With a `deadline` no frame can make, every frame goes out as a deadline-missed message.
+fn runner_end_to_end(mut frames: Vec<Frame>, pacing: Pacing, fps: f32, deadline: Option<Duration>) {
     // Bad frames fit the runner's frame buffers: only the pipeline rejects them.
     for f in frames.iter_mut().filter(|f| bad(f.index)) {
         f.height = SIZE / 2;
@@ -262,7 +263,8 @@ fn runner_end_to_end(mut frames: Vec<Frame>, pacing: Pacing, fps: f32) {
                 }
             }
         });
-        let options = RunOptions { pacing, heartbeat_period: Duration::from_millis(50), ..RunOptions::default() };
+        let options =
+            RunOptions { pacing, heartbeat_period: Duration::from_millis(50), deadline, ..RunOptions::default() };
         let sinks: Vec<Box<dyn Sink>> = vec![Box::new(UdpSink::new(addr).expect("udp sink"))];
         let source = Box::new(Windowed(MemorySource::new(frames, fps)));
         let summary = run(source, &PipelineConfig::default(), sinks, &options, &AtomicBool::new(false));
@@ -275,15 +277,26 @@ fn runner_end_to_end(mut frames: Vec<Frame>, pacing: Pacing, fps: f32) {
     let sink_dropped = summary.sinks[0].dropped;
     println!(
         "runner, {pacing:?} pacing at {fps} frames/s, {COUNTED} frames of {SIZE}x{SIZE} after {WARM_UP} to warm up: \
-         {} with a wire, {} without, {} bad, {} dropped (latest wins), {} heartbeats, {sink_dropped} dropped at the \
-         sink, {received} centerlines received; allocations in the window: {counted}",
-        summary.centerlines, summary.no_wire, summary.bad_frames, summary.dropped_latest, summary.heartbeats,
+         {} with a wire, {} without, {} past the deadline, {} bad, {} dropped (latest wins), {} heartbeats, \
+         {sink_dropped} dropped at the sink, {received} centerlines received; allocations in the window: {counted}",
+        summary.centerlines,
+        summary.no_wire,
+        summary.deadline_misses,
+        summary.bad_frames,
+        summary.dropped_latest,
+        summary.heartbeats,
     );
-    let processed = summary.centerlines + summary.no_wire;
+    let processed = summary.centerlines + summary.no_wire + summary.deadline_misses;
     assert_eq!(processed + summary.bad_frames + summary.dropped_latest, u64::from(WARM_UP + COUNTED));
-    assert!(summary.heartbeats > 2, "heartbeats were sent while counting: {}", summary.heartbeats);
+    // Frames that miss their deadline are abandoned at once: that run is over before a heartbeat.
+    if deadline.is_none() {
+        assert!(summary.heartbeats > 2, "heartbeats were sent while counting: {}", summary.heartbeats);
+    }
     assert!(received <= processed && received + sink_dropped >= processed, "{received} received of {processed}");
-    if pacing == Pacing::Fast {
+    if deadline.is_some() {
+        assert_eq!((summary.centerlines, summary.no_wire), (0, 0), "every frame missed its deadline");
+        assert_eq!(received, processed);
+    } else if pacing == Pacing::Fast {
         assert_eq!(summary.bad_frames, (0..WARM_UP + COUNTED).filter(|&i| bad(i)).count() as u64);
         assert!(summary.no_wire >= 14, "the 14 flat frames have no wire: {} without", summary.no_wire);
         assert_eq!(received, processed);
@@ -350,7 +363,7 @@ type Scenario = (&'static str, Box<dyn FnOnce()>);
 
 fn main() {
     let frames = frames();
-    let scenarios: [Scenario; 5] = [
+    let scenarios: [Scenario; 6] = [
         ("serial sink with the port down", Box::new(serial_sink_with_the_port_down)),
         (
             "pipeline and sinks frame by frame",
@@ -363,11 +376,21 @@ fn main() {
             "runner end to end, every frame",
             Box::new({
                 let frames = frames.clone();
-                move || runner_end_to_end(frames, Pacing::Fast, 15.0)
+                move || runner_end_to_end(frames, Pacing::Fast, 15.0, None)
+            }),
+        ),
+        (
+            "runner end to end, every frame past its deadline",
+            Box::new({
+                let frames = frames.clone();
+                move || runner_end_to_end(frames, Pacing::Fast, 15.0, Some(Duration::from_micros(1)))
             }),
         ),
         // Faster than the pipeline at this size, even once it is 5 times faster than now.
-        ("runner end to end, paced like a camera", Box::new(move || runner_end_to_end(frames, Pacing::Camera, 1000.0))),
+        (
+            "runner end to end, paced like a camera",
+            Box::new(move || runner_end_to_end(frames, Pacing::Camera, 1000.0, None)),
+        ),
         ("bad frames logged by a subscriber", Box::new(bad_frames_logged_by_a_subscriber)),
     ];
     let total = scenarios.len();
