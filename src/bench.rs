@@ -90,6 +90,9 @@ pub struct BenchOptions {
     pub overload: bool,
     /// The pipeline under test.
     pub config: PipelineConfig,
+    /// Budget per frame in the camera-paced passes (the sustained pass is offline and has
+    /// none); `None` measures latency without abandoning any frame.
+    pub deadline: Option<Duration>,
 }
 
 /// Capture-to-sink latency of the centerline messages of one pass (µs).
@@ -148,7 +151,8 @@ pub struct PassReport {
     pub input_fps: Option<f64>,
     /// Frames the source delivered or failed to deliver.
     pub frames: u64,
-    /// Frames processed: `centerlines + no_wire`.
+    /// Frames processed: `centerlines + no_wire + deadline_misses` (a miss is a frame the
+    /// pipeline took and abandoned).
     pub processed: u64,
     /// Processed frames with a wire.
     pub centerlines: u64,
@@ -246,7 +250,8 @@ fn run_pass(
     let heard = Arc::new(Heard::default());
     let sink = EncodingSink { buf: [0; MAX_MESSAGE_LEN], heard: Arc::clone(&heard), frames_total };
     let pacing = if fps.is_some() { Pacing::Camera } else { Pacing::Fast };
-    let run_options = RunOptions { pacing, ..RunOptions::default() };
+    let deadline = if fps.is_some() { options.deadline } else { None };
+    let run_options = RunOptions { pacing, deadline, ..RunOptions::default() };
     let before_kib = proc_status_kib("VmRSS")?;
     let done = AtomicBool::new(false);
     let (summary, (warm_min_kib, warm_max_kib)) = std::thread::scope(|scope| {
@@ -276,7 +281,7 @@ fn pass_report(
     deadline_misses: u32,
     memory: PassMemory,
 ) -> PassReport {
-    let processed = s.centerlines + s.no_wire;
+    let processed = s.centerlines + s.no_wire + s.deadline_misses;
     let elapsed_s = s.elapsed.as_secs_f64();
     let sink = s.sinks.first();
     PassReport {

@@ -125,6 +125,10 @@ enum Command {
         /// Add a pass with frames arriving at twice the rate the pipeline sustains.
         #[arg(long)]
         overload: bool,
+        /// Budget (ms) per frame in the camera-paced passes, whose misses are then counted;
+        /// 0 (the default) measures latency without abandoning any frame.
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        deadline_ms: u64,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -233,8 +237,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Rx { udp, serial, baud, json, idle_exit } => rx(udp, serial, baud, json, idle_exit),
         Command::Eval { seq, pred, json, pipeline } => eval(&seq, pred.as_deref(), json, &pipeline.config()?),
-        Command::Bench { seq, json, repeat, overload, pipeline } => {
-            let options = BenchOptions { repeat, overload, config: pipeline.config()? };
+        Command::Bench { seq, json, repeat, overload, deadline_ms, pipeline } => {
+            let deadline = (deadline_ms > 0).then(|| Duration::from_millis(deadline_ms));
+            let options = BenchOptions { repeat, overload, config: pipeline.config()?, deadline };
             run_bench(&seq, json.as_deref(), &options)
         }
         Command::Synth { out, seed, frames, size, fps, difficulty } => {

@@ -44,7 +44,7 @@ fn every_frame_is_accounted_for_in_every_pass() {
         let pass = &report[name];
         assert_eq!(count(pass, "frames"), 16, "{name}: {pass}");
         let processed = count(pass, "processed");
-        assert_eq!(processed, count(pass, "centerlines") + count(pass, "no_wire"), "{name}: {pass}");
+        assert_eq!(processed, count(pass, "centerlines") + count(pass, "no_wire"), "{name}: no deadline: {pass}");
         assert_eq!(processed + count(pass, "dropped") + count(pass, "bad"), 16, "{name}: {pass}");
         assert_eq!(count(pass, "bad"), 0, "{name}: {pass}");
         let latency = &pass["latency_us"];
@@ -70,6 +70,36 @@ fn every_frame_is_accounted_for_in_every_pass() {
     let (start, end, peak) =
         (count(&report, "rss_start_kib"), count(&report, "rss_end_kib"), count(&report, "rss_peak_kib"));
     assert!(start > 0 && end > 0 && peak >= start.max(end), "{report}");
+}
+
+#[test]
+fn with_a_deadline_no_frame_can_make_the_paced_passes_count_every_frame_missed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seq = dir.path().join("seq");
+    let out = wiretrace()
+        .args(["synth", "--frames", "6", "--size", "128", "--difficulty", "hard", "--out"])
+        .arg(&seq)
+        .output()
+        .expect("run wiretrace synth");
+    assert!(out.status.success(), "synth failed: {}", String::from_utf8_lossy(&out.stderr));
+    let json = dir.path().join("bench.json");
+    // 1 ms: the ridge stage alone takes longer at 128 × 128.
+    let out = wiretrace()
+        .args(["bench", "--deadline-ms", "1", "--seq"])
+        .arg(&seq)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run wiretrace bench");
+    assert!(out.status.success(), "bench failed: {}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("read report")).expect("JSON");
+    let sustained = &report["sustained"];
+    assert_eq!(count(sustained, "deadline_misses"), 0, "the sustained pass is offline: {sustained}");
+    let paced = &report["paced"];
+    let processed = count(paced, "processed");
+    assert!(processed > 0, "{paced}");
+    assert_eq!(count(paced, "centerlines") + count(paced, "no_wire"), 0, "a result left on time: {paced}");
+    assert_eq!(count(paced, "deadline_misses"), processed, "{paced}");
 }
 
 #[test]

@@ -70,8 +70,8 @@ pub enum PipelineError {
 /// Stages as the deadline check names them, in order; `sending` is the hand-over after the last.
 const STAGES: [&str; 7] = ["normalise", "ridge", "threshold", "thinning", "bridging", "centerline", "sending"];
 
-/// Reads the clock at each stage boundary of one frame: learns each stage's best duration
-/// and says when the frame cannot make its deadline.
+/// Reads the clock at each stage boundary of one frame: learns each stage's best recent
+/// duration and says when the frame cannot make its deadline.
 struct StageClock {
     deadline: Option<Micros>,
     index: u32,
@@ -84,18 +84,21 @@ impl StageClock {
         StageClock { deadline, index, last: Micros::now(), next: 0 }
     }
 
-    /// Crosses into the next stage: folds the stage just run into `cost_us`, the fastest each
-    /// stage has been, and fails when now plus the stages left at that pace is past the
-    /// deadline. A frame that cannot make it even at its best pace is abandoned as soon as
-    /// that is known, so the robot hears of the miss then, not when a slow stage ends. Frames
-    /// abandoned on the estimate run nothing and so teach it nothing: the estimate is a lower
-    /// bound, and shrinks with each of them, so one slow cold frame cannot lock the pipeline
-    /// into abandoning everything after it.
+    /// Crosses into the next stage: folds the stage just run into `cost_us` (its best recent
+    /// duration: down at once, up by 1/32 of the difference) and fails when now plus the stages
+    /// left at that pace is past the deadline. A frame that cannot make it even at that pace
+    /// is abandoned as soon as that is known, so the robot hears of the miss then, not when a
+    /// slow stage ends. The stages a frame abandoned this way skips teach the estimate nothing,
+    /// so it also shrinks by 1/8 with each such frame: one slow cold frame cannot lock the
+    /// pipeline into abandoning everything after it.
     fn boundary(&mut self, cost_us: &mut [u64; STAGES.len() - 1]) -> Result<(), PipelineError> {
         let now = Micros::now();
         if let Some(done) = self.next.checked_sub(1) {
             let took = now.since(self.last);
-            cost_us[done] = if cost_us[done] == 0 { took } else { cost_us[done].min(took) };
+            let cost = &mut cost_us[done];
+            // Down at once, up slowly: the estimate stays near the best pace, and follows a box
+            // that has become slower for good.
+            *cost = if *cost == 0 || took < *cost { took } else { *cost + (took - *cost) / 32 };
         }
         self.last = now;
         let stage = STAGES[self.next.min(STAGES.len() - 1)];
@@ -104,8 +107,8 @@ impl StageClock {
         match self.deadline {
             Some(d) if now.0 > d.0 => Err(PipelineError::DeadlineMissed { index: self.index, stage }),
             Some(d) if now.0.saturating_add(left) > d.0 => {
-                // Abandoned on the estimate alone: it shrinks, so a frame runs again soon and
-                // corrects it should the estimate be wrong.
+                // Abandoned on the estimate alone: it shrinks, so that should it be wrong a frame
+                // soon runs the stages again and measures them.
                 cost_us.iter_mut().for_each(|c| *c -= *c / 8);
                 Err(PipelineError::DeadlineMissed { index: self.index, stage })
             }
@@ -132,7 +135,7 @@ pub struct Pipeline {
     thinning: Thinning,
     bridger: GapBridger,
     extractor: CenterlineExtractor,
-    /// Fastest duration (µs) seen of each stage, for the deadline check.
+    /// Best recent duration (µs) of each stage, for the deadline check.
     stage_cost_us: [u64; STAGES.len() - 1],
 }
 
@@ -181,6 +184,15 @@ impl Pipeline {
     /// even at their best pace, the frame is abandoned with [`PipelineError::DeadlineMissed`].
     pub fn process_by(&mut self, frame: &Frame, deadline: Option<Micros>) -> Result<Option<Wire<'_>>, PipelineError> {
         let mut clock = StageClock::start(deadline, frame.index);
+        // A frame abandoned before extraction still counts for the tracker: its prior ages.
+        macro_rules! boundary {
+            () => {
+                if let Err(e) = clock.boundary(&mut self.stage_cost_us) {
+                    self.extractor.skip_frame();
+                    return Err(e);
+                }
+            };
+        }
         if (frame.width, frame.height) != (self.width, self.height) || frame.pixels.len() != self.width * self.height {
             return Err(PipelineError::SizeMismatch {
                 index: frame.index,
@@ -190,26 +202,27 @@ impl Pipeline {
                 want_h: self.height,
             });
         }
-        clock.boundary(&mut self.stage_cost_us)?;
+        boundary!();
         self.normaliser.log_attenuation(frame, &mut self.attenuation);
         let collimated = self.field.update(&self.attenuation) > 0;
         if let Some(background) = &mut self.background {
             background.apply(&mut self.attenuation);
         }
-        clock.boundary(&mut self.stage_cost_us)?;
+        boundary!();
         self.ridge.detect(&self.attenuation, &mut self.ridge_map);
         if collimated {
             self.field.suppress(&mut self.ridge_map.strength);
         }
-        clock.boundary(&mut self.stage_cost_us)?;
+        boundary!();
         self.hysteresis.apply(&self.ridge_map.strength, self.extractor.prior(), &mut self.segmentation);
-        clock.boundary(&mut self.stage_cost_us)?;
+        boundary!();
         self.skeleton.data.copy_from_slice(&self.segmentation.data);
         self.thinning.apply(&mut self.skeleton);
-        clock.boundary(&mut self.stage_cost_us)?;
+        boundary!();
         self.bridger.apply(&mut self.skeleton, self.ridge.thick_mask());
-        clock.boundary(&mut self.stage_cost_us)?;
+        boundary!();
         let wire = self.extractor.extract(&self.skeleton, &self.ridge_map, self.hysteresis.noise());
+        // Past this point the tracker has seen the frame; only the result is thrown away.
         clock.boundary(&mut self.stage_cost_us).map(|()| wire)
     }
 
@@ -239,7 +252,8 @@ impl Pipeline {
         &self.segmentation
     }
 
-    /// The last frame's skeleton after gap bridging (0 or 1), for diagnostics.
+    /// The last frame's skeleton after gap bridging (0, 1, or [`crate::vision::bridging::BRIDGE`]
+    /// where a bridge crosses an occluding structure), for diagnostics.
     pub fn skeleton(&self) -> &Plane<u8> {
         &self.skeleton
     }

@@ -135,9 +135,11 @@ impl Sinks {
     /// Starts a thread per sink, each behind its own [`SinkQueue`]. Each sink stamps a
     /// centerline's `latency_us` just before encoding it, so time spent waiting in the queue
     /// is counted and a message that waited is not passed off as fresh. With a `deadline`
-    /// (capture to hand-off), a centerline that would leave later goes out as a deadline-missed
-    /// message without points ([`late_to_missed`]), and heartbeats carry the sink's own count
-    /// of those on top of the pipeline's.
+    /// (capture to hand-off), a centerline already past it when its sink takes it goes out as
+    /// a deadline-missed message without points ([`late_to_missed`]), and heartbeats carry the
+    /// sink's own count of those on top of the pipeline's. The check comes before the write:
+    /// a write that then blocks (a serial line whose buffer is full) can still hand a
+    /// centerline over late.
     pub fn start(sinks: Vec<Box<dyn Sink>>, when_full: WhenFull, deadline: Option<Duration>) -> std::io::Result<Self> {
         let budget_us = deadline.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         let mut this = Sinks { queues: Vec::new(), reports: Vec::new(), threads: Vec::new() };

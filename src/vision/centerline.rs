@@ -295,6 +295,13 @@ impl CenterlineExtractor {
         })
     }
 
+    /// A frame went by without a centerline (abandoned at its deadline): the last frame's
+    /// centerline is no longer the last, and the prior ages as if the wire had not been found.
+    pub fn skip_frame(&mut self) {
+        self.previous.clear();
+        self.count_unmatched();
+    }
+
     fn count_unmatched(&mut self) {
         self.frames_unmatched += 1;
         if self.frames_unmatched >= self.params.track_lost_frames {
@@ -638,6 +645,19 @@ mod tests {
         let mut ex = CenterlineExtractor::new(64, 48, CenterlineParams::default());
         assert!(ex.extract(&skel, &map(&strength), 0.05).is_some(), "3 times the noise depth");
         assert!(ex.extract(&skel, &map(&strength), 0.09).is_none(), "1.7 times the noise depth");
+    }
+
+    #[test]
+    fn frames_skipped_at_their_deadline_age_the_prior() {
+        let params = CenterlineParams::default();
+        let mut ex = CenterlineExtractor::new(80, 60, params);
+        let (skel, strength) = lines(80, 60, &[(10, 0..50, 0.3)]);
+        assert!(ex.extract(&skel, &map(&strength), 0.0).is_some());
+        assert!(!ex.prior().is_empty());
+        for _ in 0..params.track_lost_frames {
+            ex.skip_frame();
+        }
+        assert!(ex.prior().is_empty(), "a prior from frames ago no longer steers the search");
     }
 
     #[test]
