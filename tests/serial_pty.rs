@@ -102,3 +102,47 @@ fn the_receiver_resynchronises_after_garbage_and_loses_only_the_frame_hit() {
     assert_eq!(messages.len() as u64, summary["messages"].as_u64().expect("messages"));
     assert!(heartbeats >= 1, "the final heartbeat arrives");
 }
+
+/// A robot that stops reading: the line's buffer fills and writes block. A centerline with a
+/// deadline is given up at the deadline (cut short, so the receiver drops it as damaged), never
+/// handed over late; the write timeout alone would have blocked 200 ms.
+#[test]
+fn a_stalled_line_never_takes_a_centerline_past_its_deadline() {
+    use wiretrace::time::Micros;
+    use wiretrace::transport::serial::SerialSink;
+    use wiretrace::transport::{Sink, SinkError};
+    use wiretrace_protocol::{Body, Centerline, Confidence, Message, StatusFlags, SubpixelPoint};
+
+    let (_master, _slave, path) = pty();
+    let mut sink = SerialSink::open(&path, 115_200).expect("open pty");
+    let mut points = heapless::Vec::new();
+    for i in 0..64 {
+        let _ = points.push(SubpixelPoint::from_px(i as f32 * 3.7, 100.0 + (i % 7) as f32));
+    }
+    let budget_us = 30_000;
+    let (mut blocked, mut late) = (0, Vec::new());
+    for seq in 0..20_000u32 {
+        let c = Centerline {
+            frame: seq,
+            capture_us: 0,
+            latency_us: 0,
+            status: StatusFlags::OK,
+            confidence: Confidence(200),
+            points: points.clone(),
+        };
+        let deadline = Micros(Micros::now().0 + budget_us);
+        let result = sink.send_by(&Message { seq, body: Body::Centerline(c), auth: None }, Some(deadline));
+        let over_us = Micros::now().0.saturating_sub(deadline.0);
+        if over_us > 50_000 {
+            late.push(over_us);
+        }
+        if matches!(result, Err(SinkError::Write(_) | SinkError::Late)) {
+            blocked += 1;
+            if blocked == 3 {
+                break;
+            }
+        }
+    }
+    assert!(blocked == 3, "the line never filled up");
+    assert!(late.is_empty(), "writes ran past their deadline by (µs): {late:?}");
+}

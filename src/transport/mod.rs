@@ -51,6 +51,9 @@ pub enum SinkError {
     /// the same reason as [`SinkError::Write`].
     #[error("closed after a failure, waiting to reopen")]
     Closed,
+    /// The message's deadline had passed before it could be written; nothing was sent.
+    #[error("past its deadline before it could be written")]
+    Late,
 }
 
 /// A destination for messages. `send` may block (a serial line at 115200 baud does); it runs
@@ -60,6 +63,14 @@ pub trait Sink: Send + 'static {
     fn target(&self) -> String;
     /// Sends one message.
     fn send(&mut self, message: &Message) -> Result<(), SinkError>;
+    /// Sends one message that must be handed over by `deadline` (CLOCK_MONOTONIC). A sink
+    /// whose write can block (a serial line whose buffer is full) gives up at the deadline
+    /// rather than hand the message over late. The default ignores it: a datagram is handed
+    /// over at once.
+    fn send_by(&mut self, message: &Message, deadline: Option<Micros>) -> Result<(), SinkError> {
+        let _ = deadline;
+        self.send(message)
+    }
 }
 
 /// Counters and latency of one sink.
@@ -137,9 +148,9 @@ impl Sinks {
     /// is counted and a message that waited is not passed off as fresh. With a `deadline`
     /// (capture to hand-off), a centerline already past it when its sink takes it goes out as
     /// a deadline-missed message without points ([`late_to_missed`]), and heartbeats carry the
-    /// sink's own count of those on top of the pipeline's. The check comes before the write:
-    /// a write that then blocks (a serial line whose buffer is full) can still hand a
-    /// centerline over late.
+    /// sink's own count of those on top of the pipeline's. A centerline with points goes out
+    /// through [`Sink::send_by`] with its deadline, so a write that would block past it gives
+    /// up instead.
     pub fn start(sinks: Vec<Box<dyn Sink>>, when_full: WhenFull, deadline: Option<Duration>) -> std::io::Result<Self> {
         let budget_us = deadline.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         let mut this = Sinks { queues: Vec::new(), reports: Vec::new(), threads: Vec::new() };
@@ -150,6 +161,7 @@ impl Sinks {
             let thread = std::thread::Builder::new().name(format!("sink-{i}")).spawn(move || {
                 let mut late = 0u64;
                 while let Some(mut out) = q.pop() {
+                    let mut deadline = None;
                     match &mut out.message.body {
                         Body::Centerline(c) => {
                             let latency_us = Micros::now().since(out.capture);
@@ -157,13 +169,16 @@ impl Sinks {
                             if budget_us.is_some_and(|b| latency_us > b) && late_to_missed(c) {
                                 late += 1;
                             }
+                            if !c.points.is_empty() {
+                                deadline = budget_us.map(|b| Micros(out.capture.0.saturating_add(b)));
+                            }
                         }
                         Body::Heartbeat(h) => {
                             h.deadline_misses =
                                 h.deadline_misses.saturating_add(u32::try_from(late).unwrap_or(u32::MAX));
                         }
                     }
-                    let result = sink.send(&out.message);
+                    let result = sink.send_by(&out.message, deadline);
                     let done = Micros::now();
                     let mut rep = r.lock().unwrap_or_else(PoisonError::into_inner);
                     rep.deadline_misses = late;

@@ -1,7 +1,9 @@
 //! Serial sink: COBS-framed messages on a UART.
 //!
 //! A write that times out or fails may leave half a frame on the line; the next write starts
-//! with a 0x00 delimiter so the receiver drops only that half frame. A port that fails is
+//! with a 0x00 delimiter so the receiver drops only that half frame. A centerline with a
+//! deadline times out at the deadline, so a stalled line cuts it short (the receiver sees a
+//! damaged frame) instead of handing it over late. A port that fails is
 //! reopened, at most once a second, so a robot that is power-cycled comes back.
 
 use std::io::Write;
@@ -11,6 +13,7 @@ use serialport::SerialPort;
 use wiretrace_protocol::{encode_frame, Message, MAX_FRAME_LEN};
 
 use super::{Sink, SinkError};
+use crate::time::Micros;
 
 /// How long one frame may take to leave before the write counts as failed.
 const WRITE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -72,6 +75,17 @@ impl Sink for SerialSink {
     }
 
     fn send(&mut self, message: &Message) -> Result<(), SinkError> {
+        self.send_by(message, None)
+    }
+
+    fn send_by(&mut self, message: &Message, deadline: Option<Micros>) -> Result<(), SinkError> {
+        let timeout = match deadline {
+            Some(d) => match d.0.checked_sub(Micros::now().0) {
+                Some(left_us) if left_us > 0 => WRITE_TIMEOUT.min(Duration::from_micros(left_us)),
+                _ => return Err(SinkError::Late),
+            },
+            None => WRITE_TIMEOUT,
+        };
         let start = usize::from(self.needs_delimiter);
         self.buf[0] = 0;
         let n = encode_frame(message, &mut self.buf[start..])?;
@@ -79,6 +93,10 @@ impl Sink for SerialSink {
         let Some(port) = self.port.as_mut() else {
             return Err(SinkError::Closed);
         };
+        if let Err(e) = port.set_timeout(timeout) {
+            self.port = None;
+            return Err(SinkError::Write(e.into()));
+        }
         match port.write_all(&self.buf[..start + n]) {
             Ok(()) => {
                 self.needs_delimiter = false;
