@@ -102,31 +102,53 @@ fn reflect(i: isize, n: usize) -> usize {
     m as usize
 }
 
-/// Correlates every row of `input` with `k` (centre at `k.len() / 2`).
+/// +1 for a symmetric kernel (smoothing, second derivative), -1 for an antisymmetric one
+/// (first derivative): the filters fold the taps either side of the centre into one multiply.
+fn parity(k: &[f32]) -> f32 {
+    match (k.first(), k.last()) {
+        (Some(a), Some(b)) if *a != 0.0 && (a + b).abs() <= 1e-6 * a.abs() => -1.0,
+        _ => 1.0,
+    }
+}
+
+/// Correlates every row of `input` with `k` (centre at `k.len() / 2`, symmetric or
+/// antisymmetric).
 fn filter_rows(input: &Plane<f32>, k: &[f32], padded: &mut [f32], out: &mut Plane<f32>) {
-    let (w, r) = (input.width, k.len() / 2);
+    let (w, r, sign) = (input.width, k.len() / 2, parity(k));
     for (row_in, row_out) in input.data.chunks_exact(w).zip(out.data.chunks_exact_mut(w)) {
         for (i, p) in padded[..w + 2 * r].iter_mut().enumerate() {
             *p = row_in[reflect(i as isize - r as isize, w)];
         }
-        row_out.fill(0.0);
-        for (j, &kj) in k.iter().enumerate() {
-            for (o, &p) in row_out.iter_mut().zip(&padded[j..j + w]) {
-                *o += kj * p;
+        for (o, &p) in row_out.iter_mut().zip(&padded[r..r + w]) {
+            *o = k[r] * p;
+        }
+        for j in 1..=r {
+            let kj = k[r + j];
+            for (o, (&after, &before)) in row_out.iter_mut().zip(padded[r + j..].iter().zip(&padded[r - j..])) {
+                *o += kj * (after + sign * before);
             }
         }
     }
 }
 
-/// Correlates every column of `input` with `k`, row by row so memory is read in order.
+/// Correlates every column of `input` with `k` (as [`filter_rows`]), row by row so memory is
+/// read in order.
 fn filter_cols(input: &Plane<f32>, k: &[f32], out: &mut Plane<f32>) {
-    let (w, h, r) = (input.width, input.height, k.len() / 2);
+    let (w, h, r, sign) = (input.width, input.height, k.len() / 2, parity(k));
+    let row = |y: isize| {
+        let src = reflect(y, h);
+        &input.data[src * w..(src + 1) * w]
+    };
     for (y, row_out) in out.data.chunks_exact_mut(w).enumerate() {
-        row_out.fill(0.0);
-        for (j, &kj) in k.iter().enumerate() {
-            let src = reflect(y as isize + j as isize - r as isize, h);
-            for (o, &p) in row_out.iter_mut().zip(&input.data[src * w..(src + 1) * w]) {
-                *o += kj * p;
+        let y = y as isize;
+        for (o, &p) in row_out.iter_mut().zip(row(y)) {
+            *o = k[r] * p;
+        }
+        for j in 1..=r {
+            let kj = k[r + j];
+            let (after, before) = (row(y + j as isize), row(y - j as isize));
+            for (o, (&a, &b)) in row_out.iter_mut().zip(after.iter().zip(before)) {
+                *o += kj * (a + sign * b);
             }
         }
     }
