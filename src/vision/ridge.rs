@@ -102,54 +102,80 @@ fn reflect(i: isize, n: usize) -> usize {
     m as usize
 }
 
-/// +1 for a symmetric kernel (smoothing, second derivative), -1 for an antisymmetric one
-/// (first derivative): the filters fold the taps either side of the centre into one multiply.
-fn parity(k: &[f32]) -> f32 {
-    match (k.first(), k.last()) {
-        (Some(a), Some(b)) if *a != 0.0 && (a + b).abs() <= 1e-6 * a.abs() => -1.0,
-        _ => 1.0,
-    }
-}
-
-/// Correlates every row of `input` with `k` (centre at `k.len() / 2`, symmetric or
-/// antisymmetric).
-fn filter_rows(input: &Plane<f32>, k: &[f32], padded: &mut [f32], out: &mut Plane<f32>) {
-    let (w, r, sign) = (input.width, k.len() / 2, parity(k));
-    for (row_in, row_out) in input.data.chunks_exact(w).zip(out.data.chunks_exact_mut(w)) {
+/// Correlates every row of `input` with the three kernels of a scale at once (centres at
+/// `radius`): smoothing and second derivative are symmetric, the first derivative is
+/// antisymmetric, so each pair of taps either side of the centre is summed and differenced
+/// once and read once for all three.
+fn filter_rows(input: &Plane<f32>, k: &Kernels, padded: &mut [f32], out: [&mut Plane<f32>; 3]) {
+    let (w, r) = (input.width, k.radius);
+    let [smooth, d1, d2] = out;
+    let rows = input.data.chunks_exact(w).zip(smooth.data.chunks_exact_mut(w));
+    for ((row_in, s_out), (d1_out, d2_out)) in rows.zip(d1.data.chunks_exact_mut(w).zip(d2.data.chunks_exact_mut(w))) {
         for (i, p) in padded[..w + 2 * r].iter_mut().enumerate() {
             *p = row_in[reflect(i as isize - r as isize, w)];
         }
-        for (o, &p) in row_out.iter_mut().zip(&padded[r..r + w]) {
-            *o = k[r] * p;
+        for (((s, e), f), &p) in s_out.iter_mut().zip(d1_out.iter_mut()).zip(d2_out.iter_mut()).zip(&padded[r..r + w]) {
+            (*s, *e, *f) = (k.g[r] * p, k.d1[r] * p, k.d2[r] * p);
         }
         for j in 1..=r {
-            let kj = k[r + j];
-            for (o, (&after, &before)) in row_out.iter_mut().zip(padded[r + j..].iter().zip(&padded[r - j..])) {
-                *o += kj * (after + sign * before);
+            let (g, d1k, d2k) = (k.g[r + j], k.d1[r + j], k.d2[r + j]);
+            let pairs = padded[r + j..r + j + w].iter().zip(&padded[r - j..r - j + w]);
+            for (((s, e), f), (&after, &before)) in
+                s_out.iter_mut().zip(d1_out.iter_mut()).zip(d2_out.iter_mut()).zip(pairs)
+            {
+                let (sum, diff) = (after + before, after - before);
+                *s += g * sum;
+                *f += d2k * sum;
+                *e += d1k * diff;
             }
         }
     }
 }
 
-/// Correlates every column of `input` with `k` (as [`filter_rows`]), row by row so memory is
-/// read in order.
-fn filter_cols(input: &Plane<f32>, k: &[f32], out: &mut Plane<f32>) {
-    let (w, h, r, sign) = (input.width, input.height, k.len() / 2, parity(k));
+/// One column pass: a kernel, the plane it fills and a factor applied to the result.
+type ColumnPass<'a> = (&'a [f32], &'a mut Plane<f32>, f32);
+
+/// Correlates every column of `input` with the symmetric kernel of `sym` and the
+/// antisymmetric kernel of `anti` (same radius), each when given, reading each pair of source
+/// rows once for both; row by row, so memory is read in order.
+fn filter_cols<'a>(
+    input: &Plane<f32>,
+    radius: usize,
+    mut sym: Option<ColumnPass<'a>>,
+    mut anti: Option<ColumnPass<'a>>,
+) {
+    let (w, h, r) = (input.width, input.height, radius);
     let row = |y: isize| {
         let src = reflect(y, h);
         &input.data[src * w..(src + 1) * w]
     };
-    for (y, row_out) in out.data.chunks_exact_mut(w).enumerate() {
-        let y = y as isize;
-        for (o, &p) in row_out.iter_mut().zip(row(y)) {
-            *o = k[r] * p;
+    for y in 0..h {
+        let yi = y as isize;
+        if let Some((k, out, _)) = sym.as_mut() {
+            for (o, &p) in out.data[y * w..(y + 1) * w].iter_mut().zip(row(yi)) {
+                *o = k[r] * p;
+            }
+        }
+        if let Some((_, out, _)) = anti.as_mut() {
+            out.data[y * w..(y + 1) * w].fill(0.0);
         }
         for j in 1..=r {
-            let kj = k[r + j];
-            let (after, before) = (row(y + j as isize), row(y - j as isize));
-            for (o, (&a, &b)) in row_out.iter_mut().zip(after.iter().zip(before)) {
-                *o += kj * (a + sign * b);
+            let pairs = || row(yi + j as isize).iter().zip(row(yi - j as isize));
+            if let Some((k, out, _)) = sym.as_mut() {
+                let kj = k[r + j];
+                for (o, (&a, &b)) in out.data[y * w..(y + 1) * w].iter_mut().zip(pairs()) {
+                    *o += kj * (a + b);
+                }
             }
+            if let Some((k, out, _)) = anti.as_mut() {
+                let kj = k[r + j];
+                for (o, (&a, &b)) in out.data[y * w..(y + 1) * w].iter_mut().zip(pairs()) {
+                    *o += kj * (a - b);
+                }
+            }
+        }
+        for (_, out, scale) in sym.iter_mut().chain(anti.iter_mut()) {
+            out.data[y * w..(y + 1) * w].iter_mut().for_each(|v| *v *= *scale);
         }
     }
 }
@@ -215,26 +241,18 @@ struct Work {
 }
 
 impl Work {
-    fn hessian(&mut self, input: &Plane<f32>, k: &Kernels, sigma_px: f32) {
-        filter_rows(input, &k.g, &mut self.padded_row, &mut self.smooth_rows);
-        filter_rows(input, &k.d1, &mut self.padded_row, &mut self.d1_rows);
-        filter_rows(input, &k.d2, &mut self.padded_row, &mut self.d2_rows);
-        filter_cols(&self.d2_rows, &k.g, &mut self.hessian.xx);
-        filter_cols(&self.d1_rows, &k.d1, &mut self.hessian.xy);
-        filter_cols(&self.smooth_rows, &k.d2, &mut self.hessian.yy);
-        let s2 = sigma_px * sigma_px;
-        for plane in [&mut self.hessian.xx, &mut self.hessian.xy, &mut self.hessian.yy] {
-            plane.data.iter_mut().for_each(|v| *v *= s2);
-        }
-    }
-
-    /// The scale-normalised gradient at the scale of the last [`Work::hessian`] call.
-    fn gradient(&mut self, k: &Kernels, sigma_px: f32) {
-        filter_cols(&self.d1_rows, &k.g, &mut self.grad_x);
-        filter_cols(&self.smooth_rows, &k.d1, &mut self.grad_y);
-        for plane in [&mut self.grad_x, &mut self.grad_y] {
-            plane.data.iter_mut().for_each(|v| *v *= sigma_px);
-        }
+    /// The scale-normalised Hessian of `input` at `sigma_px` and, with `gradient`, its
+    /// scale-normalised first derivatives (∂/∂x · σ, ∂/∂y · σ).
+    fn hessian(&mut self, input: &Plane<f32>, k: &Kernels, sigma_px: f32, gradient: bool) {
+        let rows = [&mut self.smooth_rows, &mut self.d1_rows, &mut self.d2_rows];
+        filter_rows(input, k, &mut self.padded_row, rows);
+        let (s2, s1, r) = (sigma_px * sigma_px, sigma_px, k.radius);
+        let h = &mut self.hessian;
+        filter_cols(&self.d2_rows, r, Some((&k.g, &mut h.xx, s2)), None);
+        let gx = gradient.then_some((&k.g[..], &mut self.grad_x, s1));
+        filter_cols(&self.d1_rows, r, gx, Some((&k.d1, &mut h.xy, s2)));
+        let gy = gradient.then_some((&k.d1[..], &mut self.grad_y, s1));
+        filter_cols(&self.smooth_rows, r, Some((&k.d2, &mut h.yy, s2)), gy);
     }
 
     /// Ridge depth of the current Hessian: `-λ2` for bright ridges, into `raw`, and weighted by
@@ -341,7 +359,7 @@ impl RidgeDetector {
     /// Scale-normalised Hessian of `input` at `sigma_px`: the reference that faster variants
     /// and the learned engine's features are checked against.
     pub fn hessian_at(&mut self, input: &Plane<f32>, sigma_px: f32) -> &Hessian {
-        self.work.hessian(input, &Kernels::new(sigma_px), sigma_px);
+        self.work.hessian(input, &Kernels::new(sigma_px), sigma_px, false);
         &self.work.hessian
     }
 
@@ -357,8 +375,7 @@ impl RidgeDetector {
         out.normal_rad.data.fill(0.0);
         self.thin_raw.data.fill(0.0);
         for (si, (k, &sigma)) in self.wire_kernels.iter().zip(&self.params.wire_scales_px).enumerate() {
-            self.work.hessian(input, k, sigma);
-            self.work.gradient(k, sigma);
+            self.work.hessian(input, k, sigma, true);
             self.work.ridge_depth(
                 self.params.beta,
                 Some(self.params.edge_tolerance),
@@ -376,7 +393,7 @@ impl RidgeDetector {
                 *best = best.max(r);
             }
         }
-        self.work.hessian(input, &self.thick_kernels, self.params.thick_scale_px);
+        self.work.hessian(input, &self.thick_kernels, self.params.thick_scale_px, false);
         self.work.ridge_depth(self.params.beta, None, &mut self.response, &mut self.raw_response);
         self.mark_thick_centres();
         let radius = self.params.thick_scale_px.ceil() as usize + 1;
