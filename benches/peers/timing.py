@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Per-frame time of wiretrace beside the classical OpenCV/scikit-image peer, on the same frames,
-in the same run, with ratios (issue 5). Prints a markdown table (the one in README.md); the
+"""Per-frame time of wiretrace beside the classical OpenCV/scikit-image peer and the OpenCV peer,
+on the same frames, in the same run, with ratios (issue 5). Prints a markdown table (the one in README.md); the
 output of `wiretrace bench` goes to standard error.
 
     cargo build --release
@@ -15,6 +15,9 @@ The peer: `read_frame` then `centerline` of classical_peer.py, one frame after a
 clock; `read_frame` includes decoding the PGM. Its library calls are wrapped with timers (the
 peer's own code runs unchanged), so the table also splits its time by library: OpenCV (CLAHE,
 Zhang-Suen thinning), scikit-image (Frangi, hysteresis) and the Python path search.
+
+The OpenCV peer: `read_frame` then `centerline` of opencv_peer.py (the same steps with every
+image stage in OpenCV and NumPy), timed as a whole.
 
 Run nothing else meanwhile: both sides are timed on this machine's cores one after the other.
 """
@@ -33,6 +36,7 @@ import cv2
 import numpy as np
 
 import classical_peer as peer
+import opencv_peer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WIRETRACE = ROOT / "target" / "release" / "wiretrace"
@@ -88,6 +92,7 @@ PEER_ROWS = [
     ("peer: OpenCV (CLAHE, Zhang-Suen thinning)", ["clahe", "thinning"]),
     ("peer: Python (longest paths)", ["path"]),
     ("peer: read + log scale (incl. PGM decode)", ["read"]),
+    ("OpenCV peer, whole frame", ["opencv"]),
 ]
 
 
@@ -107,6 +112,20 @@ def time_peer(frames, repeat):
             for stage in ["frame", "read", "clahe", "frangi", "hysteresis", "thinning", "path"]:
                 rows[stage].append(spent[stage])
     return {k: np.asarray(v) for k, v in rows.items()}
+
+
+def time_opencv_peer(frames, repeat):
+    """Seconds per frame of the OpenCV peer, whole frames."""
+    opencv_peer.centerline(peer.read_frame(frames[0]))  # warm-up, untimed
+    seconds = []
+    for _ in range(repeat):
+        for path in frames:
+            start = time.perf_counter()
+            img = peer.read_frame(path)
+            if img is not None:
+                opencv_peer.centerline(img)
+            seconds.append(time.perf_counter() - start)
+    return np.asarray(seconds)
 
 
 def quantile_ms(seconds, q):
@@ -142,6 +161,7 @@ def main():
     load_before = os.getloadavg()[0]
     bench = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload)
     peer_s = time_peer(frames, a.repeat)
+    peer_s["opencv"] = time_opencv_peer(frames, a.repeat)
     load_after = os.getloadavg()[0]
 
     paced = bench["paced"]["latency_us"]
