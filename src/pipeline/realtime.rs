@@ -30,13 +30,19 @@ pub enum PlacementError {
         /// What the kernel said.
         source: nix::Error,
     },
-    /// The priority is out of range or the process lacks the right to real-time scheduling.
-    #[error("cannot run under SCHED_FIFO at priority {priority}: {reason}")]
+    /// The priority is out of range for `SCHED_FIFO`.
+    #[error("cannot run under SCHED_FIFO at priority {priority}: out of range")]
+    FifoPriority {
+        /// The priority asked for.
+        priority: u8,
+    },
+    /// The process lacks the right to real-time scheduling, or the kernel refused it.
+    #[error("cannot run under SCHED_FIFO at priority {priority}: {source}")]
     Fifo {
         /// The priority asked for.
         priority: u8,
-        /// What failed.
-        reason: String,
+        /// What the scheduler call said.
+        source: thread_priority::Error,
     },
 }
 
@@ -52,12 +58,15 @@ pub fn apply(placement: ThreadPlacement) -> Vec<PlacementError> {
     }
     if let Some(priority) = placement.fifo_priority {
         let fifo = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
-        let result = ThreadPriorityValue::try_from(priority).map_err(|e| e.to_string()).and_then(|value| {
-            set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Crossplatform(value), fifo)
-                .map_err(|e| e.to_string())
-        });
-        if let Err(reason) = result {
-            failed.push(PlacementError::Fifo { priority, reason });
+        match ThreadPriorityValue::try_from(priority) {
+            Err(_) => failed.push(PlacementError::FifoPriority { priority }),
+            Ok(value) => {
+                let set =
+                    set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Crossplatform(value), fifo);
+                if let Err(source) = set {
+                    failed.push(PlacementError::Fifo { priority, source });
+                }
+            }
         }
     }
     failed

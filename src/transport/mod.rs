@@ -22,6 +22,7 @@ use queue::{Outgoing, SinkQueue};
 
 /// Why a sink could not send a message.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SinkError {
     /// The message did not fit the encode buffer (cannot happen for messages built by
     /// wiretrace; kept so a bug shows as an error, not a panic).
