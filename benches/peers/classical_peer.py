@@ -95,6 +95,11 @@ def centerline(img):
     high, low = np.percentile(vesselness, [99.5, 98])
     mask = apply_hysteresis_threshold(vesselness, low, high).astype(np.uint8) * 255
     skel = cv2.ximgproc.thinning(mask, thinningType=cv2.ximgproc.THINNING_ZHANGSUEN) > 0
+    return ordered_centerline(skel, vesselness)
+
+
+def ordered_centerline(skel, vesselness):
+    """The strongest path of a skeleton, ordered from the end nearer the border, resampled."""
     path = strongest_path(skel, vesselness)
     if not path:
         return []
@@ -106,17 +111,22 @@ def centerline(img):
     return resample(xy, MAX_POINTS).round(3).tolist()
 
 
-def main():
+def write_predictions(centerline_of, doc):
+    """Runs `centerline_of` on every frame of the sequence named on the command line and prints
+    `wiretrace rx --json` lines."""
     if len(sys.argv) != 2:
-        sys.exit(__doc__)
+        sys.exit(doc)
     frames = sorted(p for p in (pathlib.Path(sys.argv[1]) / "frames").iterdir()
                     if p.suffix.lower() == ".pgm" and not p.name.startswith("."))
     for index, path in enumerate(frames):
         img = read_frame(path)
-        points = centerline(img) if img is not None else []
+        points = centerline_of(img) if img is not None else []
         status = "ok" if points else "no_wire"
         print(json.dumps({"kind": "centerline", "frame": index, "seq": index, "status": status, "points": points}))
 
+
+def main():
+    write_predictions(centerline, __doc__)
 
 if __name__ == "__main__":
     main()

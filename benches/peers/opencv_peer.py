@@ -11,10 +11,6 @@ same strongest longest path, ordering and resampling as `classical_peer.py`.
     /tmp/peer/bin/python benches/peers/opencv_peer.py SEQ_DIR > opencv_peer.jsonl
 """
 
-import json
-import pathlib
-import sys
-
 import cv2
 import numpy as np
 
@@ -64,28 +60,11 @@ def centerline(img):
         return []
     high, low = np.percentile(v, [99.5, 98])
     skel = cv2.ximgproc.thinning(hysteresis(v, low, high), thinningType=cv2.ximgproc.THINNING_ZHANGSUEN) > 0
-    path = peer.strongest_path(skel, v)
-    if not path:
-        return []
-    h, w = skel.shape
-    border = lambda p: min(p[0], p[1], h - 1 - p[0], w - 1 - p[1])
-    if border(path[-1]) < border(path[0]):
-        path.reverse()
-    xy = [(x, y) for y, x in path]
-    return peer.resample(xy, peer.MAX_POINTS).round(3).tolist()
+    return peer.ordered_centerline(skel, v)
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    frames = sorted(p for p in (pathlib.Path(sys.argv[1]) / "frames").iterdir()
-                    if p.suffix.lower() == ".pgm" and not p.name.startswith("."))
-    for index, path in enumerate(frames):
-        img = peer.read_frame(path)
-        points = centerline(img) if img is not None else []
-        status = "ok" if points else "no_wire"
-        print(json.dumps({"kind": "centerline", "frame": index, "seq": index, "status": status, "points": points}))
-
+    peer.write_predictions(centerline, __doc__)
 
 if __name__ == "__main__":
     main()
