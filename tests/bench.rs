@@ -10,32 +10,39 @@ fn count(pass: &Value, key: &str) -> u64 {
     pass[key].as_u64().unwrap_or_else(|| panic!("{key} is not a count in {pass}"))
 }
 
-#[test]
-fn every_frame_is_accounted_for_in_every_pass() {
+/// Runs `wiretrace bench` with `args` on a hard synthetic sequence of `frames` frames at
+/// 128 × 128; returns its summary (standard output) and its JSON report.
+fn bench(frames: &str, args: &[&str]) -> (String, Value) {
     let dir = tempfile::tempdir().expect("tempdir");
     let seq = dir.path().join("seq");
     let out = wiretrace()
-        .args(["synth", "--frames", "8", "--size", "128", "--difficulty", "hard", "--out"])
+        .args(["synth", "--frames", frames, "--size", "128", "--difficulty", "hard", "--out"])
         .arg(&seq)
         .output()
         .expect("run wiretrace synth");
     assert!(out.status.success(), "synth failed: {}", String::from_utf8_lossy(&out.stderr));
-
     let json = dir.path().join("bench.json");
     let out = wiretrace()
-        .args(["bench", "--repeat", "2", "--overload", "--seq"])
+        .arg("bench")
+        .args(args)
+        .arg("--seq")
         .arg(&seq)
         .arg("--json")
         .arg(&json)
         .output()
         .expect("run wiretrace bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "bench failed: {}", String::from_utf8_lossy(&out.stderr));
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).expect("read report")).expect("JSON");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), report)
+}
+
+#[test]
+fn every_frame_is_accounted_for_in_every_pass() {
+    let (stdout, report) = bench("8", &["--repeat", "2", "--overload"]);
     for line in ["sustained", "paced", "overload", "p99 us", "RSS:"] {
         assert!(stdout.contains(line), "the summary lacks {line:?}: {stdout}");
     }
 
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("read report")).expect("JSON");
     assert_eq!(report["sequence_frames"], 8);
     assert_eq!(report["repeat"], 2);
     let sustained_fps = report["sustained"]["throughput_fps"].as_f64().expect("throughput");
@@ -74,25 +81,8 @@ fn every_frame_is_accounted_for_in_every_pass() {
 
 #[test]
 fn with_a_deadline_no_frame_can_make_the_paced_passes_count_every_frame_missed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let seq = dir.path().join("seq");
-    let out = wiretrace()
-        .args(["synth", "--frames", "6", "--size", "128", "--difficulty", "hard", "--out"])
-        .arg(&seq)
-        .output()
-        .expect("run wiretrace synth");
-    assert!(out.status.success(), "synth failed: {}", String::from_utf8_lossy(&out.stderr));
-    let json = dir.path().join("bench.json");
     // 1 ms: the ridge stage alone takes longer at 128 × 128.
-    let out = wiretrace()
-        .args(["bench", "--deadline-ms", "1", "--seq"])
-        .arg(&seq)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .expect("run wiretrace bench");
-    assert!(out.status.success(), "bench failed: {}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("read report")).expect("JSON");
+    let (_, report) = bench("6", &["--deadline-ms", "1"]);
     let sustained = &report["sustained"];
     assert_eq!(count(sustained, "deadline_misses"), 0, "the sustained pass is offline: {sustained}");
     let paced = &report["paced"];
