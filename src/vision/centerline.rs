@@ -346,8 +346,7 @@ impl CenterlineExtractor {
         let (w, h) = (self.width, self.height);
         for p in self.smoothed.iter_mut() {
             let (xi, yi) = ((p[0].round().max(0.0) as usize).min(w - 1), (p[1].round().max(0.0) as usize).min(h - 1));
-            let angle = ridge.normal_rad.at(xi, yi);
-            let (nx, ny) = (angle.cos(), angle.sin());
+            let (nx, ny) = (ridge.normal_x.at(xi, yi), ridge.normal_y.at(xi, yi));
             let at = |t: f32| bilinear(&ridge.strength, p[0] + t * nx, p[1] + t * ny);
             let (before, centre, after) = (at(-1.0), at(0.0), at(1.0));
             let curvature = before - 2.0 * centre + after;
@@ -469,7 +468,8 @@ mod tests {
     fn map(strength: &Plane<f32>) -> RidgeMap {
         let mut m = RidgeMap::new(strength.width, strength.height);
         m.strength = strength.clone();
-        m.normal_rad.data.fill(std::f32::consts::FRAC_PI_2);
+        m.normal_x.data.fill(0.0);
+        m.normal_y.data.fill(1.0);
         m
     }
 

@@ -26,7 +26,8 @@ pub struct RidgeParams {
     /// masked.
     pub thick_min_depth: f32,
     /// Thin ridges near a thick one are suppressed only when they run within this angle
-    /// (radians) of it: a catheter's walls are parallel to it, a wire crossing a rib is not.
+    /// (radians, below π/2) of it: a catheter's walls are parallel to it, a wire crossing a rib
+    /// is not.
     pub parallel_tolerance_rad: f32,
     /// How much slope across a ridge is tolerated before it counts as the shoulder of a step
     /// edge (bone, lung, collimator), as a share of the ridge depth; see [`edge_weight`].
@@ -210,10 +211,12 @@ pub fn eigenvalues(xx: f32, xy: f32, yy: f32) -> (f32, f32) {
 pub struct RidgeMap {
     /// Ridge depth of bright thin ridges (attenuation units), thick structures suppressed.
     pub strength: Plane<f32>,
-    /// Index into `wire_scales_px` of the scale that answered best.
-    pub scale_index: Plane<u8>,
-    /// Direction across the ridge at that scale (radians, 0..π, x towards y).
-    pub normal_rad: Plane<f32>,
+    /// The unit vector across the ridge at the scale that answered best (its sign is
+    /// arbitrary), x and y components; (1, 0) where there is no ridge. Kept as a vector, not an
+    /// angle: every use is a projection or a comparison of directions, which need no arctangent.
+    pub normal_x: Plane<f32>,
+    /// See `normal_x`.
+    pub normal_y: Plane<f32>,
 }
 
 impl RidgeMap {
@@ -221,8 +224,8 @@ impl RidgeMap {
     pub fn new(width: usize, height: usize) -> Self {
         RidgeMap {
             strength: Plane::new(width, height),
-            scale_index: Plane::new(width, height),
-            normal_rad: Plane::new(width, height),
+            normal_x: Plane::new(width, height),
+            normal_y: Plane::new(width, height),
         }
     }
 }
@@ -255,37 +258,49 @@ impl Work {
         filter_cols(&self.smooth_rows, r, Some((&k.d2, &mut h.yy, s2)), gy);
     }
 
-    /// Ridge depth of the current Hessian: `-λ2` for bright ridges, into `raw`, and weighted by
-    /// Frangi's anisotropy term into `weighted`, so lines count and blobs do not. With an
-    /// `edge_tolerance` the weighted depth also takes [`edge_weight`] from the current gradient.
-    fn ridge_depth(&self, beta: f32, edge_tolerance: Option<f32>, weighted: &mut Plane<f32>, raw: &mut Plane<f32>) {
+    /// Folds the current (wire-scale) Hessian into `out`: its ridge depth `-λ2` weighted by
+    /// Frangi's anisotropy term, so lines count and blobs do not, and by [`edge_weight`] from
+    /// the current gradient, takes a pixel where it beats the scales before, together with
+    /// its normal. The unweighted depth goes into `raw`, the deepest of the scales so far.
+    fn fold_wire_scale(&self, beta: f32, edge_tolerance: f32, out: &mut RidgeMap, raw: &mut Plane<f32>) {
         let two_b2 = 2.0 * beta * beta;
         let h = &self.hessian;
-        for (i, (w, r)) in weighted.data.iter_mut().zip(raw.data.iter_mut()).enumerate() {
+        for (i, best_raw) in raw.data.iter_mut().enumerate() {
             let (xx, xy, yy) = (h.xx.data[i], h.xy.data[i], h.yy.data[i]);
             let (l1, l2) = eigenvalues(xx, xy, yy);
             if l2 >= 0.0 {
-                (*w, *r) = (0.0, 0.0);
                 continue;
             }
-            let rb = l1 / l2;
-            *r = -l2;
-            *w = -l2 * (-rb * rb / two_b2).exp();
-            if let Some(tolerance) = edge_tolerance {
-                let (nx, ny) = normal_vector(xx, xy, yy, l2);
-                let slope = self.grad_x.data[i] * nx + self.grad_y.data[i] * ny;
-                *w *= edge_weight(slope, -l2, tolerance);
+            let (rb, depth) = (l1 / l2, -l2);
+            *best_raw = best_raw.max(depth);
+            let (nx, ny) = normal_vector(xx, xy, yy, l2);
+            let slope = self.grad_x.data[i] * nx + self.grad_y.data[i] * ny;
+            let weighted = depth * (-rb * rb / two_b2).exp() * edge_weight(slope, depth, edge_tolerance);
+            if weighted > out.strength.data[i] {
+                out.strength.data[i] = weighted;
+                out.normal_x.data[i] = nx;
+                out.normal_y.data[i] = ny;
             }
         }
     }
 
-    /// Direction (radians, 0..π) across the ridge at pixel `i`: the eigenvector of λ2.
-    fn normal_angle(&self, i: usize) -> f32 {
+    /// Ridge depth of the current Hessian weighted by the anisotropy term only: the thick
+    /// scale's measure.
+    fn weighted_depth(&self, beta: f32, out: &mut Plane<f32>) {
+        let two_b2 = 2.0 * beta * beta;
+        let h = &self.hessian;
+        for (i, o) in out.data.iter_mut().enumerate() {
+            let (l1, l2) = eigenvalues(h.xx.data[i], h.xy.data[i], h.yy.data[i]);
+            *o = if l2 < 0.0 { -l2 * (-(l1 / l2).powi(2) / two_b2).exp() } else { 0.0 };
+        }
+    }
+
+    /// The unit normal of the current Hessian at pixel `i`.
+    fn normal_at(&self, i: usize) -> (f32, f32) {
         let h = &self.hessian;
         let (xx, xy, yy) = (h.xx.data[i], h.xy.data[i], h.yy.data[i]);
         let (_, l2) = eigenvalues(xx, xy, yy);
-        let (nx, ny) = normal_vector(xx, xy, yy, l2);
-        ny.atan2(nx).rem_euclid(std::f32::consts::PI)
+        normal_vector(xx, xy, yy, l2)
     }
 }
 
@@ -322,7 +337,6 @@ pub struct RidgeDetector {
     thick_kernels: Kernels,
     work: Work,
     response: Plane<f32>,
-    raw_response: Plane<f32>,
     thin_raw: Plane<f32>,
     thick_mask: Plane<u8>,
     dilate_scratch: Plane<u8>,
@@ -349,7 +363,6 @@ impl RidgeDetector {
                 padded_row: vec![0.0; width + 2 * max_radius],
             },
             response: plane(),
-            raw_response: plane(),
             thin_raw: plane(),
             thick_mask: Plane::new(width, height),
             dilate_scratch: Plane::new(width, height),
@@ -371,40 +384,25 @@ impl RidgeDetector {
     /// Computes the ridge map of a log-attenuation plane.
     pub fn detect(&mut self, input: &Plane<f32>, out: &mut RidgeMap) {
         out.strength.data.fill(0.0);
-        out.scale_index.data.fill(0);
-        out.normal_rad.data.fill(0.0);
+        out.normal_x.data.fill(1.0);
+        out.normal_y.data.fill(0.0);
         self.thin_raw.data.fill(0.0);
-        for (si, (k, &sigma)) in self.wire_kernels.iter().zip(&self.params.wire_scales_px).enumerate() {
+        for (k, &sigma) in self.wire_kernels.iter().zip(&self.params.wire_scales_px) {
             self.work.hessian(input, k, sigma, true);
-            self.work.ridge_depth(
-                self.params.beta,
-                Some(self.params.edge_tolerance),
-                &mut self.response,
-                &mut self.raw_response,
-            );
-            for (i, &v) in self.response.data.iter().enumerate() {
-                if v > out.strength.data[i] {
-                    out.strength.data[i] = v;
-                    out.scale_index.data[i] = si as u8;
-                    out.normal_rad.data[i] = self.work.normal_angle(i);
-                }
-            }
-            for (best, &r) in self.thin_raw.data.iter_mut().zip(&self.raw_response.data) {
-                *best = best.max(r);
-            }
+            self.work.fold_wire_scale(self.params.beta, self.params.edge_tolerance, out, &mut self.thin_raw);
         }
         self.work.hessian(input, &self.thick_kernels, self.params.thick_scale_px, false);
-        self.work.ridge_depth(self.params.beta, None, &mut self.response, &mut self.raw_response);
+        self.work.weighted_depth(self.params.beta, &mut self.response);
         self.mark_thick_centres();
         let radius = self.params.thick_scale_px.ceil() as usize + 1;
         dilate(&mut self.thick_mask, radius, &mut self.dilate_scratch);
-        let max_angle = self.params.parallel_tolerance_rad;
+        let min_cos = self.params.parallel_tolerance_rad.cos();
         for (i, v) in out.strength.data.iter_mut().enumerate() {
-            if self.thick_mask.data[i] != 0
-                && *v > 0.0
-                && parallel(out.normal_rad.data[i], self.work.normal_angle(i), max_angle)
-            {
-                *v = 0.0;
+            if self.thick_mask.data[i] != 0 && *v > 0.0 {
+                let (tx, ty) = self.work.normal_at(i);
+                if (out.normal_x.data[i] * tx + out.normal_y.data[i] * ty).abs() > min_cos {
+                    *v = 0.0;
+                }
             }
         }
         self.suppress_border_echoes(out);
@@ -416,7 +414,7 @@ impl RidgeDetector {
     fn suppress_border_echoes(&self, out: &mut RidgeMap) {
         let (w, h) = (out.strength.width, out.strength.height);
         let margin = self.params.wire_scales_px.iter().copied().fold(0.0, f32::max).ceil() as usize + 1;
-        let tol = self.params.parallel_tolerance_rad;
+        let min_cos = self.params.parallel_tolerance_rad.cos();
         for y in 0..h {
             for x in 0..w {
                 let near_row = y < margin || y + margin >= h;
@@ -425,9 +423,8 @@ impl RidgeDetector {
                     continue;
                 }
                 let i = y * w + x;
-                let normal = out.normal_rad.data[i];
-                let along_row = near_row && parallel(normal, std::f32::consts::FRAC_PI_2, tol);
-                let along_col = near_col && parallel(normal, 0.0, tol);
+                let along_row = near_row && out.normal_y.data[i].abs() > min_cos;
+                let along_col = near_col && out.normal_x.data[i].abs() > min_cos;
                 if along_row || along_col {
                     out.strength.data[i] = 0.0;
                 }
@@ -453,7 +450,8 @@ impl RidgeDetector {
                 if t <= self.params.thick_min_depth || t <= self.thin_raw.data[i] {
                     continue;
                 }
-                let angle = self.work.normal_angle(i);
+                let (nx, ny) = self.work.normal_at(i);
+                let angle = ny.atan2(nx).rem_euclid(std::f32::consts::PI);
                 let step: isize = match (angle / std::f32::consts::FRAC_PI_4).round() as i32 {
                     0 | 4 => 1,
                     1 => w as isize + 1,
@@ -467,12 +465,6 @@ impl RidgeDetector {
             }
         }
     }
-}
-
-/// True when two undirected angles (radians, 0..π) differ by less than `tolerance`.
-fn parallel(a: f32, b: f32, tolerance: f32) -> bool {
-    let d = (a - b).rem_euclid(std::f32::consts::PI);
-    d.min(std::f32::consts::PI - d) < tolerance
 }
 
 /// Binary dilation by a square of side `2 * radius + 1`, as two separable passes.
