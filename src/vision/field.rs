@@ -31,6 +31,8 @@ impl Default for FieldParams {
 pub struct FieldOfView {
     params: FieldParams,
     rows: Plane<f32>,
+    /// One row of column sums of `rows`.
+    column_sum: Vec<f32>,
     outside: Plane<u8>,
     scratch: Plane<u8>,
 }
@@ -41,6 +43,7 @@ impl FieldOfView {
         FieldOfView {
             params,
             rows: Plane::new(width, height),
+            column_sum: vec![0.0; width],
             outside: Plane::new(width, height),
             scratch: Plane::new(width, height),
         }
@@ -51,19 +54,34 @@ impl FieldOfView {
     pub fn update(&mut self, attenuation: &Plane<f32>) -> usize {
         let (w, h) = (attenuation.width, attenuation.height);
         let r = self.params.smooth_half_width_px;
+        // Box means as sums of shifted rows, in the order a window sum would add them, so
+        // the compiler vectorises them.
         for (row_in, row_out) in attenuation.data.chunks_exact(w).zip(self.rows.data.chunks_exact_mut(w)) {
+            row_out.fill(0.0);
+            for d in -(r.min(w - 1) as isize)..=r.min(w - 1) as isize {
+                let shift = d.unsigned_abs();
+                let (out, from) = if d < 0 {
+                    (&mut row_out[shift..], &row_in[..w - shift])
+                } else {
+                    (&mut row_out[..w - shift], &row_in[shift..])
+                };
+                out.iter_mut().zip(from).for_each(|(o, &v)| *o += v);
+            }
             for (x, o) in row_out.iter_mut().enumerate() {
-                let (lo, hi) = (x.saturating_sub(r), (x + r).min(w - 1));
-                *o = row_in[lo..=hi].iter().sum::<f32>() / (hi - lo + 1) as f32;
+                *o /= ((x + r).min(w - 1) - x.saturating_sub(r) + 1) as f32;
             }
         }
         let mut count = 0;
         for y in 0..h {
             let (lo, hi) = (y.saturating_sub(r), (y + r).min(h - 1));
-            for x in 0..w {
-                let mean = (lo..=hi).map(|yy| self.rows.data[yy * w + x]).sum::<f32>() / (hi - lo + 1) as f32;
-                let out = mean > self.params.outside_attenuation;
-                self.outside.data[y * w + x] = u8::from(out);
+            self.column_sum.fill(0.0);
+            for row in self.rows.data[lo * w..(hi + 1) * w].chunks_exact(w) {
+                self.column_sum.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+            }
+            let count_rows = (hi - lo + 1) as f32;
+            for (o, &sum) in self.outside.data[y * w..(y + 1) * w].iter_mut().zip(&self.column_sum) {
+                let out = sum / count_rows > self.params.outside_attenuation;
+                *o = u8::from(out);
                 count += usize::from(out);
             }
         }
