@@ -94,6 +94,11 @@ fn compose(a: &[f64], b: &[f64], radius: usize) -> Vec<f32> {
 /// Symmetric reflection at the borders (`d c b a | a b c d | d c b a`).
 #[inline]
 fn reflect(i: isize, n: usize) -> usize {
+    if let Ok(inside) = usize::try_from(i) {
+        if inside < n {
+            return inside;
+        }
+    }
     let n = n as isize;
     let period = 2 * n;
     let mut m = i.rem_euclid(period);
@@ -112,8 +117,9 @@ fn filter_rows(input: &Plane<f32>, k: &Kernels, padded: &mut [f32], out: [&mut P
     let [smooth, d1, d2] = out;
     let rows = input.data.chunks_exact(w).zip(smooth.data.chunks_exact_mut(w));
     for ((row_in, s_out), (d1_out, d2_out)) in rows.zip(d1.data.chunks_exact_mut(w).zip(d2.data.chunks_exact_mut(w))) {
-        for (i, p) in padded[..w + 2 * r].iter_mut().enumerate() {
-            *p = row_in[reflect(i as isize - r as isize, w)];
+        padded[r..r + w].copy_from_slice(row_in);
+        for i in (0..r).chain(r + w..w + 2 * r) {
+            padded[i] = row_in[reflect(i as isize - r as isize, w)];
         }
         for (((s, e), f), &p) in s_out.iter_mut().zip(d1_out.iter_mut()).zip(d2_out.iter_mut()).zip(&padded[r..r + w]) {
             (*s, *e, *f) = (k.g[r] * p, k.d1[r] * p, k.d2[r] * p);
@@ -596,6 +602,13 @@ mod tests {
         }
         assert_eq!(exp(0.0), 1.0);
         assert_eq!(exp(-1000.0), exp(-87.0));
+    }
+
+    #[test]
+    fn reflection_mirrors_at_both_borders_and_repeats() {
+        let mirrored: Vec<usize> = (-5..9).map(|i| reflect(i, 4)).collect();
+        assert_eq!(mirrored, [3, 3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0, 0]);
+        assert!((-3..4).all(|i| reflect(i, 1) == 0));
     }
 
     #[test]
