@@ -188,10 +188,25 @@ struct PipelineArgs {
     /// static anatomy fades while a moving wire stays.
     #[arg(long, value_name = "FRAMES")]
     subtract_background: Option<f32>,
+    /// Threads for the ridge stage, the processing thread included; each takes a band of the
+    /// frame, with the same result as one.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    ridge_threads: u16,
+    /// Pin the extra ridge threads to these CPUs, one each (comma-separated).
+    #[arg(long, value_name = "CPU,...", value_delimiter = ',')]
+    ridge_cpus: Vec<usize>,
 }
 
 impl PipelineArgs {
-    fn config(&self) -> anyhow::Result<PipelineConfig> {
+    /// The pipeline's configuration; extra ridge threads run under `SCHED_FIFO` at
+    /// `fifo_priority` when given, like the processing thread that waits for them.
+    fn config(&self, fifo_priority: Option<u8>) -> anyhow::Result<PipelineConfig> {
+        let extra = usize::from(self.ridge_threads) - 1;
+        if self.ridge_cpus.len() > extra {
+            bail!("--ridge-cpus names {} CPUs for {extra} extra ridge threads", self.ridge_cpus.len());
+        }
+        let ridge_workers =
+            (0..extra).map(|i| ThreadPlacement { cpu: self.ridge_cpus.get(i).copied(), fifo_priority }).collect();
         let background = match self.subtract_background {
             Some(frames) if frames.is_finite() && frames >= 1.0 => {
                 Some(BackgroundParams { time_constant_frames: frames })
@@ -199,7 +214,7 @@ impl PipelineArgs {
             Some(frames) => bail!("--subtract-background {frames}: must be at least 1 frame"),
             None => None,
         };
-        Ok(PipelineConfig { background, ..PipelineConfig::default() })
+        Ok(PipelineConfig { background, ridge_workers, ..PipelineConfig::default() })
     }
 }
 
@@ -233,13 +248,13 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 processing_thread,
                 ..RunOptions::default()
             };
-            replay(dir, &udp, &serial, baud, &options, &pipeline.config()?)
+            replay(dir, &udp, &serial, baud, &options, &pipeline.config(placement.fifo_priority)?)
         }
         Command::Rx { udp, serial, baud, json, idle_exit } => rx(udp, serial, baud, json, idle_exit),
-        Command::Eval { seq, pred, json, pipeline } => eval(&seq, pred.as_deref(), json, &pipeline.config()?),
+        Command::Eval { seq, pred, json, pipeline } => eval(&seq, pred.as_deref(), json, &pipeline.config(None)?),
         Command::Bench { seq, json, repeat, overload, deadline_ms, pipeline } => {
             let deadline = (deadline_ms > 0).then(|| Duration::from_millis(deadline_ms));
-            let options = BenchOptions { repeat, overload, config: pipeline.config()?, deadline };
+            let options = BenchOptions { repeat, overload, config: pipeline.config(None)?, deadline };
             run_bench(&seq, json.as_deref(), &options)
         }
         Command::Synth { out, seed, frames, size, fps, difficulty } => {

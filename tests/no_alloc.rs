@@ -19,6 +19,7 @@ use wiretrace::capture::memory::MemorySource;
 use wiretrace::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
 use wiretrace::capture::{CaptureError, FrameSource};
 use wiretrace::frame::Frame;
+use wiretrace::pipeline::realtime::ThreadPlacement;
 use wiretrace::pipeline::runner::{run, Pacing, RunOptions};
 use wiretrace::pipeline::{Pipeline, PipelineConfig};
 use wiretrace::time::Micros;
@@ -139,12 +140,13 @@ struct Counts {
 /// frame, so what a frame allocates is counted by part (the sink thread starts on a message as
 /// soon as it is queued, so its share may show in the queue's count). A bad frame is logged as
 /// the runner does, with no subscriber installed.
-fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>) {
+fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig) {
     let (socket, addr) = receiver();
     let sinks =
         Sinks::start(vec![Box::new(UdpSink::new(addr).expect("udp sink"))], WhenFull::Wait, None).expect("sinks");
     let mut source = MemorySource::new(frames, 15.0);
-    let mut pipeline = Pipeline::new(SIZE, SIZE, &PipelineConfig::default());
+    let ridge_threads = config.ridge_workers.len() + 1;
+    let mut pipeline = Pipeline::new(SIZE, SIZE, &config);
     let mut frame = Frame::with_size(SIZE, SIZE);
     let mut rejected = bad_frame();
     let mut datagram = [0u8; MAX_MESSAGE_LEN];
@@ -199,8 +201,8 @@ fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>) {
     }
     let reports = sinks.finish();
     println!(
-        "frame by frame, {COUNTED} frames of {SIZE}x{SIZE} after {WARM_UP} to warm up ({wires} with a wire, \
-         {} bad), allocations: {counts:?}",
+        "frame by frame, {ridge_threads} ridge threads, {COUNTED} frames of {SIZE}x{SIZE} after {WARM_UP} to \
+         warm up ({wires} with a wire, {} bad), allocations: {counts:?}",
         (WARM_UP..WARM_UP + COUNTED).filter(|&i| bad(i)).count()
     );
     assert!(wires >= COUNTED / 2, "the wire path was exercised: {wires} of {COUNTED} frames");
@@ -363,13 +365,26 @@ type Scenario = (&'static str, Box<dyn FnOnce()>);
 
 fn main() {
     let frames = frames();
-    let scenarios: [Scenario; 6] = [
+    let scenarios: [Scenario; 7] = [
         ("serial sink with the port down", Box::new(serial_sink_with_the_port_down)),
         (
             "pipeline and sinks frame by frame",
             Box::new({
                 let frames = frames.clone();
-                move || pipeline_and_sinks_frame_by_frame(frames)
+                move || pipeline_and_sinks_frame_by_frame(frames, PipelineConfig::default())
+            }),
+        ),
+        (
+            "pipeline and sinks frame by frame, ridge stage on three threads",
+            Box::new({
+                let frames = frames.clone();
+                let ridge_workers = vec![ThreadPlacement::default(); 2];
+                move || {
+                    pipeline_and_sinks_frame_by_frame(
+                        frames,
+                        PipelineConfig { ridge_workers, ..PipelineConfig::default() },
+                    )
+                }
             }),
         ),
         (

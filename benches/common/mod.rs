@@ -95,7 +95,7 @@ pub fn inputs(size: usize) -> Inputs {
         ridge: pipeline.ridge_map().clone(),
         segmentation,
         thinned,
-        occluded: pipeline.ridge_detector().thick_mask().clone(),
+        occluded: pipeline.thick_mask().clone(),
         prior,
         noise_depth: pipeline.noise_depth(),
         skeleton: pipeline.skeleton().clone(),

@@ -9,14 +9,16 @@ pub mod runner;
 use crate::frame::Frame;
 use crate::time::Micros;
 use crate::vision::background::{BackgroundParams, BackgroundSuppressor};
+use crate::vision::bands::BandedRidge;
 use crate::vision::bridging::{BridgeParams, GapBridger};
 use crate::vision::centerline::{CenterlineExtractor, CenterlineParams, Wire};
 use crate::vision::field::{FieldOfView, FieldParams};
 use crate::vision::normalise::Normaliser;
-use crate::vision::ridge::{RidgeDetector, RidgeMap, RidgeParams};
+use crate::vision::ridge::{RidgeMap, RidgeParams};
 use crate::vision::thinning::Thinning;
 use crate::vision::threshold::{Hysteresis, ThresholdParams};
 use crate::vision::Plane;
+use realtime::ThreadPlacement;
 
 /// Largest frame side (px) the pipeline is built for: its planes take about 80 bytes a pixel,
 /// 1.3 GiB at 4096 × 4096.
@@ -31,6 +33,9 @@ pub struct PipelineConfig {
     pub field: FieldParams,
     /// Ridge measure.
     pub ridge: RidgeParams,
+    /// One more thread for the ridge stage per entry, each working on a band of the frame and
+    /// placed as it says; none: the processing thread does it all.
+    pub ridge_workers: Vec<ThreadPlacement>,
     /// Mask from ridge strength.
     pub threshold: ThresholdParams,
     /// Joining skeleton fragments.
@@ -127,7 +132,7 @@ pub struct Pipeline {
     attenuation: Plane<f32>,
     background: Option<BackgroundSuppressor>,
     field: FieldOfView,
-    ridge: RidgeDetector,
+    ridge: BandedRidge,
     ridge_map: RidgeMap,
     hysteresis: Hysteresis,
     segmentation: Plane<u8>,
@@ -150,7 +155,7 @@ impl Pipeline {
             attenuation: Plane::new(width, height),
             background: config.background.map(|p| BackgroundSuppressor::new(width, height, p)),
             field: FieldOfView::new(width, height, config.field),
-            ridge: RidgeDetector::new(width, height, config.ridge.clone()),
+            ridge: BandedRidge::new(width, height, config.ridge.clone(), &config.ridge_workers),
             ridge_map: RidgeMap::new(width, height),
             hysteresis: Hysteresis::new(n, config.threshold),
             segmentation: Plane::new(width, height),
@@ -241,9 +246,9 @@ impl Pipeline {
         self.extractor.prior()
     }
 
-    /// The ridge detector, for diagnostics of its intermediate planes.
-    pub fn ridge_detector(&self) -> &RidgeDetector {
-        &self.ridge
+    /// Where the last frame's thick structures (catheters) were masked.
+    pub fn thick_mask(&self) -> &Plane<u8> {
+        self.ridge.thick_mask()
     }
 
     /// The last frame's segmentation: every pixel the hysteresis kept (0 or 1), wire and

@@ -2,12 +2,14 @@
 //! [`normalise`] (→ optional [`background`] suppression) → [`ridge`] (within the [`field`] of
 //! view) → [`threshold`] →
 //! [`thinning`] → [`bridging`] → [`centerline`]. [`clahe`] is there for the learned engine's
-//! input and for display.
+//! input and for display. [`bands`] runs the ridge stage over bands of the frame on several
+//! threads, with the same output.
 //!
 //! Every stage owns its scratch buffers, sized when it is made, so processing a frame
 //! allocates nothing.
 
 pub mod background;
+pub mod bands;
 pub mod bridging;
 pub mod centerline;
 pub mod clahe;

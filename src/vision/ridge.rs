@@ -252,7 +252,14 @@ struct Work {
 impl Work {
     /// The scale-normalised Hessian of `input` at `sigma_px` and, with `gradient`, its
     /// scale-normalised first derivatives (∂/∂x · σ, ∂/∂y · σ).
+    ///
+    /// The padded row was sized at start for the detector's own scales; only a larger scale
+    /// asked of [`RidgeDetector::hessian_at`] grows it.
     fn hessian(&mut self, input: &Plane<f32>, k: &Kernels, sigma_px: f32, gradient: bool) {
+        let padded_len = input.width + 2 * k.radius;
+        if self.padded_row.len() < padded_len {
+            self.padded_row.resize(padded_len, 0.0);
+        }
         let rows = [&mut self.smooth_rows, &mut self.d1_rows, &mut self.d2_rows];
         filter_rows(input, k, &mut self.padded_row, rows);
         let (s2, s1, r) = (sigma_px * sigma_px, sigma_px, k.radius);
@@ -411,11 +418,20 @@ pub struct RidgeDetector {
     thin_raw: Plane<f32>,
     thick_mask: Plane<u8>,
     dilate_scratch: Plane<u8>,
+    /// Whether the first and the last row of the planes are the image's own border, or the
+    /// edge of a band of it ([`bands`](super::bands)), where nothing is a border echo.
+    image_rows: (bool, bool),
 }
 
 impl RidgeDetector {
     /// Builds kernels and scratch planes for `width` × `height` frames.
     pub fn new(width: usize, height: usize, params: RidgeParams) -> Self {
+        Self::for_rows(width, height, params, (true, true))
+    }
+
+    /// A detector for `height` rows of a wider image, whose top and bottom are its border
+    /// where `image_rows` says so.
+    pub(crate) fn for_rows(width: usize, height: usize, params: RidgeParams, image_rows: (bool, bool)) -> Self {
         let wire_kernels: Vec<Kernels> = params.wire_scales_px.iter().map(|&s| Kernels::new(s)).collect();
         let thick_kernels = Kernels::new(params.thick_scale_px);
         let max_radius = wire_kernels.iter().map(|k| k.radius).chain([thick_kernels.radius]).max().unwrap_or(0);
@@ -437,7 +453,20 @@ impl RidgeDetector {
             thin_raw: plane(),
             thick_mask: Plane::new(width, height),
             dilate_scratch: Plane::new(width, height),
+            image_rows,
         }
+    }
+
+    /// Rows beyond its own that a band of the image must be given so that the detector's
+    /// output on the band's rows is the same as on the whole image: the reach of the column
+    /// filters, of the thick-axis test (one row) and of the thick mask's dilation.
+    pub(crate) fn halo_rows(&self) -> usize {
+        let reach = self.wire_kernels.iter().map(|k| k.radius).chain([self.thick_kernels.radius]).max().unwrap_or(0);
+        reach + 1 + self.thick_dilation_px() + 1
+    }
+
+    fn thick_dilation_px(&self) -> usize {
+        self.params.thick_scale_px.ceil() as usize + 1
     }
 
     /// Scale-normalised Hessian of `input` at `sigma_px`: the reference that faster variants
@@ -465,7 +494,7 @@ impl RidgeDetector {
         self.work.hessian(input, &self.thick_kernels, self.params.thick_scale_px, false);
         self.work.weighted_depth(self.params.beta, &mut self.response);
         self.mark_thick_centres();
-        let radius = self.params.thick_scale_px.ceil() as usize + 1;
+        let radius = self.thick_dilation_px();
         dilate(&mut self.thick_mask, radius, &mut self.dilate_scratch);
         let min_cos = self.params.parallel_tolerance_rad.cos();
         for (i, v) in out.strength.data.iter_mut().enumerate() {
@@ -488,7 +517,7 @@ impl RidgeDetector {
         let min_cos = self.params.parallel_tolerance_rad.cos();
         for y in 0..h {
             for x in 0..w {
-                let near_row = y < margin || y + margin >= h;
+                let near_row = (self.image_rows.0 && y < margin) || (self.image_rows.1 && y + margin >= h);
                 let near_col = x < margin || x + margin >= w;
                 if !(near_row || near_col) {
                     continue;
