@@ -56,8 +56,8 @@ pub trait FrameSource: Send {
     fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>>;
     /// True for a device that delivers frames at its own pace and stamps each with its
     /// capture time (a camera): the runner neither paces nor restamps its frames. Such a
-    /// source returns [`CaptureError::NoSignal`] from `next_frame` at least every second
-    /// while no frame comes, so the runner can report it and stop.
+    /// source returns [`CaptureError::NoSignal`] from `next_frame` at least every two
+    /// seconds while no frame comes, so the runner can report it and stop.
     fn live(&self) -> bool {
         false
     }

@@ -29,6 +29,9 @@ use super::FrameSource;
 use crate::pipeline::MAX_SIDE_PX;
 use crate::time::Micros;
 
+/// Longest frame timeout: see [`V4l2Options::validate`].
+pub const MAX_FRAME_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Buffers mapped for streaming: one being read, the others with the driver, so a frame that
 /// arrives while the pipeline reads the last one still has a buffer to land in.
 pub const STREAM_BUFFERS: u32 = 4;
@@ -227,9 +230,14 @@ impl V4l2Options {
         if !(1..=16).contains(&self.y16.bits) {
             return bad(format!("Y16 bits {} is out of range 1..=16", self.y16.bits));
         }
-        if self.frame_timeout.is_zero() || self.stall_reopen < self.frame_timeout {
+        // The capture thread comes back to the runner at least every two frame timeouts, so a
+        // stop request and the no-signal flag wait at most two seconds.
+        if self.frame_timeout.is_zero()
+            || self.frame_timeout > MAX_FRAME_TIMEOUT
+            || self.stall_reopen < self.frame_timeout
+        {
             return bad(format!(
-                "the frame timeout ({:?}) must be positive and no longer than the stall reopen ({:?})",
+                "the frame timeout ({:?}) must be in (0, 1 s] and no longer than the stall reopen ({:?})",
                 self.frame_timeout, self.stall_reopen
             ));
         }
@@ -970,6 +978,7 @@ mod tests {
         let y16 = Y16Scale { bits: 17, alignment: Alignment::Msb };
         assert!(bad(V4l2Options { y16, ..options() }).contains("Y16 bits 17"));
         assert!(bad(V4l2Options { stall_reopen: Duration::from_millis(100), ..options() }).contains("stall reopen"));
+        assert!(bad(V4l2Options { frame_timeout: Duration::from_secs(2), ..options() }).contains("(0, 1 s]"));
         let retry = RetryPolicy { first: Duration::ZERO, max: Duration::from_secs(1) };
         assert!(bad(V4l2Options { retry, ..options() }).contains("retry"));
     }
