@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use wiretrace::bench::{bench, BenchOptions};
 use wiretrace::capture::replay::ReplaySource;
 use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
+use wiretrace::capture::v4l2::{feed, FeedOptions, PixelFormat};
 use wiretrace::demo::{run_demo, summary_lines};
 use wiretrace::eval::report::evaluate;
 use wiretrace::pipeline::realtime::ThreadPlacement;
@@ -154,6 +155,22 @@ enum Command {
         #[arg(long, default_value = "easy")]
         difficulty: Difficulty,
     },
+    /// Write a sequence into a V4L2 output device (v4l2loopback) at its fps, so `wiretrace run`
+    /// on the capture side goes through the real V4L2 path (board/bench/README.md). Needs a
+    /// build with `--features v4l2`.
+    Feed {
+        /// The loopback device's node, e.g. /dev/video10.
+        device: PathBuf,
+        /// Sequence directory (frames/NNNNNN.pgm, optional meta.json with the fps).
+        #[arg(long)]
+        seq: PathBuf,
+        /// Pixel format written: GREY, Y16 (a 12-bit frame's bits at the top of the word) or YUYV.
+        #[arg(long, default_value = "GREY")]
+        format: PixelFormat,
+        /// Start again after the last frame, until interrupted.
+        #[arg(long = "loop")]
+        looped: bool,
+    },
 }
 
 /// Where the capture and processing threads run. Each is applied when the process is
@@ -257,6 +274,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             let options = BenchOptions { repeat, overload, config: pipeline.config(None)?, deadline };
             run_bench(&seq, json.as_deref(), &options)
         }
+        Command::Feed { device, seq, format, looped } => feed_loopback(FeedOptions { device, seq, format, looped }),
         Command::Synth { out, seed, frames, size, fps, difficulty } => {
             let cfg = synth_config(seed, frames, size, fps, difficulty)?;
             write_sequence(&cfg, &out).with_context(|| format!("writing {}", out.display()))?;
@@ -495,4 +513,18 @@ fn report_rx(s: &RxStats) {
         s.unknown_kinds
     );
     eprintln!("rx summary: {}", serde_json::to_string(s).unwrap_or_default());
+}
+
+fn feed_loopback(options: FeedOptions) -> anyhow::Result<()> {
+    let stop = stop_flag()?;
+    let s = feed(&options, &stop).with_context(|| format!("feeding {}", options.seq.display()))?;
+    eprintln!(
+        "feed: {} frames written to {} at {} fps in {} passes, {} bad frames skipped",
+        s.frames,
+        options.device.display(),
+        s.fps,
+        s.passes,
+        s.bad_frames
+    );
+    Ok(())
 }

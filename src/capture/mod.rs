@@ -1,13 +1,17 @@
-//! Frame sources: recorded sequences on disk, frames in memory, synthetic fluoroscopy.
+//! Frame sources: recorded sequences on disk, frames in memory, synthetic fluoroscopy, and a
+//! V4L2 device (frame grabber, camera, or a v4l2loopback device fed by `wiretrace feed`).
 //!
-//! A source fills frames it is lent; it does not timestamp them. Timestamps are taken by the
-//! runner when a frame is handed to the pipeline, on the monotonic clock.
+//! A file or memory source fills frames it is lent and does not timestamp them: the runner
+//! paces them like a camera and stamps each when it is handed to the pipeline, on the
+//! monotonic clock. A live source ([`FrameSource::live`]) is paced by its device and stamps
+//! its frames with the device's capture time.
 
 pub mod memory;
 pub mod pgm;
 pub mod replay;
 pub mod sequence;
 pub mod synthetic;
+pub mod v4l2;
 
 use std::path::PathBuf;
 
@@ -32,6 +36,13 @@ pub enum CaptureError {
         /// What is wrong with it.
         reason: String,
     },
+    /// No frame is coming from a live source (the device is silent, or gone and being
+    /// reopened). Not a bad frame: heartbeats say `no signal` until frames come again.
+    #[error("no frame for {} ms", waited.as_millis())]
+    NoSignal {
+        /// How long the source waited in this call.
+        waited: std::time::Duration,
+    },
 }
 
 /// Something that delivers frames of one size.
@@ -43,4 +54,11 @@ pub trait FrameSource: Send {
     /// Fills `frame` (reusing its buffer) with the next frame; `None` at the end, `Some(Err)`
     /// for a frame that could not be read (the next call moves on).
     fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>>;
+    /// True for a device that delivers frames at its own pace and stamps each with its
+    /// capture time (a camera): the runner neither paces nor restamps its frames. Such a
+    /// source returns [`CaptureError::NoSignal`] from `next_frame` at least every two
+    /// seconds while no frame comes, so the runner can report it and stop.
+    fn live(&self) -> bool {
+        false
+    }
 }

@@ -16,7 +16,7 @@ use wiretrace_protocol::{
 
 use super::realtime::{place, ThreadPlacement};
 use super::{Pipeline, PipelineConfig, PipelineError};
-use crate::capture::FrameSource;
+use crate::capture::{CaptureError, FrameSource};
 use crate::frame::Frame;
 use crate::time::Micros;
 use crate::transport::{late_to_missed, Sink, SinkReport, Sinks, WhenFull};
@@ -148,9 +148,9 @@ impl Exchange {
         replaced
     }
 
-    /// Fast pacing: waits for an empty slot, then timestamps `frame` and puts it there. The
-    /// frame is dropped if the exchange closes meanwhile.
-    fn offer_wait(&self, mut frame: Frame) {
+    /// Fast pacing: waits for an empty slot, then timestamps `frame` (unless its source did)
+    /// and puts it there. The frame is dropped if the exchange closes meanwhile.
+    fn offer_wait(&self, mut frame: Frame, stamp: bool) {
         let mut s = self.lock();
         while s.ready.is_some() && !s.closed {
             s = self.wait(s);
@@ -158,7 +158,9 @@ impl Exchange {
         if s.closed {
             return;
         }
-        frame.capture = Micros::now();
+        if stamp {
+            frame.capture = Micros::now();
+        }
         s.ready = Some(frame);
         drop(s);
         self.changed.notify_all();
@@ -211,6 +213,8 @@ struct Counters {
     dropped_latest: AtomicU64,
     bad: AtomicU64,
     misses: AtomicU64,
+    /// A live source says no frame is coming: heartbeats carry `no_signal`.
+    no_signal: AtomicBool,
 }
 
 /// The capture thread: pulls frames from `source`, paces them and hands them over.
@@ -223,6 +227,7 @@ fn capture(
 ) {
     place("capture", options.capture_thread);
     let pacing = options.pacing;
+    let live = source.live();
     let period = Duration::from_secs_f64(1.0 / f64::from(source.fps().max(0.1)));
     let _close = CloseOnDrop(exchange);
     let start = Instant::now();
@@ -230,6 +235,11 @@ fn capture(
     let Some(mut spare) = exchange.take_free() else { return };
     while !stop.load(Ordering::Relaxed) {
         let Some(result) = source.next_frame(&mut spare) else { break };
+        if let Err(CaptureError::NoSignal { .. }) = result {
+            counters.no_signal.store(true, Ordering::Relaxed);
+            continue;
+        }
+        counters.no_signal.store(false, Ordering::Relaxed);
         counters.seen.fetch_add(1, Ordering::Relaxed);
         let due = start + period * slot;
         slot += 1;
@@ -239,9 +249,12 @@ fn capture(
             continue;
         }
         match pacing {
+            // A live source's frames come at the device's pace with its capture time.
             Pacing::Camera => {
-                std::thread::sleep(due.saturating_duration_since(Instant::now()));
-                spare.capture = Micros::now();
+                if !live {
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    spare.capture = Micros::now();
+                }
                 spare = match exchange.offer_latest(spare) {
                     Some(dropped) => {
                         counters.dropped_latest.fetch_add(1, Ordering::Relaxed);
@@ -254,7 +267,7 @@ fn capture(
                 };
             }
             Pacing::Fast => {
-                exchange.offer_wait(spare);
+                exchange.offer_wait(spare, !live);
                 spare = match exchange.take_free() {
                     Some(f) => f,
                     None => return,
@@ -331,7 +344,11 @@ pub fn run(
         ),
         deadline_misses: saturating_u32(counters.misses.load(Ordering::Relaxed)),
         backend: BackendId::CPU_CLASSICAL,
-        flags: HeartbeatFlags::default(),
+        flags: if counters.no_signal.load(Ordering::Relaxed) {
+            HeartbeatFlags::NO_SIGNAL
+        } else {
+            HeartbeatFlags::default()
+        },
     };
     std::thread::scope(|scope| {
         let capture_thread = std::thread::Builder::new()
@@ -528,6 +545,66 @@ mod tests {
         }
         assert_eq!((summary.deadline_misses, summary.centerlines, summary.no_wire), (3, 0, 0));
         assert_eq!(heartbeats.last().map(|h| h.deadline_misses), Some(3), "the final heartbeat counts them");
+    }
+
+    /// A camera as the runner sees it (no camera exists here): each step of the script is a
+    /// call of `next_frame`, either 10 ms without a frame or a frame the device stamped.
+    struct Camera(std::vec::IntoIter<Option<u64>>);
+
+    impl FrameSource for Camera {
+        fn size(&self) -> (usize, usize) {
+            (256, 256)
+        }
+        fn fps(&self) -> f32 {
+            15.0
+        }
+        fn live(&self) -> bool {
+            true
+        }
+        fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
+            let Some(stamp_us) = self.0.next()? else {
+                std::thread::sleep(Duration::from_millis(10));
+                return Some(Err(CaptureError::NoSignal { waited: Duration::from_millis(10) }));
+            };
+            frame.maxval = 4095;
+            frame.pixels.fill(2000);
+            frame.capture = Micros(stamp_us);
+            Some(Ok(()))
+        }
+    }
+
+    fn run_camera(script: Vec<Option<u64>>) -> (RunSummary, Vec<Message>) {
+        let (tx, rx) = channel();
+        let options =
+            RunOptions { pacing: Pacing::Fast, heartbeat_period: Duration::from_millis(20), ..RunOptions::default() };
+        let source = Box::new(Camera(script.into_iter()));
+        let summary =
+            run(source, &PipelineConfig::default(), vec![Box::new(Messages(tx))], &options, &AtomicBool::new(false))
+                .expect("run");
+        (summary, rx.try_iter().collect())
+    }
+
+    #[test]
+    fn a_live_source_keeps_its_capture_times_and_its_silence_is_no_signal() {
+        let silence = |n| std::iter::repeat_n(None, n);
+        let frames = [Some(1_000), Some(2_000), Some(3_000)];
+        let (summary, messages) = run_camera(silence(10).chain(frames).collect());
+        assert_eq!(summary.frames_seen, 3, "silence is neither a frame nor a bad one: {summary:?}");
+        assert_eq!(summary.bad_frames, 0);
+        let no_signal =
+            |m: &Message| matches!(&m.body, Body::Heartbeat(h) if h.flags.contains(HeartbeatFlags::NO_SIGNAL));
+        let first_frame = messages.iter().position(|m| matches!(m.body, Body::Centerline(_))).expect("frames sent");
+        assert!(messages[..first_frame].iter().any(no_signal), "100 ms of silence go out as no signal: {messages:?}");
+        let stamps: Vec<u64> = messages
+            .iter()
+            .filter_map(|m| if let Body::Centerline(c) = &m.body { Some(c.capture_us) } else { None })
+            .collect();
+        assert_eq!(stamps, [1_000, 2_000, 3_000], "the device's capture times, not the runner's");
+        let last = messages.last().expect("a final heartbeat");
+        assert!(matches!(last.body, Body::Heartbeat(_)) && !no_signal(last), "frames came back: {last:?}");
+
+        let (_, messages) = run_camera(frames.into_iter().chain(silence(5)).collect());
+        assert!(messages.last().is_some_and(no_signal), "the signal was lost at the end: {:?}", messages.last());
     }
 
     #[test]
