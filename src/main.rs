@@ -13,11 +13,15 @@ use clap::{Parser, Subcommand};
 use wiretrace::bench::{bench, BenchOptions};
 use wiretrace::capture::replay::ReplaySource;
 use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
+use wiretrace::capture::synthetic_source::SyntheticSource;
+use wiretrace::capture::FrameSource;
+use wiretrace::config::{self, Backend, ServiceConfig, SourceConfig, V4l2Config};
 use wiretrace::demo::{run_demo, summary_lines};
 use wiretrace::eval::report::evaluate;
 use wiretrace::pipeline::realtime::ThreadPlacement;
 use wiretrace::pipeline::runner::{run, Pacing, RunOptions, RunSummary};
 use wiretrace::pipeline::PipelineConfig;
+use wiretrace::service::{Notifier, ServiceMonitor};
 use wiretrace::transport::receiver::{message_json, receive_stream, receive_udp, Receiver, RxStats, StopWhen};
 use wiretrace::transport::serial::{open_port, SerialSink};
 use wiretrace::transport::udp::UdpSink;
@@ -154,6 +158,28 @@ enum Command {
         #[arg(long, default_value = "easy")]
         difficulty: Difficulty,
     },
+    /// Run as the service: source, pipeline and sinks from the configuration file. Tells
+    /// systemd when it is ready and feeds its watchdog (Type=notify, WatchdogSec=).
+    Run {
+        /// Configuration file (config/wiretrace.toml documents every key).
+        #[arg(long, value_name = "FILE", default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file without running anything, and summarise it; exits
+    /// non-zero on the first error, which names the line and the key.
+    Check {
+        /// Configuration file.
+        file: PathBuf,
+    },
 }
 
 /// Where the capture and processing threads run. Each is applied when the process is
@@ -246,6 +272,15 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             let cfg = synth_config(seed, frames, size, fps, difficulty)?;
             write_sequence(&cfg, &out).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {frames} {difficulty} frames of {size}x{size} to {}", out.display());
+            Ok(())
+        }
+        Command::Run { config } => run_service(&config),
+        Command::Config { command: ConfigCommand::Check { file } } => {
+            let checked = config::load(&file)?;
+            println!("{}: valid", file.display());
+            for line in checked.summary() {
+                println!("  {line}");
+            }
             Ok(())
         }
     }
@@ -345,9 +380,9 @@ fn run_bench(seq: &Path, json: Option<&Path>, options: &BenchOptions) -> anyhow:
     Ok(())
 }
 
-fn print_run_summary(s: &RunSummary) {
+fn print_run_summary(what: &str, s: &RunSummary) {
     eprintln!(
-        "replay: {} frames seen, {} centerlines, {} no-wire, {} deadline missed, {} dropped (latest wins), {} bad, \
+        "{what}: {} frames seen, {} centerlines, {} no-wire, {} deadline missed, {} dropped (latest wins), {} bad, \
          {} heartbeats in {:.1} s",
         s.frames_seen,
         s.centerlines,
@@ -391,7 +426,7 @@ fn replay(
     );
     let stop = stop_flag()?;
     let summary = run(Box::new(source), config, sinks, options, &stop).context("starting the sinks")?;
-    print_run_summary(&summary);
+    print_run_summary("replay", &summary);
     Ok(())
 }
 
@@ -480,4 +515,80 @@ fn report_rx(s: &RxStats) {
         s.unknown_kinds
     );
     eprintln!("rx summary: {}", serde_json::to_string(s).unwrap_or_default());
+}
+
+/// The frame grabber. This build has no V4L2 capture: the `v4l2` feature brings it.
+fn open_v4l2(v4l2: &V4l2Config) -> anyhow::Result<Box<dyn FrameSource>> {
+    bail!(
+        "source.kind = \"v4l2\" ({}): this build has no V4L2 support; build with --features v4l2",
+        v4l2.device.display()
+    )
+}
+
+/// The configured source, and how the runner paces it.
+fn open_source(source: &SourceConfig) -> anyhow::Result<(Box<dyn FrameSource>, Pacing)> {
+    Ok(match source {
+        SourceConfig::V4l2(v4l2) => (open_v4l2(v4l2)?, Pacing::Camera),
+        SourceConfig::Replay(r) => {
+            let replay = ReplaySource::open(&r.dir).with_context(|| format!("opening sequence {}", r.dir.display()))?;
+            (Box::new(replay), r.pacing)
+        }
+        SourceConfig::Synthetic(cfg) => (Box::new(SyntheticSource::new(cfg.clone())?), Pacing::Camera),
+    })
+}
+
+/// Opened sinks, and their names for the status line.
+type NamedSinks = (Vec<Box<dyn Sink>>, Vec<String>);
+
+/// The configured sinks, opened.
+fn open_sinks(config: &ServiceConfig) -> anyhow::Result<NamedSinks> {
+    let (mut sinks, mut names): (Vec<Box<dyn Sink>>, Vec<String>) = (Vec::new(), Vec::new());
+    for target in &config.sinks.udp {
+        let addr = config::resolve_udp(target).with_context(|| format!("sinks.udp: resolving {target}"))?;
+        sinks.push(Box::new(UdpSink::new(addr)?));
+        names.push(format!("udp {addr}"));
+    }
+    for s in &config.sinks.serial {
+        sinks.push(Box::new(SerialSink::open(&s.path, s.baud)?));
+        names.push(format!("serial {}", s.path));
+    }
+    Ok((sinks, names))
+}
+
+/// The service: everything from the configuration file, until the source ends or SIGTERM.
+fn run_service(path: &Path) -> anyhow::Result<()> {
+    let config = config::load(path)?;
+    if config.engine.backend == Backend::Cuda {
+        bail!("{}: engine.backend = \"cuda\": this build has no CUDA backend; set backend = \"cpu\"", path.display());
+    }
+    let stop = stop_flag()?;
+    let (source, pacing) = open_source(&config.source)?;
+    let (sinks, names) = open_sinks(&config)?;
+    let notifier = Notifier::from_env()?;
+    let watchdog = sd_notify::watchdog_enabled();
+    let monitor = Arc::new(ServiceMonitor::new(notifier, watchdog, config.watchdog.capture_stall, &names));
+    let (w, h) = source.size();
+    tracing::info!(
+        "running {} ({}, {w}x{h}) to {}; watchdog {}",
+        path.display(),
+        config.source.kind(),
+        names.join(", "),
+        watchdog.map_or("off".to_string(), |w| format!("every {} ms", w.as_millis()))
+    );
+    let options = RunOptions {
+        pacing,
+        heartbeat_period: config.pipeline.heartbeat_period,
+        low_confidence: config.pipeline.low_confidence,
+        deadline: config.pipeline.deadline,
+        capture_thread: config.capture_thread,
+        processing_thread: config.processing_thread,
+        monitor: Some(Arc::clone(&monitor) as Arc<dyn wiretrace::pipeline::runner::RunMonitor>),
+    };
+    let background =
+        config.pipeline.subtract_background_frames.map(|frames| BackgroundParams { time_constant_frames: frames });
+    let pipeline = PipelineConfig { background, ..PipelineConfig::default() };
+    let summary = run(source, &pipeline, sinks, &options, &stop).context("starting the sinks");
+    monitor.stopping();
+    print_run_summary("run", &summary?);
+    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod pgm;
 pub mod replay;
 pub mod sequence;
 pub mod synthetic;
+pub mod synthetic_source;
 
 use std::path::PathBuf;
 
