@@ -13,7 +13,11 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use crate::capture::synthetic::{Difficulty, SynthConfig, MAX_FRAMES, MAX_SIZE_PX, MIN_SIZE_PX};
+use crate::capture::replay::ReplaySource;
+use crate::capture::sequence::SequenceError;
+use crate::capture::synthetic::{Difficulty, SynthConfig, SynthError, MAX_FRAMES, MAX_SIZE_PX, MIN_SIZE_PX};
+use crate::capture::synthetic_source::SyntheticSource;
+use crate::capture::FrameSource;
 use crate::pipeline::realtime::ThreadPlacement;
 use crate::pipeline::runner::Pacing;
 use crate::pipeline::MAX_SIDE_PX;
@@ -720,6 +724,46 @@ impl RawGpioLine {
         }
         Ok(GpioLine { chip: self.chip.into_inner(), line: self.line, active_low: self.active_low })
     }
+}
+
+/// Why the configured source cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The configuration asks for the frame grabber, and this build has no V4L2 capture.
+    #[error("source.kind = \"v4l2\" ({}): this build has no V4L2 support; build with --features v4l2", device.display())]
+    NoV4l2 {
+        /// The configured device.
+        device: PathBuf,
+    },
+    /// The sequence directory cannot be replayed.
+    #[error("opening sequence {}", dir.display())]
+    Replay {
+        /// The sequence directory.
+        dir: PathBuf,
+        /// Why.
+        source: SequenceError,
+    },
+    /// The synthetic settings are out of the generator's range.
+    #[error("source.synthetic")]
+    Synthetic(#[from] SynthError),
+}
+
+/// The frame grabber. This build has no V4L2 capture: the `v4l2` feature brings it.
+fn open_v4l2(v4l2: &V4l2Config) -> Result<Box<dyn FrameSource>, SourceError> {
+    Err(SourceError::NoV4l2 { device: v4l2.device.clone() })
+}
+
+/// Opens the configured source; also says how the runner paces it.
+pub fn open_source(source: &SourceConfig) -> Result<(Box<dyn FrameSource>, Pacing), SourceError> {
+    Ok(match source {
+        SourceConfig::V4l2(v4l2) => (open_v4l2(v4l2)?, Pacing::Camera),
+        SourceConfig::Replay(r) => {
+            let replay =
+                ReplaySource::open(&r.dir).map_err(|source| SourceError::Replay { dir: r.dir.clone(), source })?;
+            (Box::new(replay), r.pacing)
+        }
+        SourceConfig::Synthetic(cfg) => (Box::new(SyntheticSource::new(cfg.clone())?), Pacing::Camera),
+    })
 }
 
 /// Resolves a UDP target (`IP:PORT` or `HOST:PORT`) to its first address.

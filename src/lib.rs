@@ -12,6 +12,7 @@ pub mod demo;
 pub mod eval;
 pub mod frame;
 pub mod pipeline;
+pub mod selftest;
 pub mod service;
 pub mod time;
 pub mod transport;

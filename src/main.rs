@@ -13,9 +13,7 @@ use clap::{Parser, Subcommand};
 use wiretrace::bench::{bench, BenchOptions};
 use wiretrace::capture::replay::ReplaySource;
 use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
-use wiretrace::capture::synthetic_source::SyntheticSource;
-use wiretrace::capture::FrameSource;
-use wiretrace::config::{self, Backend, ServiceConfig, SourceConfig, V4l2Config};
+use wiretrace::config::{self, Backend, ServiceConfig};
 use wiretrace::demo::{run_demo, summary_lines};
 use wiretrace::eval::report::evaluate;
 use wiretrace::pipeline::realtime::ThreadPlacement;
@@ -165,6 +163,13 @@ enum Command {
         #[arg(long, value_name = "FILE", default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Check on this box what the service needs: configuration, engine, GPU, camera, sinks,
+    /// clock. One line per check with PASS, FAIL or INFO and the fix; exits non-zero on a FAIL.
+    Selftest {
+        /// Configuration file.
+        #[arg(long, value_name = "FILE", default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
@@ -275,6 +280,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { config } => run_service(&config),
+        Command::Selftest { config } => selftest(&config),
         Command::Config { command: ConfigCommand::Check { file } } => {
             let checked = config::load(&file)?;
             println!("{}: valid", file.display());
@@ -517,26 +523,6 @@ fn report_rx(s: &RxStats) {
     eprintln!("rx summary: {}", serde_json::to_string(s).unwrap_or_default());
 }
 
-/// The frame grabber. This build has no V4L2 capture: the `v4l2` feature brings it.
-fn open_v4l2(v4l2: &V4l2Config) -> anyhow::Result<Box<dyn FrameSource>> {
-    bail!(
-        "source.kind = \"v4l2\" ({}): this build has no V4L2 support; build with --features v4l2",
-        v4l2.device.display()
-    )
-}
-
-/// The configured source, and how the runner paces it.
-fn open_source(source: &SourceConfig) -> anyhow::Result<(Box<dyn FrameSource>, Pacing)> {
-    Ok(match source {
-        SourceConfig::V4l2(v4l2) => (open_v4l2(v4l2)?, Pacing::Camera),
-        SourceConfig::Replay(r) => {
-            let replay = ReplaySource::open(&r.dir).with_context(|| format!("opening sequence {}", r.dir.display()))?;
-            (Box::new(replay), r.pacing)
-        }
-        SourceConfig::Synthetic(cfg) => (Box::new(SyntheticSource::new(cfg.clone())?), Pacing::Camera),
-    })
-}
-
 /// Opened sinks, and their names for the status line.
 type NamedSinks = (Vec<Box<dyn Sink>>, Vec<String>);
 
@@ -562,7 +548,7 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
         bail!("{}: engine.backend = \"cuda\": this build has no CUDA backend; set backend = \"cpu\"", path.display());
     }
     let stop = stop_flag()?;
-    let (source, pacing) = open_source(&config.source)?;
+    let (source, pacing) = config::open_source(&config.source)?;
     let (sinks, names) = open_sinks(&config)?;
     let notifier = Notifier::from_env()?;
     let watchdog = sd_notify::watchdog_enabled();
@@ -590,5 +576,18 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
     let summary = run(source, &pipeline, sinks, &options, &stop).context("starting the sinks");
     monitor.stopping();
     print_run_summary("run", &summary?);
+    Ok(())
+}
+
+fn selftest(path: &Path) -> anyhow::Result<()> {
+    let checks = wiretrace::selftest::run_checks(path);
+    for check in &checks {
+        println!("{check}");
+    }
+    let failed = checks.iter().filter(|c| c.outcome == wiretrace::selftest::Outcome::Fail).count();
+    if failed > 0 {
+        bail!("selftest: {failed} of {} checks failed", checks.len());
+    }
+    println!("selftest: all {} checks passed", checks.len());
     Ok(())
 }
