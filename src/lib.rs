@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod eval;
 pub mod frame;
+pub mod gpio;
 pub mod pipeline;
 pub mod selftest;
 pub mod service;

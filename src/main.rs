@@ -16,6 +16,7 @@ use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
 use wiretrace::config::{self, Backend, ServiceConfig};
 use wiretrace::demo::{run_demo, summary_lines};
 use wiretrace::eval::report::evaluate;
+use wiretrace::gpio::{self, StatusLed};
 use wiretrace::pipeline::realtime::ThreadPlacement;
 use wiretrace::pipeline::runner::{run, Pacing, RunOptions, RunSummary};
 use wiretrace::pipeline::PipelineConfig;
@@ -573,8 +574,24 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
     let background =
         config.pipeline.subtract_background_frames.map(|frames| BackgroundParams { time_constant_frames: frames });
     let pipeline = PipelineConfig { background, ..PipelineConfig::default() };
-    let summary = run(source, &pipeline, sinks, &options, &stop).context("starting the sinks");
-    monitor.stopping();
+    let led_stop = AtomicBool::new(false);
+    let summary = std::thread::scope(|scope| {
+        if let Some(line) = &config.gpio.status_led {
+            // The LED is a convenience: without it the service still does its job.
+            match gpio::open_output(line) {
+                Ok(pin) => {
+                    let led = StatusLed::new(pin, line.active_low);
+                    let (monitor, led_stop) = (&monitor, &led_stop);
+                    scope.spawn(move || gpio::drive(led, || monitor.health(), led_stop));
+                }
+                Err(e) => tracing::warn!("{e}; running without the status LED"),
+            }
+        }
+        let summary = run(source, &pipeline, sinks, &options, &stop).context("starting the sinks");
+        monitor.stopping();
+        led_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        summary
+    });
     print_run_summary("run", &summary?);
     Ok(())
 }

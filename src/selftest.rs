@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
 use crate::config::{self, Backend, ServiceConfig, SourceConfig};
 use crate::frame::Frame;
+use crate::gpio;
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::time::Micros;
 use crate::transport::serial::open_port;
@@ -109,6 +110,16 @@ pub fn run_checks(path: &Path) -> Vec<Check> {
     if let Some(c) = &config {
         checks.push(source(&c.source));
         checks.extend(sinks(c));
+        if let Some(line) = &c.gpio.status_led {
+            checks.push(match gpio::open_output(line) {
+                Ok(_) => Check::pass("led", format!("{} line {} opens as an output", line.chip.display(), line.line)),
+                Err(e) => Check::fail(
+                    "led",
+                    e.to_string(),
+                    "install the board package (built with --features gpio), check gpio.status_led and the chip's group",
+                ),
+            });
+        }
     }
     checks.push(clock());
     checks

@@ -65,13 +65,14 @@ fn no_camera_and_no_gpu_fail_clearly_and_the_cpu_backend_passes() {
 }
 
 #[test]
-fn a_gpu_asked_for_and_a_missing_serial_port_fail_with_their_fixes() {
+fn a_gpu_asked_for_a_missing_serial_port_and_an_led_without_gpio_fail_with_their_fixes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("wiretrace.toml");
     std::fs::write(
         &config,
         "[source]\nkind = \"synthetic\"\n[source.synthetic]\nsize = 128\nframes = 5\nfps = 15.0\n\n\
-         [engine]\nkind = \"classical\"\nbackend = \"cuda\"\n\n[[sinks.serial]]\npath = \"/dev/wiretrace-no-such-port\"\nbaud = 115200\n",
+         [engine]\nkind = \"classical\"\nbackend = \"cuda\"\n\n[[sinks.serial]]\npath = \"/dev/wiretrace-no-such-port\"\nbaud = 115200\n\n\
+         [gpio.status_led]\nchip = \"/dev/gpiochip0\"\nline = 12\n",
     )
     .expect("write config");
     let (out, lines) = selftest(&config);
@@ -85,6 +86,13 @@ fn a_gpu_asked_for_and_a_missing_serial_port_fail_with_their_fixes() {
     let serial = line(&lines, "FAIL", "sink", "serial /dev/wiretrace-no-such-port: cannot open");
     assert!(serial.contains("-> fix: connect the robot's serial adapter"), "{serial}");
     line(&lines, "PASS", "source", "synthetic: one 128x128 frame");
+    #[cfg(not(feature = "gpio"))]
+    line(
+        &lines,
+        "FAIL",
+        "led",
+        "this build has no GPIO support; build with --features gpio -> fix: install the board package",
+    );
 }
 
 #[test]
