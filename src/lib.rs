@@ -7,10 +7,14 @@
 
 pub mod bench;
 pub mod capture;
+pub mod config;
 pub mod demo;
 pub mod eval;
 pub mod frame;
+pub mod gpio;
 pub mod pipeline;
+pub mod selftest;
+pub mod service;
 pub mod time;
 pub mod transport;
 pub mod vision;

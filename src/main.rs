@@ -14,11 +14,14 @@ use wiretrace::bench::{bench, BenchOptions};
 use wiretrace::capture::replay::ReplaySource;
 use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
 use wiretrace::capture::v4l2::{feed, FeedOptions, PixelFormat};
+use wiretrace::config::{self, Backend, ServiceConfig};
 use wiretrace::demo::{run_demo, summary_lines};
 use wiretrace::eval::report::evaluate;
+use wiretrace::gpio::{self, StatusLed};
 use wiretrace::pipeline::realtime::ThreadPlacement;
 use wiretrace::pipeline::runner::{run, Pacing, RunOptions, RunSummary};
 use wiretrace::pipeline::PipelineConfig;
+use wiretrace::service::{Notifier, ServiceMonitor};
 use wiretrace::transport::receiver::{message_json, receive_stream, receive_udp, Receiver, RxStats, StopWhen};
 use wiretrace::transport::serial::{open_port, SerialSink};
 use wiretrace::transport::udp::UdpSink;
@@ -171,6 +174,35 @@ enum Command {
         #[arg(long = "loop")]
         looped: bool,
     },
+    /// Run as the service: source, pipeline and sinks from the configuration file. Tells
+    /// systemd when it is ready and feeds its watchdog (Type=notify, WatchdogSec=).
+    Run {
+        /// Configuration file (config/wiretrace.toml documents every key).
+        #[arg(long, value_name = "FILE", default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Check on this box what the service needs: configuration, engine, GPU, camera, sinks,
+    /// clock. One line per check with PASS, FAIL or INFO and the fix; exits non-zero on a FAIL.
+    Selftest {
+        /// Configuration file.
+        #[arg(long, value_name = "FILE", default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file without running anything, and summarise it; exits
+    /// non-zero on the first error, which names the line and the key.
+    Check {
+        /// Configuration file.
+        file: PathBuf,
+    },
 }
 
 /// Where the capture and processing threads run. Each is applied when the process is
@@ -281,6 +313,16 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             eprintln!("wrote {frames} {difficulty} frames of {size}x{size} to {}", out.display());
             Ok(())
         }
+        Command::Run { config } => run_service(&config),
+        Command::Selftest { config } => selftest(&config),
+        Command::Config { command: ConfigCommand::Check { file } } => {
+            let checked = config::load(&file)?;
+            println!("{}: valid", file.display());
+            for line in checked.summary() {
+                println!("  {line}");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -378,9 +420,9 @@ fn run_bench(seq: &Path, json: Option<&Path>, options: &BenchOptions) -> anyhow:
     Ok(())
 }
 
-fn print_run_summary(s: &RunSummary) {
+fn print_run_summary(what: &str, s: &RunSummary) {
     eprintln!(
-        "replay: {} frames seen, {} centerlines, {} no-wire, {} deadline missed, {} dropped (latest wins), {} bad, \
+        "{what}: {} frames seen, {} centerlines, {} no-wire, {} deadline missed, {} dropped (latest wins), {} bad, \
          {} heartbeats in {:.1} s",
         s.frames_seen,
         s.centerlines,
@@ -424,7 +466,7 @@ fn replay(
     );
     let stop = stop_flag()?;
     let summary = run(Box::new(source), config, sinks, options, &stop).context("starting the sinks")?;
-    print_run_summary(&summary);
+    print_run_summary("replay", &summary);
     Ok(())
 }
 
@@ -526,5 +568,91 @@ fn feed_loopback(options: FeedOptions) -> anyhow::Result<()> {
         s.passes,
         s.bad_frames
     );
+    Ok(())
+}
+
+/// Opened sinks, and their names for the status line.
+type NamedSinks = (Vec<Box<dyn Sink>>, Vec<String>);
+
+/// The configured sinks, opened.
+fn open_sinks(config: &ServiceConfig) -> anyhow::Result<NamedSinks> {
+    let (mut sinks, mut names): (Vec<Box<dyn Sink>>, Vec<String>) = (Vec::new(), Vec::new());
+    for target in &config.sinks.udp {
+        let addr = config::resolve_udp(target).with_context(|| format!("sinks.udp: resolving {target}"))?;
+        sinks.push(Box::new(UdpSink::new(addr)?));
+        names.push(format!("udp {addr}"));
+    }
+    for s in &config.sinks.serial {
+        sinks.push(Box::new(SerialSink::open(&s.path, s.baud)?));
+        names.push(format!("serial {}", s.path));
+    }
+    Ok((sinks, names))
+}
+
+/// The service: everything from the configuration file, until the source ends or SIGTERM.
+fn run_service(path: &Path) -> anyhow::Result<()> {
+    let config = config::load(path)?;
+    if config.engine.backend == Backend::Cuda {
+        bail!("{}: engine.backend = \"cuda\": this build has no CUDA backend; set backend = \"cpu\"", path.display());
+    }
+    let stop = stop_flag()?;
+    let (source, pacing) = config::open_source(&config.source)?;
+    let (sinks, names) = open_sinks(&config)?;
+    let notifier = Notifier::from_env()?;
+    let watchdog = sd_notify::watchdog_enabled();
+    let monitor = Arc::new(ServiceMonitor::new(notifier, watchdog, config.watchdog.capture_stall, &names));
+    let (w, h) = source.size();
+    tracing::info!(
+        "running {} ({}, {w}x{h}) to {}; watchdog {}",
+        path.display(),
+        config.source.kind(),
+        names.join(", "),
+        watchdog.map_or("off".to_string(), |w| format!("every {} ms", w.as_millis()))
+    );
+    let options = RunOptions {
+        pacing,
+        heartbeat_period: config.pipeline.heartbeat_period,
+        low_confidence: config.pipeline.low_confidence,
+        deadline: config.pipeline.deadline,
+        capture_thread: config.capture_thread,
+        processing_thread: config.processing_thread,
+        monitor: Some(Arc::clone(&monitor) as Arc<dyn wiretrace::pipeline::runner::RunMonitor>),
+    };
+    let background =
+        config.pipeline.subtract_background_frames.map(|frames| BackgroundParams { time_constant_frames: frames });
+    let pipeline =
+        PipelineConfig { background, ridge_workers: config.ridge_workers.clone(), ..PipelineConfig::default() };
+    let led_stop = AtomicBool::new(false);
+    let summary = std::thread::scope(|scope| {
+        if let Some(line) = &config.gpio.status_led {
+            // The LED is a convenience: without it the service still does its job.
+            match gpio::open_output(line) {
+                Ok(pin) => {
+                    let led = StatusLed::new(pin, line.active_low);
+                    let (monitor, led_stop) = (&monitor, &led_stop);
+                    scope.spawn(move || gpio::drive(led, || monitor.health(), led_stop));
+                }
+                Err(e) => tracing::warn!("{e}; running without the status LED"),
+            }
+        }
+        let summary = run(source, &pipeline, sinks, &options, &stop).context("starting the sinks");
+        monitor.stopping();
+        led_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        summary
+    });
+    print_run_summary("run", &summary?);
+    Ok(())
+}
+
+fn selftest(path: &Path) -> anyhow::Result<()> {
+    let checks = wiretrace::selftest::run_checks(path);
+    for check in &checks {
+        println!("{check}");
+    }
+    let failed = checks.iter().filter(|c| c.outcome == wiretrace::selftest::Outcome::Fail).count();
+    if failed > 0 {
+        bail!("selftest: {failed} of {} checks failed", checks.len());
+    }
+    println!("selftest: all {} checks passed", checks.len());
     Ok(())
 }

@@ -52,6 +52,13 @@ fn every_board_pins_its_threads_inside_the_services_cpu_set() {
         assert!(!allowed.contains(&0), "{board}: CPU 0 takes the interrupts");
         let priority: u8 = value(&config, "fifo_priority").and_then(|v| v.parse().ok()).expect("fifo_priority");
         assert!((1..50).contains(&priority), "{board}: FIFO {priority} is not below the interrupt threads");
+        let service = wiretrace::config::load(&dir.join("wiretrace.toml")).unwrap_or_else(|e| panic!("{board}: {e}"));
+        assert_eq!((service.capture_thread.cpu, service.processing_thread.cpu), (Some(capture), Some(processing)));
+        for ridge in &service.ridge_workers {
+            let cpu = ridge.cpu.unwrap_or_else(|| panic!("{board}: a ridge thread without its CPU"));
+            assert!(allowed.contains(&cpu) && cpu != capture && cpu != processing, "{board}: ridge thread on {cpu}");
+            assert_eq!(ridge.fifo_priority, Some(priority), "{board}: the ridge thread runs as processing does");
+        }
         assert_eq!(value(&config, "device").as_deref(), Some("/dev/wiretrace-camera"), "{board}");
         assert_eq!(value(&config, "path").as_deref(), Some("/dev/wiretrace-robot"), "{board}");
 

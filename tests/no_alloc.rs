@@ -11,7 +11,9 @@
 use std::alloc::System;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
+use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -20,8 +22,9 @@ use wiretrace::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
 use wiretrace::capture::{CaptureError, FrameSource};
 use wiretrace::frame::Frame;
 use wiretrace::pipeline::realtime::ThreadPlacement;
-use wiretrace::pipeline::runner::{run, Pacing, RunOptions};
+use wiretrace::pipeline::runner::{run, Pacing, RunMonitor, RunOptions};
 use wiretrace::pipeline::{Pipeline, PipelineConfig};
+use wiretrace::service::{Notifier, ServiceMonitor};
 use wiretrace::time::Micros;
 use wiretrace::transport::serial::SerialSink;
 use wiretrace::transport::udp::UdpSink;
@@ -245,11 +248,60 @@ impl FrameSource for Windowed {
 /// `fps` faster than the pipeline drops frames (latest wins) and sink messages (oldest go).
 /// With a `deadline` no frame can make, every frame goes out as a deadline-missed message.
 fn runner_end_to_end(mut frames: Vec<Frame>, pacing: Pacing, fps: f32, deadline: Option<Duration>) {
+    runner_with_monitor(frames_with_bad(&mut frames), pacing, fps, deadline, None);
+}
+
+/// Makes the frames of [`bad`] the wrong size, and hands the frames on.
+fn frames_with_bad(frames: &mut Vec<Frame>) -> Vec<Frame> {
     // Bad frames fit the runner's frame buffers: only the pipeline rejects them.
     for f in frames.iter_mut().filter(|f| bad(f.index)) {
         f.height = SIZE / 2;
         f.pixels.truncate(SIZE * SIZE / 2);
     }
+    std::mem::take(frames)
+}
+
+/// The service's systemd watchdog on the runner: a monitor that pings a notify socket owned
+/// here every 10 ms (a 20 ms watchdog), with a status line each time.
+fn runner_with_the_service_watchdog(mut frames: Vec<Frame>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("notify");
+    let systemd = UnixDatagram::bind(&path).expect("bind the notify socket");
+    systemd.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+    let notifier = Notifier::connect(path.as_os_str()).expect("connect");
+    let sinks = ["udp 127.0.0.1".to_string()];
+    let monitor =
+        Arc::new(ServiceMonitor::new(Some(notifier), Some(Duration::from_millis(20)), Duration::from_secs(2), &sinks));
+    let done = AtomicBool::new(false);
+    let pings = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut buf = [0u8; 2048];
+            while !done.load(Ordering::SeqCst) {
+                if let Ok(n) = systemd.recv(&mut buf) {
+                    if buf[..n].starts_with(b"WATCHDOG=1\n") {
+                        pings.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        });
+        let frames = frames_with_bad(&mut frames);
+        runner_with_monitor(frames, Pacing::Fast, 15.0, None, Some(monitor));
+        done.store(true, Ordering::SeqCst);
+    });
+    let pings = pings.load(Ordering::SeqCst);
+    println!("the service's watchdog on the runner: {pings} pings");
+    assert!(pings > 10, "the watchdog was fed while counting: {pings} pings");
+}
+
+/// [`runner_end_to_end`] with an optional [`RunMonitor`] on the processing loop.
+fn runner_with_monitor(
+    frames: Vec<Frame>,
+    pacing: Pacing,
+    fps: f32,
+    deadline: Option<Duration>,
+    monitor: Option<Arc<ServiceMonitor>>,
+) {
     let (socket, addr) = receiver();
     socket.set_read_timeout(Some(Duration::from_millis(100))).expect("read timeout");
     let received = AtomicU64::new(0);
@@ -265,8 +317,13 @@ fn runner_end_to_end(mut frames: Vec<Frame>, pacing: Pacing, fps: f32, deadline:
                 }
             }
         });
-        let options =
-            RunOptions { pacing, heartbeat_period: Duration::from_millis(50), deadline, ..RunOptions::default() };
+        let options = RunOptions {
+            pacing,
+            heartbeat_period: Duration::from_millis(50),
+            deadline,
+            monitor: monitor.map(|m| m as Arc<dyn RunMonitor>),
+            ..RunOptions::default()
+        };
         let sinks: Vec<Box<dyn Sink>> = vec![Box::new(UdpSink::new(addr).expect("udp sink"))];
         let source = Box::new(Windowed(MemorySource::new(frames, fps)));
         let summary = run(source, &PipelineConfig::default(), sinks, &options, &AtomicBool::new(false));
@@ -365,7 +422,7 @@ type Scenario = (&'static str, Box<dyn FnOnce()>);
 
 fn main() {
     let frames = frames();
-    let scenarios: [Scenario; 7] = [
+    let scenarios: [Scenario; 8] = [
         ("serial sink with the port down", Box::new(serial_sink_with_the_port_down)),
         (
             "pipeline and sinks frame by frame",
@@ -392,6 +449,13 @@ fn main() {
             Box::new({
                 let frames = frames.clone();
                 move || runner_end_to_end(frames, Pacing::Fast, 15.0, None)
+            }),
+        ),
+        (
+            "runner end to end with the service's watchdog",
+            Box::new({
+                let frames = frames.clone();
+                move || runner_with_the_service_watchdog(frames)
             }),
         ),
         (

@@ -11,6 +11,7 @@ pub mod pgm;
 pub mod replay;
 pub mod sequence;
 pub mod synthetic;
+pub mod synthetic_source;
 pub mod v4l2;
 
 use std::path::PathBuf;

@@ -7,7 +7,7 @@
 //! `Pacing::Fast` capture waits instead, so every frame is processed in order.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use wiretrace_protocol::{
@@ -48,6 +48,38 @@ pub struct RunOptions {
     pub capture_thread: ThreadPlacement,
     /// CPU and scheduling of the processing loop (the thread that calls [`run`]).
     pub processing_thread: ThreadPlacement,
+    /// Told from inside the processing loop how the run goes (the service's systemd watchdog).
+    pub monitor: Option<Arc<dyn RunMonitor>>,
+}
+
+/// Watches a run from inside its processing loop: the loop calls it after every frame and
+/// every wait, so a loop that hangs stops calling it, and a watchdog fed from here stops
+/// being fed. Called on the hot path: it must not allocate or block.
+pub trait RunMonitor: Send + Sync + std::fmt::Debug {
+    /// The source is open, the pipeline built, the sinks and the capture thread started.
+    fn started(&self);
+    /// The processing loop came round. It comes round at least every [`RunMonitor::period`].
+    fn looped(&self, progress: &Progress);
+    /// Longest interval between two calls of [`RunMonitor::looped`] while the loop is alive.
+    fn period(&self) -> Duration;
+}
+
+/// Where a run stands, for a [`RunMonitor`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Frames the source delivered or failed to deliver.
+    pub frames_seen: u64,
+    /// Frames that went out as a centerline message (with a wire, without, or deadline missed).
+    pub processed: u64,
+    /// Of those, frames abandoned at their deadline.
+    pub deadline_misses: u64,
+    /// Frames replaced by a newer one, or that could not be read or processed.
+    pub dropped: u64,
+    /// Heartbeats sent.
+    pub heartbeats: u64,
+    /// How long the capture thread has been waiting inside the source for its current frame;
+    /// zero while it is not in the source (pacing, handing over, waiting for a free buffer).
+    pub capture_waiting: Duration,
 }
 
 impl Default for RunOptions {
@@ -59,6 +91,7 @@ impl Default for RunOptions {
             deadline: None,
             capture_thread: ThreadPlacement::default(),
             processing_thread: ThreadPlacement::default(),
+            monitor: None,
         }
     }
 }
@@ -215,6 +248,9 @@ struct Counters {
     misses: AtomicU64,
     /// A live source says no frame is coming: heartbeats carry `no_signal`.
     no_signal: AtomicBool,
+    /// When (µs on the monotonic clock) the capture thread entered the source for the frame it
+    /// waits for; 0 while it is not in the source.
+    in_source_since_us: AtomicU64,
 }
 
 /// The capture thread: pulls frames from `source`, paces them and hands them over.
@@ -234,7 +270,10 @@ fn capture(
     let mut slot = 0u32;
     let Some(mut spare) = exchange.take_free() else { return };
     while !stop.load(Ordering::Relaxed) {
-        let Some(result) = source.next_frame(&mut spare) else { break };
+        counters.in_source_since_us.store(Micros::now().0.max(1), Ordering::Relaxed);
+        let next = source.next_frame(&mut spare);
+        counters.in_source_since_us.store(0, Ordering::Relaxed);
+        let Some(result) = next else { break };
         if let Err(CaptureError::NoSignal { .. }) = result {
             counters.no_signal.store(true, Ordering::Relaxed);
             continue;
@@ -360,9 +399,13 @@ pub fn run(
         }
         let _close = CloseOnDrop(&exchange);
         place("processing", options.processing_thread);
+        if let Some(m) = &options.monitor {
+            m.started();
+        }
+        let monitor_period = options.monitor.as_ref().map_or(Duration::MAX, |m| m.period());
         let mut last_heartbeat = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            let wait = options.heartbeat_period.saturating_sub(last_heartbeat.elapsed());
+            let wait = options.heartbeat_period.saturating_sub(last_heartbeat.elapsed()).min(monitor_period);
             match exchange.take_ready(wait) {
                 Taken::Frame(frame) => {
                     let deadline = budget_us.map(|b| Micros(frame.capture.0.saturating_add(b)));
@@ -402,6 +445,22 @@ pub fn run(
                 heartbeats += 1;
                 last_heartbeat = Instant::now();
             }
+            if let Some(m) = &options.monitor {
+                let since = counters.in_source_since_us.load(Ordering::Relaxed);
+                let misses = counters.misses.load(Ordering::Relaxed);
+                m.looped(&Progress {
+                    frames_seen: counters.seen.load(Ordering::Relaxed),
+                    processed: centerlines + no_wire + misses,
+                    deadline_misses: misses,
+                    dropped: counters.dropped_latest.load(Ordering::Relaxed) + counters.bad.load(Ordering::Relaxed),
+                    heartbeats,
+                    capture_waiting: Duration::from_micros(if since == 0 {
+                        0
+                    } else {
+                        Micros::now().since(Micros(since))
+                    }),
+                });
+            }
         }
     });
     send(Body::Heartbeat(heartbeat(&counters)), Micros(0));
@@ -425,6 +484,7 @@ mod tests {
 
     use super::*;
     use crate::capture::memory::MemorySource;
+    use crate::capture::CaptureError;
     use crate::transport::SinkError;
 
     /// Hands the frame index of every centerline message to the test.
@@ -614,5 +674,70 @@ mod tests {
         let summary = run(source, &PipelineConfig::default(), Vec::new(), &RunOptions::default(), &stop).expect("run");
         assert!(summary.frames_seen <= 1, "{summary:?}");
         assert_eq!(summary.heartbeats, 1, "the final heartbeat still goes out");
+    }
+
+    /// Records what the processing loop tells it.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        started: AtomicBool,
+        progress: Mutex<Vec<Progress>>,
+    }
+
+    impl RunMonitor for Recorder {
+        fn started(&self) {
+            self.started.store(true, Ordering::SeqCst);
+        }
+        fn looped(&self, progress: &Progress) {
+            self.progress.lock().expect("lock").push(*progress);
+        }
+        fn period(&self) -> Duration {
+            Duration::from_millis(20)
+        }
+    }
+
+    /// Delivers its frames, then waits inside `next_frame` until the test lets it end.
+    struct Blocking(MemorySource, std::sync::mpsc::Receiver<()>);
+
+    impl FrameSource for Blocking {
+        fn size(&self) -> (usize, usize) {
+            self.0.size()
+        }
+        fn fps(&self) -> f32 {
+            self.0.fps()
+        }
+        fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
+            let next = self.0.next_frame(frame);
+            if next.is_none() {
+                let _ = self.1.recv();
+            }
+            next
+        }
+    }
+
+    #[test]
+    fn the_monitor_sees_the_loop_come_round_and_capture_waiting_in_the_source() {
+        let recorder = Arc::new(Recorder::default());
+        let (release, wait) = channel();
+        let options = RunOptions {
+            pacing: Pacing::Fast,
+            heartbeat_period: Duration::from_secs(60),
+            monitor: Some(Arc::clone(&recorder) as Arc<dyn RunMonitor>),
+            ..RunOptions::default()
+        };
+        let source = Box::new(Blocking(MemorySource::new(flat_frames(3), 15.0), wait));
+        let stop = AtomicBool::new(false);
+        let summary = std::thread::scope(|scope| {
+            let running = scope.spawn(|| run(source, &PipelineConfig::default(), Vec::new(), &options, &stop));
+            std::thread::sleep(Duration::from_millis(400));
+            let _ = release.send(());
+            running.join().expect("runner thread").expect("run")
+        });
+        assert!(recorder.started.load(Ordering::SeqCst));
+        let progress = recorder.progress.lock().expect("lock");
+        assert!(progress.len() >= 10, "the loop came round every 20 ms while waiting: {}", progress.len());
+        assert!(progress.iter().any(|p| p.processed == 3), "{progress:?}");
+        let longest = progress.iter().map(|p| p.capture_waiting).max().unwrap_or_default();
+        assert!(longest >= Duration::from_millis(250), "capture waited in the source: {longest:?}");
+        assert_eq!(summary.frames_seen, 3);
     }
 }

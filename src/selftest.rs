@@ -1,0 +1,280 @@
+//! `wiretrace selftest`: what the service needs, checked one by one on the box, one line each
+//! with PASS, FAIL or INFO and, for a FAIL, the fix. Nothing is sent anywhere: a UDP target is
+//! resolved and routed, not written to.
+
+use std::net::UdpSocket;
+use std::path::Path;
+use std::sync::mpsc::channel;
+use std::time::{Duration, Instant};
+
+use crate::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
+use crate::config::{self, Backend, ServiceConfig, SourceConfig};
+use crate::frame::Frame;
+use crate::gpio;
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::time::Micros;
+use crate::transport::serial::open_port;
+
+/// What a check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Works.
+    Pass,
+    /// The service cannot work like this.
+    Fail,
+    /// Worth knowing, not a fault.
+    Info,
+}
+
+/// One check's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked (`config`, `engine`, `camera`, `sink`, ...).
+    pub name: &'static str,
+    /// Its outcome.
+    pub outcome: Outcome,
+    /// What was found.
+    pub detail: String,
+    /// What to do about a FAIL.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+        Check { name, outcome: Outcome::Pass, detail: detail.into(), fix: None }
+    }
+
+    fn info(name: &'static str, detail: impl Into<String>) -> Self {
+        Check { name, outcome: Outcome::Info, detail: detail.into(), fix: None }
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check { name, outcome: Outcome::Fail, detail: detail.into(), fix: Some(fix.into()) }
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let outcome = match self.outcome {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Info => "INFO",
+        };
+        write!(f, "{outcome}  {:<8} {}", self.name, self.detail)?;
+        if let Some(fix) = &self.fix {
+            write!(f, " -> fix: {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An error and its causes, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// How long the camera (or other source) may take to deliver its first frame.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Runs every check for the configuration at `path`. Checks that need a valid configuration
+/// are left out when it is not; the config check's FAIL says why.
+pub fn run_checks(path: &Path) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let config = match config::load(path) {
+        Ok(c) => {
+            checks.push(Check::pass("config", format!("{}: valid, source {}", path.display(), c.source.kind())));
+            Some(c)
+        }
+        Err(e) => {
+            let fix = match &e {
+                config::ConfigError::Read { .. } => {
+                    "write it (the package's example config documents every key) or give --config FILE".to_string()
+                }
+                config::ConfigError::Invalid { .. } => {
+                    format!("correct that line, then `wiretrace config check {}`", path.display())
+                }
+            };
+            checks.push(Check::fail("config", chain(&e), fix));
+            None
+        }
+    };
+    checks.push(engine());
+    checks.push(gpu(config.as_ref()));
+    if let Some(c) = &config {
+        checks.push(source(&c.source));
+        checks.extend(sinks(c));
+        if let Some(line) = &c.gpio.status_led {
+            checks.push(match gpio::open_output(line) {
+                Ok(_) => Check::pass("led", format!("{} line {} opens as an output", line.chip.display(), line.line)),
+                Err(e) => Check::fail(
+                    "led",
+                    e.to_string(),
+                    "install the board package (built with --features gpio), check gpio.status_led and the chip's group",
+                ),
+            });
+        }
+    }
+    checks.push(clock());
+    checks
+}
+
+/// The classical engine on the CPU, run on one synthetic frame with a wire in it.
+fn engine() -> Check {
+    const SIDE: usize = 256;
+    let cfg = SynthConfig { seed: 7, size_px: SIDE, frames: 33, fps: 15.0, difficulty: Difficulty::Easy };
+    let mut synth = SyntheticSequence::new(cfg);
+    let mut frame = Frame::with_size(SIDE, SIDE);
+    synth.render(30, &mut frame.pixels);
+    frame.maxval = synth.maxval();
+    frame.index = 30;
+    frame.capture = Micros::now();
+    let mut pipeline = Pipeline::new(SIDE, SIDE, &PipelineConfig::default());
+    let started = Instant::now();
+    match pipeline.process(&frame) {
+        Ok(Some(wire)) => Check::pass(
+            "engine",
+            format!(
+                "classical on the CPU reference backend: found the wire in a {SIDE}x{SIDE} test frame ({} points) in {} ms",
+                wire.points_px.len(),
+                started.elapsed().as_millis()
+            ),
+        ),
+        Ok(None) => Check::fail(
+            "engine",
+            "classical on the CPU: no wire found in a test frame that has one",
+            "reinstall the package; report the version (`wiretrace --version`) if it persists",
+        ),
+        Err(e) => Check::fail("engine", format!("classical on the CPU: {e}"), "reinstall the package"),
+    }
+}
+
+/// This build has no GPU backend: a FAIL when the configuration asks for one, else INFO.
+fn gpu(config: Option<&ServiceConfig>) -> Check {
+    let reason = "not available: this build has no CUDA backend";
+    match config.map(|c| c.engine.backend) {
+        Some(Backend::Cuda) => Check::fail(
+            "gpu",
+            format!("engine.backend = \"cuda\": {reason}"),
+            "set engine.backend = \"cpu\", or install a build with CUDA",
+        ),
+        _ => Check::info("gpu", format!("{reason}; the engine runs on the CPU")),
+    }
+}
+
+/// Opens the source and waits up to [`FRAME_TIMEOUT`] for one frame.
+fn source(source: &SourceConfig) -> Check {
+    let name = if matches!(source, SourceConfig::V4l2(_)) { "camera" } else { "source" };
+    let fix = match source {
+        SourceConfig::V4l2(v) if !v.device.exists() => format!(
+            "{} does not exist: install the board package (built with --features v4l2), connect the frame grabber, check its udev rule",
+            v.device.display()
+        ),
+        SourceConfig::V4l2(_) => "install the board package (built with --features v4l2)".to_string(),
+        SourceConfig::Replay(r) => format!("check source.replay.dir: {} must hold frames/NNNNNN.pgm", r.dir.display()),
+        SourceConfig::Synthetic(_) => "check [source.synthetic]".to_string(),
+    };
+    let mut opened = match config::open_source(source) {
+        Ok((opened, _)) => opened,
+        Err(e) => return Check::fail(name, chain(&e), fix),
+    };
+    let (w, h) = opened.size();
+    let (tx, rx) = channel();
+    // A source that hangs keeps this thread; selftest exits after reporting it.
+    let grab = std::thread::Builder::new().name("selftest-grab".into()).spawn(move || {
+        let mut frame = Frame::with_size(w, h);
+        let started = Instant::now();
+        let got = opened.next_frame(&mut frame).map(|r| r.map(|()| started.elapsed()).map_err(|e| e.to_string()));
+        let _ = tx.send(got);
+    });
+    if let Err(e) = grab {
+        return Check::fail(name, format!("cannot start a thread: {e}"), "check the box's memory and process limits");
+    }
+    match rx.recv_timeout(FRAME_TIMEOUT) {
+        Ok(Some(Ok(took))) => {
+            Check::pass(name, format!("{}: one {w}x{h} frame in {} ms", source.kind(), took.as_millis()))
+        }
+        Ok(Some(Err(e))) => Check::fail(name, format!("{}: the first frame is bad: {e}", source.kind()), fix),
+        Ok(None) => Check::fail(name, format!("{}: no frame at all", source.kind()), fix),
+        Err(_) => Check::fail(name, format!("{}: no frame within {} s", source.kind(), FRAME_TIMEOUT.as_secs()), fix),
+    }
+}
+
+/// Each serial line opens at its baud rate; each UDP target resolves and has a route (nothing
+/// is sent).
+fn sinks(config: &ServiceConfig) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for s in &config.sinks.serial {
+        let check = match open_port(&s.path, s.baud, Duration::from_millis(100)) {
+            Ok(port) => match port.baud_rate() {
+                Ok(b) if b == s.baud => Check::pass("sink", format!("serial {} opens at {} baud", s.path, s.baud)),
+                Ok(b) => Check::fail(
+                    "sink",
+                    format!("serial {}: asked for {} baud, the driver set {b}", s.path, s.baud),
+                    "use a baud rate the adapter supports, the same on the robot's side",
+                ),
+                Err(e) => Check::fail(
+                    "sink",
+                    format!("serial {}: cannot read the baud rate back: {e}", s.path),
+                    "check the adapter",
+                ),
+            },
+            Err(e) => Check::fail(
+                "sink",
+                format!("serial {e}"),
+                "connect the robot's serial adapter, check the board's udev rule and that the user is in dialout",
+            ),
+        };
+        checks.push(check);
+    }
+    for target in &config.sinks.udp {
+        let routed = config::resolve_udp(target).and_then(|addr| {
+            let any = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let socket = UdpSocket::bind(any)?;
+            socket.connect(addr)?;
+            Ok((addr, socket.local_addr()?))
+        });
+        checks.push(match routed {
+            Ok((addr, from)) => {
+                Check::pass("sink", format!("udp {target} resolves to {addr}, routed from {}", from.ip()))
+            }
+            Err(e) => Check::fail(
+                "sink",
+                format!("udp {target}: {e}"),
+                "check the address in sinks.udp, the network interface and its route to the robot",
+            ),
+        });
+    }
+    checks
+}
+
+/// Where the kernel's clock source is reported.
+const CLOCKSOURCE: &str = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+
+/// CLOCK_MONOTONIC (capture timestamps) works and moves; which clock source drives it.
+fn clock() -> Check {
+    let source = std::fs::read_to_string(CLOCKSOURCE).map(|s| s.trim().to_string());
+    let (a, b) = (Micros::now(), Micros::now());
+    if a.0 == 0 || b < a {
+        return Check::fail(
+            "clock",
+            "CLOCK_MONOTONIC does not work",
+            "check the kernel: the service cannot timestamp frames",
+        );
+    }
+    match source {
+        Ok(s) if s == "jiffies" => Check::fail(
+            "clock",
+            "CLOCK_MONOTONIC is driven by jiffies (a tick, milliseconds apart)",
+            "enable the board's hardware timer (arch_sys_counter on Jetson) in the kernel",
+        ),
+        Ok(s) => Check::pass("clock", format!("CLOCK_MONOTONIC works, clock source {s}")),
+        Err(e) => Check::pass("clock", format!("CLOCK_MONOTONIC works (clock source unknown: {CLOCKSOURCE}: {e})")),
+    }
+}

@@ -1,0 +1,41 @@
+//! Issue 6: the systemd unit and the sysusers file, checked by `systemd/verify` against the
+//! binary under test (`systemd-analyze verify` in a throwaway root, any warning an error).
+//! `.ci/run` installs systemd where `systemd-analyze` is missing.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn verify(systemd_dir: &Path) -> Output {
+    Command::new(systemd_dir.join("verify"))
+        .arg(env!("CARGO_BIN_EXE_wiretrace"))
+        .output()
+        .expect("run systemd/verify (it needs systemd-analyze and systemd-sysusers: apt-get install systemd)")
+}
+
+fn repo_systemd() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd")
+}
+
+#[test]
+fn the_unit_and_the_service_user_verify_clean() {
+    let out = verify(&repo_systemd());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified"));
+}
+
+#[test]
+fn a_warning_from_systemd_analyze_fails_the_check() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for file in ["verify", "wiretrace.service", "wiretrace.sysusers", "wiretrace.service.d/board.conf.example"] {
+        let to = dir.path().join(file);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(repo_systemd().join(file), &to).expect("copy");
+    }
+    let unit = dir.path().join("wiretrace.service");
+    let text = std::fs::read_to_string(&unit).expect("read unit");
+    std::fs::write(&unit, text.replace("WatchdogSec=5", "WatchdogSecs=5")).expect("write unit");
+    let out = verify(dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a misspelt key passed");
+    assert!(stderr.contains("Unknown key 'WatchdogSecs'"), "{stderr}");
+}
