@@ -133,10 +133,11 @@ def quantile_ms(seconds, q):
     return float(np.percentile(seconds, q, method="higher")) * 1e3
 
 
-def run_wiretrace(binary, seq, repeat, overload):
+def run_wiretrace(binary, seq, repeat, overload, ridge_threads):
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "bench.json"
-        cmd = [str(binary), "bench", "--seq", str(seq), "--repeat", str(repeat), "--json", str(out)]
+        cmd = [str(binary), "bench", "--seq", str(seq), "--repeat", str(repeat), "--json", str(out),
+               "--ridge-threads", str(ridge_threads)]
         subprocess.run(cmd + (["--overload"] if overload else []), check=True, stdout=sys.stderr)
         return json.loads(out.read_text())
 
@@ -146,6 +147,8 @@ def main():
     ap.add_argument("--seq", required=True, type=pathlib.Path, help="sequence directory (frames/NNNNNN.pgm)")
     ap.add_argument("--repeat", type=int, default=1, help="times each side goes through the frames")
     ap.add_argument("--overload", action="store_true", help="pass --overload to wiretrace bench")
+    ap.add_argument("--ridge-threads", type=int, default=1,
+                    help="wiretrace's ridge stage on this many threads (the peers stay as they are)")
     ap.add_argument("--wiretrace", type=pathlib.Path, default=WIRETRACE, help="the wiretrace binary")
     ap.add_argument("--json", type=pathlib.Path, help="also write the numbers here")
     a = ap.parse_args()
@@ -159,14 +162,15 @@ def main():
         sys.exit("--repeat must be at least 1")
 
     load_before = os.getloadavg()[0]
-    bench = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload)
+    bench = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads)
     peer_s = time_peer(frames, a.repeat)
     peer_s["opencv"] = time_opencv_peer(frames, a.repeat)
     load_after = os.getloadavg()[0]
 
     paced = bench["paced"]["latency_us"]
     wt = {"median": paced["p50"] / 1e3, "p99": paced["p99"] / 1e3}
-    rows = [{"what": "wiretrace, capture to sink (paced)", **wt, "frames": paced["count"]}]
+    threads = "" if a.ridge_threads == 1 else f", ridge stage on {a.ridge_threads} threads"
+    rows = [{"what": f"wiretrace, capture to sink (paced{threads})", **wt, "frames": paced["count"]}]
     for label, stages in PEER_ROWS:
         total = sum(peer_s[s] for s in stages)
         rows.append({"what": label, "median": quantile_ms(total, 50), "p99": quantile_ms(total, 99),

@@ -139,51 +139,67 @@ fn filter_rows(input: &Plane<f32>, k: &Kernels, padded: &mut [f32], out: [&mut P
     }
 }
 
-/// One column pass: a kernel, the plane it fills and a factor applied to the result.
-type ColumnPass<'a> = (&'a [f32], &'a mut Plane<f32>, f32);
+/// One column pass: a kernel, where its results go (a plane, or one row) and a factor applied
+/// to them.
+type ColumnPass<'a, T> = (&'a [f32], T, f32);
 
 /// Correlates every column of `input` with the symmetric kernel of `sym` and the
 /// antisymmetric kernel of `anti` (same radius), each when given, reading each pair of source
 /// rows once for both; row by row, so memory is read in order.
-fn filter_cols<'a>(
+fn filter_cols(
     input: &Plane<f32>,
     radius: usize,
-    mut sym: Option<ColumnPass<'a>>,
-    mut anti: Option<ColumnPass<'a>>,
+    mut sym: Option<ColumnPass<'_, &mut Plane<f32>>>,
+    mut anti: Option<ColumnPass<'_, &mut Plane<f32>>>,
+) {
+    let w = input.width;
+    for y in 0..input.height {
+        let at = y * w..(y + 1) * w;
+        let sym_row = sym.as_mut().map(|(k, out, scale)| (*k, &mut out.data[at.clone()], *scale));
+        let anti_row = anti.as_mut().map(|(k, out, scale)| (*k, &mut out.data[at.clone()], *scale));
+        filter_cols_row(input, radius, y, sym_row, anti_row);
+    }
+}
+
+/// Row `y` of [`filter_cols`].
+fn filter_cols_row<'a>(
+    input: &Plane<f32>,
+    radius: usize,
+    y: usize,
+    mut sym: Option<ColumnPass<'a, &'a mut [f32]>>,
+    mut anti: Option<ColumnPass<'a, &'a mut [f32]>>,
 ) {
     let (w, h, r) = (input.width, input.height, radius);
     let row = |y: isize| {
         let src = reflect(y, h);
         &input.data[src * w..(src + 1) * w]
     };
-    for y in 0..h {
-        let yi = y as isize;
+    let yi = y as isize;
+    if let Some((k, out, _)) = sym.as_mut() {
+        for (o, &p) in out.iter_mut().zip(row(yi)) {
+            *o = k[r] * p;
+        }
+    }
+    if let Some((_, out, _)) = anti.as_mut() {
+        out.fill(0.0);
+    }
+    for j in 1..=r {
+        let pairs = || row(yi + j as isize).iter().zip(row(yi - j as isize));
         if let Some((k, out, _)) = sym.as_mut() {
-            for (o, &p) in out.data[y * w..(y + 1) * w].iter_mut().zip(row(yi)) {
-                *o = k[r] * p;
+            let kj = k[r + j];
+            for (o, (&a, &b)) in out.iter_mut().zip(pairs()) {
+                *o += kj * (a + b);
             }
         }
-        if let Some((_, out, _)) = anti.as_mut() {
-            out.data[y * w..(y + 1) * w].fill(0.0);
-        }
-        for j in 1..=r {
-            let pairs = || row(yi + j as isize).iter().zip(row(yi - j as isize));
-            if let Some((k, out, _)) = sym.as_mut() {
-                let kj = k[r + j];
-                for (o, (&a, &b)) in out.data[y * w..(y + 1) * w].iter_mut().zip(pairs()) {
-                    *o += kj * (a + b);
-                }
-            }
-            if let Some((k, out, _)) = anti.as_mut() {
-                let kj = k[r + j];
-                for (o, (&a, &b)) in out.data[y * w..(y + 1) * w].iter_mut().zip(pairs()) {
-                    *o += kj * (a - b);
-                }
+        if let Some((k, out, _)) = anti.as_mut() {
+            let kj = k[r + j];
+            for (o, (&a, &b)) in out.iter_mut().zip(pairs()) {
+                *o += kj * (a - b);
             }
         }
-        for (_, out, scale) in sym.iter_mut().chain(anti.iter_mut()) {
-            out.data[y * w..(y + 1) * w].iter_mut().for_each(|v| *v *= *scale);
-        }
+    }
+    for (_, out, scale) in sym.iter_mut().chain(anti.iter_mut()) {
+        out.iter_mut().for_each(|v| *v *= *scale);
     }
 }
 
@@ -243,52 +259,71 @@ struct Work {
     smooth_rows: Plane<f32>,
     d1_rows: Plane<f32>,
     d2_rows: Plane<f32>,
-    /// First derivatives at the same scale, ∂/∂x · σ and ∂/∂y · σ.
-    grad_x: Plane<f32>,
-    grad_y: Plane<f32>,
+    /// One row each of a wire scale's Hessian (xx, xy, yy) and first derivatives
+    /// (∂/∂x · σ, ∂/∂y · σ), folded into the map as soon as it is filtered.
+    scale_rows: [Vec<f32>; 5],
     padded_row: Vec<f32>,
 }
 
 impl Work {
-    /// The scale-normalised Hessian of `input` at `sigma_px` and, with `gradient`, its
-    /// scale-normalised first derivatives (∂/∂x · σ, ∂/∂y · σ).
+    /// Correlates the rows of `input` with the three kernels of `k`.
     ///
     /// The padded row was sized at start for the detector's own scales; only a larger scale
     /// asked of [`RidgeDetector::hessian_at`] grows it.
-    fn hessian(&mut self, input: &Plane<f32>, k: &Kernels, sigma_px: f32, gradient: bool) {
+    fn row_pass(&mut self, input: &Plane<f32>, k: &Kernels) {
         let padded_len = input.width + 2 * k.radius;
         if self.padded_row.len() < padded_len {
             self.padded_row.resize(padded_len, 0.0);
         }
         let rows = [&mut self.smooth_rows, &mut self.d1_rows, &mut self.d2_rows];
         filter_rows(input, k, &mut self.padded_row, rows);
-        let (s2, s1, r) = (sigma_px * sigma_px, sigma_px, k.radius);
-        let h = &mut self.hessian;
-        filter_cols(&self.d2_rows, r, Some((&k.g, &mut h.xx, s2)), None);
-        let gx = gradient.then_some((&k.g[..], &mut self.grad_x, s1));
-        filter_cols(&self.d1_rows, r, gx, Some((&k.d1, &mut h.xy, s2)));
-        let gy = gradient.then_some((&k.d1[..], &mut self.grad_y, s1));
-        filter_cols(&self.smooth_rows, r, Some((&k.d2, &mut h.yy, s2)), gy);
     }
 
-    /// Folds the current (wire-scale) Hessian into `out`: its ridge depth `-λ2` weighted by
-    /// Frangi's anisotropy term, so lines count and blobs do not, and by the edge weight
-    /// ([`edge_exponent`]) from the current gradient, takes a pixel where it beats the scales before, together with
-    /// its normal. The unweighted depth goes into `raw`, the deepest of the scales so far.
+    /// The scale-normalised Hessian of `input` at `sigma_px`, as whole planes.
+    fn hessian(&mut self, input: &Plane<f32>, k: &Kernels, sigma_px: f32) {
+        self.row_pass(input, k);
+        let (s2, r) = (sigma_px * sigma_px, k.radius);
+        let h = &mut self.hessian;
+        filter_cols(&self.d2_rows, r, Some((&k.g, &mut h.xx, s2)), None);
+        filter_cols(&self.d1_rows, r, None, Some((&k.d1, &mut h.xy, s2)));
+        filter_cols(&self.smooth_rows, r, Some((&k.d2, &mut h.yy, s2)), None);
+    }
+
+    /// Folds the wire scale `k` (`sigma_px`) of `input` into `out`: its ridge depth `-λ2`
+    /// weighted by Frangi's anisotropy term, so lines count and blobs do not, and by the edge
+    /// weight ([`edge_exponent`]) from the scale's gradient, takes a pixel where it beats the
+    /// scales before, together with its normal. The unweighted depth goes into `raw`, the
+    /// deepest of the scales so far.
     ///
-    /// Written without branches (every value computed, then selected) so that the compiler
-    /// turns it into vector instructions; dark ridges and flat pixels are selected away.
-    fn fold_wire_scale(&self, beta: f32, edge_tolerance: f32, out: &mut RidgeMap, raw: &mut Plane<f32>) {
-        let h = &self.hessian;
-        fold_pixels(
-            [&h.xx.data, &h.xy.data, &h.yy.data],
-            [&self.grad_x.data, &self.grad_y.data],
-            &mut out.strength.data,
-            &mut out.normal_x.data,
-            &mut out.normal_y.data,
-            &mut raw.data,
-            (2.0 * beta * beta, edge_tolerance),
-        );
+    /// Row by row: each row of the scale's Hessian and gradient is folded as soon as it is
+    /// filtered, so the five never go through memory as whole planes.
+    fn fold_wire_scale(
+        &mut self,
+        input: &Plane<f32>,
+        k: &Kernels,
+        sigma_px: f32,
+        (beta, edge_tolerance): (f32, f32),
+        out: &mut RidgeMap,
+        raw: &mut Plane<f32>,
+    ) {
+        self.row_pass(input, k);
+        let (w, r, s2, s1) = (input.width, k.radius, sigma_px * sigma_px, sigma_px);
+        let [xx, xy, yy, gx, gy] = &mut self.scale_rows;
+        for y in 0..input.height {
+            filter_cols_row(&self.d2_rows, r, y, Some((&k.g, xx, s2)), None);
+            filter_cols_row(&self.d1_rows, r, y, Some((&k.g, gx, s1)), Some((&k.d1, xy, s2)));
+            filter_cols_row(&self.smooth_rows, r, y, Some((&k.d2, yy, s2)), Some((&k.d1, gy, s1)));
+            let at = y * w..(y + 1) * w;
+            fold_pixels(
+                [xx, xy, yy],
+                [gx, gy],
+                &mut out.strength.data[at.clone()],
+                &mut out.normal_x.data[at.clone()],
+                &mut out.normal_y.data[at.clone()],
+                &mut raw.data[at],
+                (2.0 * beta * beta, edge_tolerance),
+            );
+        }
     }
 
     /// Ridge depth of the current Hessian weighted by the anisotropy term only: the thick
@@ -315,7 +350,7 @@ impl Work {
     }
 }
 
-/// The body of [`Work::fold_wire_scale`]: the Hessian (xx, xy, yy), the gradient (x, y), and
+/// The body of [`Work::fold_wire_scale`] for one row: the Hessian (xx, xy, yy), the gradient (x, y), and
 /// what it updates (strength, normal x, normal y, raw depth).
 ///
 /// Written for the compiler's vectoriser: it knows that the four arrays written do not
@@ -445,8 +480,7 @@ impl RidgeDetector {
                 smooth_rows: plane(),
                 d1_rows: plane(),
                 d2_rows: plane(),
-                grad_x: plane(),
-                grad_y: plane(),
+                scale_rows: std::array::from_fn(|_| vec![0.0; width]),
                 padded_row: vec![0.0; width + 2 * max_radius],
             },
             response: plane(),
@@ -472,7 +506,7 @@ impl RidgeDetector {
     /// Scale-normalised Hessian of `input` at `sigma_px`: the reference that faster variants
     /// and the learned engine's features are checked against.
     pub fn hessian_at(&mut self, input: &Plane<f32>, sigma_px: f32) -> &Hessian {
-        self.work.hessian(input, &Kernels::new(sigma_px), sigma_px, false);
+        self.work.hessian(input, &Kernels::new(sigma_px), sigma_px);
         &self.work.hessian
     }
 
@@ -488,10 +522,10 @@ impl RidgeDetector {
         out.normal_y.data.fill(0.0);
         self.thin_raw.data.fill(0.0);
         for (k, &sigma) in self.wire_kernels.iter().zip(&self.params.wire_scales_px) {
-            self.work.hessian(input, k, sigma, true);
-            self.work.fold_wire_scale(self.params.beta, self.params.edge_tolerance, out, &mut self.thin_raw);
+            let weights = (self.params.beta, self.params.edge_tolerance);
+            self.work.fold_wire_scale(input, k, sigma, weights, out, &mut self.thin_raw);
         }
-        self.work.hessian(input, &self.thick_kernels, self.params.thick_scale_px, false);
+        self.work.hessian(input, &self.thick_kernels, self.params.thick_scale_px);
         self.work.weighted_depth(self.params.beta, &mut self.response);
         self.mark_thick_centres();
         let radius = self.thick_dilation_px();
