@@ -312,4 +312,45 @@ mod tests {
         assert!(matches!(gated.next_frame(&mut frame), Some(Err(CaptureError::NoSignal { .. }))));
         assert!(matches!(gated.next_frame(&mut frame), Some(Err(CaptureError::BadFrame { .. }))));
     }
+
+    /// Hands every heartbeat's no-signal flag to the test.
+    struct NoSignalFlags(std::sync::mpsc::Sender<bool>);
+
+    impl crate::transport::Sink for NoSignalFlags {
+        fn target(&self) -> String {
+            "heartbeats".into()
+        }
+        fn send(&mut self, m: &wiretrace_protocol::Message) -> Result<(), crate::transport::SinkError> {
+            if let wiretrace_protocol::Body::Heartbeat(h) = &m.body {
+                let _ = self.0.send(h.flags.contains(wiretrace_protocol::HeartbeatFlags::NO_SIGNAL));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn through_the_runner_held_back_frames_are_no_signal_and_not_bad() {
+        use crate::pipeline::runner::{run, RunOptions};
+        use crate::pipeline::PipelineConfig;
+        // 100 ms without an exposure, then five exposed frames, at 100 frames per second.
+        let mut script = vec![Low; 10];
+        script.extend([High; 5]);
+        let mut frames = frames(15);
+        for f in &mut frames {
+            f.maxval = 4095;
+            f.pixels.fill(2000);
+        }
+        let gated = TriggeredSource::new(MemorySource::new(frames, 100.0), ScriptedPin::new(&script), line(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let options = RunOptions { heartbeat_period: Duration::from_millis(20), ..RunOptions::default() };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let summary =
+            run(Box::new(gated), &PipelineConfig::default(), vec![Box::new(NoSignalFlags(tx))], &options, &stop)
+                .expect("run");
+        assert_eq!((summary.frames_seen, summary.bad_frames), (5, 0), "{summary:?}");
+        assert_eq!(summary.centerlines + summary.no_wire + summary.dropped_latest, 5, "{summary:?}");
+        let flags: Vec<bool> = rx.try_iter().collect();
+        assert_eq!(flags.first(), Some(&true), "no signal while the line is inactive: {flags:?}");
+        assert_eq!(flags.last(), Some(&false), "exposed frames came: {flags:?}");
+    }
 }
