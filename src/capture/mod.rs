@@ -40,7 +40,8 @@ pub enum CaptureError {
         reason: String,
     },
     /// No frame is coming from a live source (the device is silent, or gone and being
-    /// reopened). Not a bad frame: heartbeats say `no signal` until frames come again.
+    /// reopened), or the frame trigger held one back (no exposure). Not a bad frame:
+    /// heartbeats say `no signal` until frames come again.
     #[error("no frame for {} ms", waited.as_millis())]
     NoSignal {
         /// How long the source waited in this call.
