@@ -226,6 +226,9 @@ pub struct WatchdogConfig {
 pub struct GpioConfig {
     /// Status LED: steady while running, blinking while degraded, off when stopped.
     pub status_led: Option<GpioLine>,
+    /// The fluoroscope's exposure signal: when set, only frames taken while it is active are
+    /// processed, and the service refuses to start without it.
+    pub frame_trigger: Option<GpioLine>,
 }
 
 /// One line of a GPIO chip.
@@ -235,7 +238,7 @@ pub struct GpioLine {
     pub chip: PathBuf,
     /// Line offset on that chip.
     pub line: u32,
-    /// True when the line is active (LED on) at low level.
+    /// True when the line is active (LED lit, X-ray on) at low level.
     pub active_low: bool,
 }
 
@@ -494,13 +497,14 @@ impl Default for RawWatchdog {
 #[serde(deny_unknown_fields)]
 struct RawGpio {
     status_led: Option<RawGpioLine>,
+    frame_trigger: Option<RawGpioLine>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGpioLine {
     chip: Spanned<PathBuf>,
-    line: u32,
+    line: Spanned<u32>,
     #[serde(default)]
     active_low: bool,
 }
@@ -524,7 +528,7 @@ impl RawConfig {
             return Err(bad("watchdog.capture_stall_ms", capture_stall_ms.span(), "must be at least 1 ms"));
         }
         let watchdog = WatchdogConfig { capture_stall: Duration::from_millis(*capture_stall_ms.get_ref()) };
-        let gpio = GpioConfig { status_led: self.gpio.status_led.map(|l| l.validate("gpio.status_led")).transpose()? };
+        let gpio = self.gpio.validate()?;
         Ok(ServiceConfig {
             source,
             engine,
@@ -739,7 +743,26 @@ impl RawGpioLine {
         if self.chip.get_ref().as_os_str().is_empty() {
             return Err(bad(format!("{key}.chip"), self.chip.span(), "must name a GPIO chip, e.g. /dev/gpiochip0"));
         }
-        Ok(GpioLine { chip: self.chip.into_inner(), line: self.line, active_low: self.active_low })
+        Ok(GpioLine { chip: self.chip.into_inner(), line: self.line.into_inner(), active_low: self.active_low })
+    }
+}
+
+impl RawGpio {
+    fn validate(self) -> Result<GpioConfig, Bad> {
+        let trigger_span = self.frame_trigger.as_ref().map(|t| t.line.span());
+        let status_led = self.status_led.map(|l| l.validate("gpio.status_led")).transpose()?;
+        let frame_trigger = self.frame_trigger.map(|l| l.validate("gpio.frame_trigger")).transpose()?;
+        // The kernel lends a line to one request: the second would fail at start.
+        if let (Some(led), Some(trigger), Some(span)) = (&status_led, &frame_trigger, trigger_span) {
+            if led.chip == trigger.chip && led.line == trigger.line {
+                return Err(bad(
+                    "gpio.frame_trigger.line",
+                    span,
+                    "is the status LED's line; the trigger needs its own",
+                ));
+            }
+        }
+        Ok(GpioConfig { status_led, frame_trigger })
     }
 }
 
@@ -867,6 +890,12 @@ impl ServiceConfig {
             })
         };
         lines.push(format!("gpio       status LED {}", line(&self.gpio.status_led)));
+        lines.push(match &self.gpio.frame_trigger {
+            Some(_) => {
+                format!("gpio       frame trigger {}: frames only while it is active", line(&self.gpio.frame_trigger))
+            }
+            None => "gpio       frame trigger none: every frame is processed".to_string(),
+        });
         lines
     }
 }
@@ -974,6 +1003,59 @@ mod tests {
             e.to_string(),
             "/etc/wiretrace/wiretrace.toml:6:10: source.synthetic.frames: 0 is outside 1..=1000000"
         );
+    }
+
+    const TRIGGER: &str = "\n[gpio.frame_trigger]\nchip = \"/dev/gpiochip1\"\nline = 7\nactive_low = true\n";
+
+    #[test]
+    fn the_frame_trigger_is_read_and_summarised() {
+        let config = parse(&format!("{MINIMAL}{TRIGGER}"), Path::new("box.toml")).expect("valid");
+        let line = GpioLine { chip: "/dev/gpiochip1".into(), line: 7, active_low: true };
+        assert_eq!(config.gpio, GpioConfig { status_led: None, frame_trigger: Some(line) });
+        let summary = config.summary().join("\n");
+        assert!(
+            summary.contains("frame trigger /dev/gpiochip1 line 7 (active low): frames only while it is active"),
+            "{summary}"
+        );
+        let config = parse(MINIMAL, Path::new("box.toml")).expect("valid");
+        assert!(config.summary().join("\n").contains("frame trigger none: every frame is processed"));
+    }
+
+    #[test]
+    fn frame_trigger_mistakes_are_named_with_their_lines() {
+        // MINIMAL has 10 lines; TRIGGER's table header is line 12.
+        let cases = [
+            (format!("{MINIMAL}{TRIGGER}mode = \"edge\"\n"), "gpio.frame_trigger.mode", 16, "unknown field `mode`"),
+            (
+                format!("{MINIMAL}{}", TRIGGER.replace("line = 7", "line = \"7\"")),
+                "gpio.frame_trigger.line",
+                14,
+                "expected u32",
+            ),
+            (
+                format!("{MINIMAL}{}", TRIGGER.replace("active_low = true", "active_low = 1")),
+                "gpio.frame_trigger.active_low",
+                15,
+                "expected a boolean",
+            ),
+            (
+                format!("{MINIMAL}{}", TRIGGER.replace("/dev/gpiochip1", "")),
+                "gpio.frame_trigger.chip",
+                13,
+                "must name a GPIO chip",
+            ),
+            (
+                format!("{MINIMAL}{TRIGGER}\n[gpio.status_led]\nchip = \"/dev/gpiochip1\"\nline = 7\n"),
+                "gpio.frame_trigger.line",
+                14,
+                "is the status LED's line",
+            ),
+        ];
+        for (text, want_key, want_line, want_message) in cases {
+            let (key, line, message) = error(&text);
+            assert_eq!((key.as_deref(), line), (Some(want_key), want_line), "{message}");
+            assert!(message.contains(want_message), "{want_key}: {message}");
+        }
     }
 
     #[test]

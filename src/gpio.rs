@@ -1,7 +1,12 @@
-//! The status LED, through `embedded-hal`'s [`OutputPin`], so the same code drives a Linux GPIO
-//! line on the box (`gpio` feature: `linux-embedded-hal` over `/dev/gpiochipN`) and a recording
-//! pin in the tests. Steady: running; blinking: degraded (no frames, deadline misses, capture
-//! hung, or the processing loop silent); off: stopped.
+//! GPIO lines through `embedded-hal`'s pin traits, so the same code drives a Linux GPIO line on
+//! the box (`gpio` feature: `linux-embedded-hal` over `/dev/gpiochipN`) and a test double in the
+//! tests.
+//!
+//! - The status LED, an [`OutputPin`]. Steady: running; blinking: degraded (no frames, deadline
+//!   misses, capture hung, or the processing loop silent); off: stopped.
+//! - The frame trigger, an input ([`open_input`]) that
+//!   [`TriggeredSource`](crate::capture::trigger::TriggeredSource) reads to let only frames
+//!   taken during an X-ray exposure through.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,25 +21,46 @@ pub const BLINK_HALF_PERIOD: Duration = Duration::from_millis(250);
 /// How often the LED thread looks at the service's health.
 pub const POLL_PERIOD: Duration = Duration::from_millis(50);
 
-/// Why the LED line cannot be used.
+/// The configuration key of the status LED's line, which errors about it name.
+pub const STATUS_LED: &str = "gpio.status_led";
+/// The configuration key of the frame trigger's line.
+pub const FRAME_TRIGGER: &str = "gpio.frame_trigger";
+
+/// Why a GPIO line cannot be used. Each error names the configuration key and the line.
 #[derive(Debug, thiserror::Error)]
 pub enum GpioError {
     /// This build has no GPIO support.
-    #[error("gpio.status_led ({} line {line}): this build has no GPIO support; build with --features gpio", chip.display())]
+    #[error("{key} ({} line {line}): this build has no GPIO support; build with --features gpio", chip.display())]
     NoSupport {
+        /// The line's configuration key ([`STATUS_LED`], [`FRAME_TRIGGER`]).
+        key: &'static str,
         /// The configured chip.
         chip: std::path::PathBuf,
         /// The configured line.
         line: u32,
     },
     /// The chip or line could not be opened.
-    #[error("gpio.status_led: cannot use {} line {line}: {reason}", chip.display())]
+    #[error("{key}: cannot use {} line {line}: {reason}", chip.display())]
     Open {
+        /// The line's configuration key.
+        key: &'static str,
         /// The configured chip.
         chip: std::path::PathBuf,
         /// The configured line.
         line: u32,
         /// What the kernel said.
+        reason: String,
+    },
+    /// The line opened but its level could not be read.
+    #[error("{key}: cannot read {} line {line}: {reason}", chip.display())]
+    Read {
+        /// The line's configuration key.
+        key: &'static str,
+        /// The configured chip.
+        chip: std::path::PathBuf,
+        /// The configured line.
+        line: u32,
+        /// What the pin said.
         reason: String,
     },
 }
@@ -101,15 +127,15 @@ pub fn drive<P: OutputPin>(mut led: StatusLed<P>, health: impl Fn() -> Health, s
     led
 }
 
-/// The pin type of the LED line in this build.
+/// The pin type of a GPIO line in this build.
 #[cfg(feature = "gpio")]
-pub type LedPin = linux_embedded_hal::CdevPin;
+pub type LinePin = linux_embedded_hal::CdevPin;
 
-/// The pin type of the LED line in a build without GPIO: none can be made.
+/// The pin type of a GPIO line in a build without GPIO: none can be made.
 #[cfg(not(feature = "gpio"))]
-pub type LedPin = NoPin;
+pub type LinePin = NoPin;
 
-/// A pin that cannot exist: what a build without the `gpio` feature has for the LED line.
+/// A pin that cannot exist: what a build without the `gpio` feature has for a GPIO line.
 #[cfg(not(feature = "gpio"))]
 #[derive(Debug)]
 pub enum NoPin {}
@@ -129,29 +155,62 @@ impl OutputPin for NoPin {
     }
 }
 
-/// The LED's GPIO line as an output pin, initially off.
+#[cfg(not(feature = "gpio"))]
+impl embedded_hal::digital::InputPin for NoPin {
+    fn is_high(&mut self) -> Result<bool, Self::Error> {
+        match *self {}
+    }
+    fn is_low(&mut self) -> Result<bool, Self::Error> {
+        match *self {}
+    }
+}
+
+/// Requests `line` from its chip with `flags` (and `value` for an output), as `consumer` (what
+/// `gpioinfo` shows). `active_low` is left to the callers, which read and write levels.
 #[cfg(feature = "gpio")]
-pub fn open_output(line: &GpioLine) -> Result<LedPin, GpioError> {
-    use linux_embedded_hal::gpio_cdev::{Chip, LineRequestFlags};
+fn request(
+    key: &'static str,
+    line: &GpioLine,
+    flags: linux_embedded_hal::gpio_cdev::LineRequestFlags,
+    value: u8,
+    consumer: &str,
+) -> Result<LinePin, GpioError> {
+    use linux_embedded_hal::gpio_cdev::Chip;
     let error = |e: linux_embedded_hal::gpio_cdev::Error| GpioError::Open {
+        key,
         chip: line.chip.clone(),
         line: line.line,
         reason: e.to_string(),
     };
     let mut chip = Chip::new(&line.chip).map_err(error)?;
-    let off = u8::from(line.active_low);
-    let handle = chip
-        .get_line(line.line)
-        .map_err(error)?
-        .request(LineRequestFlags::OUTPUT, off, "wiretrace status")
-        .map_err(error)?;
+    let handle = chip.get_line(line.line).map_err(error)?.request(flags, value, consumer).map_err(error)?;
     linux_embedded_hal::CdevPin::new(handle).map_err(error)
+}
+
+/// The LED's GPIO line as an output pin, initially off.
+#[cfg(feature = "gpio")]
+pub fn open_output(line: &GpioLine) -> Result<LinePin, GpioError> {
+    use linux_embedded_hal::gpio_cdev::LineRequestFlags;
+    request(STATUS_LED, line, LineRequestFlags::OUTPUT, u8::from(line.active_low), "wiretrace status")
+}
+
+/// The frame trigger's GPIO line as an input pin.
+#[cfg(feature = "gpio")]
+pub fn open_input(line: &GpioLine) -> Result<LinePin, GpioError> {
+    use linux_embedded_hal::gpio_cdev::LineRequestFlags;
+    request(FRAME_TRIGGER, line, LineRequestFlags::INPUT, 0, "wiretrace trigger")
 }
 
 /// The LED's GPIO line: this build has none (the `gpio` feature brings it).
 #[cfg(not(feature = "gpio"))]
-pub fn open_output(line: &GpioLine) -> Result<LedPin, GpioError> {
-    Err(GpioError::NoSupport { chip: line.chip.clone(), line: line.line })
+pub fn open_output(line: &GpioLine) -> Result<LinePin, GpioError> {
+    Err(GpioError::NoSupport { key: STATUS_LED, chip: line.chip.clone(), line: line.line })
+}
+
+/// The frame trigger's GPIO line: this build has none (the `gpio` feature brings it).
+#[cfg(not(feature = "gpio"))]
+pub fn open_input(line: &GpioLine) -> Result<LinePin, GpioError> {
+    Err(GpioError::NoSupport { key: FRAME_TRIGGER, chip: line.chip.clone(), line: line.line })
 }
 
 #[cfg(test)]
@@ -245,6 +304,11 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "gpio.status_led (/dev/gpiochip0 line 12): this build has no GPIO support; build with --features gpio"
+        );
+        let e = open_input(&line).expect_err("no GPIO support");
+        assert_eq!(
+            e.to_string(),
+            "gpio.frame_trigger (/dev/gpiochip0 line 12): this build has no GPIO support; build with --features gpio"
         );
     }
 }

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use wiretrace::bench::{bench, BenchOptions};
 use wiretrace::capture::replay::ReplaySource;
 use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
+use wiretrace::capture::trigger::TriggeredSource;
 use wiretrace::capture::v4l2::{feed, FeedOptions, PixelFormat};
 use wiretrace::config::{self, Backend, ServiceConfig};
 use wiretrace::demo::{run_demo, summary_lines};
@@ -596,7 +597,16 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
         bail!("{}: engine.backend = \"cuda\": this build has no CUDA backend; set backend = \"cpu\"", path.display());
     }
     let stop = stop_flag()?;
-    let (source, pacing) = config::open_source(&config.source)?;
+    let (mut source, pacing) = config::open_source(&config.source)?;
+    if let Some(line) = &config.gpio.frame_trigger {
+        // Unlike the LED, the trigger is not a convenience: without it frames outside an
+        // exposure (the fluoroscope's last-image hold) would be processed as fresh.
+        let pin = gpio::open_input(line).with_context(|| {
+            format!("{}: the frame trigger cannot be used; not starting without it", path.display())
+        })?;
+        tracing::info!("frame trigger on {} line {}: frames only while it is active", line.chip.display(), line.line);
+        source = Box::new(TriggeredSource::new(source, pin, line.clone()));
+    }
     let (sinks, names) = open_sinks(&config)?;
     let notifier = Notifier::from_env()?;
     let watchdog = sd_notify::watchdog_enabled();

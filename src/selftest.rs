@@ -7,8 +7,10 @@ use std::path::Path;
 use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
+use embedded_hal::digital::InputPin;
+
 use crate::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
-use crate::config::{self, Backend, ServiceConfig, SourceConfig};
+use crate::config::{self, Backend, GpioLine, ServiceConfig, SourceConfig};
 use crate::frame::Frame;
 use crate::gpio;
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -120,9 +122,36 @@ pub fn run_checks(path: &Path) -> Vec<Check> {
                 ),
             });
         }
+        if let Some(line) = &c.gpio.frame_trigger {
+            checks.push(trigger(line));
+        }
     }
     checks.push(clock());
     checks
+}
+
+/// The frame trigger's line opens as an input and reads; its level now is worth knowing (with
+/// the X-ray off it should say inactive). Without it the service does not start.
+fn trigger(line: &GpioLine) -> Check {
+    let fix = "install the board package (built with --features gpio), check gpio.frame_trigger and the chip's \
+               group; the service does not start without its trigger (remove [gpio.frame_trigger] to process \
+               every frame)";
+    let mut pin = match gpio::open_input(line) {
+        Ok(pin) => pin,
+        Err(e) => return Check::fail("trigger", e.to_string(), fix),
+    };
+    let at = format!("{} line {}", line.chip.display(), line.line);
+    match pin.is_high() {
+        Ok(high) => Check::pass(
+            "trigger",
+            format!(
+                "{at} reads as an input: {} now{}",
+                if high != line.active_low { "active (exposure)" } else { "inactive (no exposure)" },
+                if line.active_low { ", active low" } else { "" }
+            ),
+        ),
+        Err(e) => Check::fail("trigger", format!("{}: cannot read {at}: {e:?}", gpio::FRAME_TRIGGER), fix),
+    }
 }
 
 /// The classical engine on the CPU, run on one synthetic frame with a wire in it.

@@ -54,3 +54,25 @@ fn run_without_v4l2_support_says_how_to_get_it() {
     assert!(!out.status.success());
     assert!(stderr.contains("built without V4L2 support; build it with `--features v4l2`"), "{stderr}");
 }
+
+#[test]
+fn run_refuses_to_start_with_a_frame_trigger_it_cannot_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("wiretrace.toml");
+    fs::write(
+        &file,
+        "[source]\nkind = \"synthetic\"\n[source.synthetic]\nsize = 128\nframes = 5\nfps = 15.0\n[sinks]\nudp = [\"127.0.0.1:9\"]\n\
+         [gpio.frame_trigger]\nchip = \"/dev/wiretrace-no-such-gpiochip\"\nline = 7\n",
+    )
+    .expect("write");
+    let out = common::wiretrace().args(["run", "--config"]).arg(&file).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "no frame is processed ungated: {stderr}");
+    assert!(stderr.contains("the frame trigger cannot be used; not starting without it"), "{stderr}");
+    #[cfg(not(feature = "gpio"))]
+    let why = "gpio.frame_trigger (/dev/wiretrace-no-such-gpiochip line 7): this build has no GPIO support; build with --features gpio";
+    #[cfg(feature = "gpio")]
+    let why = "gpio.frame_trigger: cannot use /dev/wiretrace-no-such-gpiochip line 7";
+    assert!(stderr.contains(why), "{stderr}");
+    assert!(!stderr.contains("frames seen"), "nothing ran: {stderr}");
+}

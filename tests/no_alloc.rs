@@ -3,7 +3,8 @@
 //! A counting global allocator counts every allocation and reallocation in this process, on
 //! every thread. Each scenario warms up, then counts over a few hundred frames of a hard
 //! synthetic sequence held in memory, and requires zero. Bad frames and a dead serial port are
-//! part of the counted frames: an error on the per-frame path must not allocate either.
+//! part of the counted frames: an error on the per-frame path must not allocate either. So are
+//! frames held back by the frame trigger, and a trigger line that cannot be read.
 //!
 //! Its own test binary without libtest's harness, so nothing else runs in the process (no test
 //! threads, no output capture) while it counts.
@@ -16,10 +17,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use embedded_hal::digital::{ErrorKind, ErrorType, InputPin};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use wiretrace::capture::memory::MemorySource;
 use wiretrace::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
+use wiretrace::capture::trigger::TriggeredSource;
 use wiretrace::capture::{CaptureError, FrameSource};
+use wiretrace::config::GpioLine;
 use wiretrace::frame::Frame;
 use wiretrace::pipeline::realtime::ThreadPlacement;
 use wiretrace::pipeline::runner::{run, Pacing, RunMonitor, RunOptions};
@@ -417,12 +421,82 @@ fn bad_frames_logged_by_a_subscriber() {
     assert_eq!(counted, 0, "allocations over {COUNTED} logged bad frames");
 }
 
+/// Frames whose exposure line cannot be read: from before counting starts (so its one error
+/// message is made then) into the counted frames, where it reads again.
+fn unreadable(index: u32) -> bool {
+    (WARM_UP - 5..WARM_UP + 40).contains(&index)
+}
+
+/// Counted frames taken with the X-ray off.
+fn unexposed(index: u32) -> bool {
+    (150..170).contains(&index) || (250..260).contains(&index)
+}
+
+/// The fluoroscope's exposure line as the trigger reads it, once per frame: its level follows
+/// the index of the frame read with it.
+#[derive(Debug, Default)]
+struct ExposureLine {
+    reads: u32,
+}
+
+/// A read of the line failed.
+#[derive(Debug)]
+struct Unreadable;
+
+impl embedded_hal::digital::Error for Unreadable {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Other
+    }
+}
+
+impl ErrorType for ExposureLine {
+    type Error = Unreadable;
+}
+
+impl InputPin for ExposureLine {
+    fn is_high(&mut self) -> Result<bool, Unreadable> {
+        let index = self.reads;
+        self.reads += 1;
+        if unreadable(index) {
+            Err(Unreadable)
+        } else {
+            Ok(!unexposed(index))
+        }
+    }
+
+    fn is_low(&mut self) -> Result<bool, Unreadable> {
+        self.is_high().map(|high| !high)
+    }
+}
+
+/// The runner with its source behind the frame trigger, every frame: frames held back (line
+/// inactive or unreadable) go back to the runner as no signal, exposed ones are processed.
+fn runner_behind_the_frame_trigger(frames: Vec<Frame>) {
+    let line = GpioLine { chip: "/dev/gpiochip0".into(), line: 7, active_low: false };
+    let source = TriggeredSource::new(Windowed(MemorySource::new(frames, 15.0)), ExposureLine::default(), line);
+    let options =
+        RunOptions { pacing: Pacing::Fast, heartbeat_period: Duration::from_millis(50), ..RunOptions::default() };
+    let summary =
+        run(Box::new(source), &PipelineConfig::default(), Vec::new(), &options, &AtomicBool::new(false)).expect("run");
+    let counted = WINDOW[1].load(Ordering::SeqCst) - WINDOW[0].load(Ordering::SeqCst);
+    let held_back = (0..WARM_UP + COUNTED).filter(|&i| unreadable(i) || unexposed(i)).count() as u64;
+    println!(
+        "runner behind the frame trigger, {COUNTED} frames of {SIZE}x{SIZE} after {WARM_UP} to warm up: {} seen, \
+         {held_back} held back, {} bad, {} heartbeats; allocations in the window: {counted}",
+        summary.frames_seen, summary.bad_frames, summary.heartbeats
+    );
+    assert_eq!(summary.frames_seen, u64::from(WARM_UP + COUNTED) - held_back, "{summary:?}");
+    assert_eq!(summary.bad_frames, 0, "held back is not bad");
+    assert_eq!(summary.centerlines + summary.no_wire, summary.frames_seen, "every exposed frame processed");
+    assert_eq!(counted, 0, "allocations from frame {WARM_UP} to frame {}", WARM_UP + COUNTED - 1);
+}
+
 /// A named part of the test, run to completion even when another fails.
 type Scenario = (&'static str, Box<dyn FnOnce()>);
 
 fn main() {
     let frames = frames();
-    let scenarios: [Scenario; 8] = [
+    let scenarios: [Scenario; 9] = [
         ("serial sink with the port down", Box::new(serial_sink_with_the_port_down)),
         (
             "pipeline and sinks frame by frame",
@@ -456,6 +530,13 @@ fn main() {
             Box::new({
                 let frames = frames.clone();
                 move || runner_with_the_service_watchdog(frames)
+            }),
+        ),
+        (
+            "runner behind the frame trigger",
+            Box::new({
+                let frames = frames.clone();
+                move || runner_behind_the_frame_trigger(frames)
             }),
         ),
         (

@@ -65,14 +65,15 @@ fn no_camera_and_no_gpu_fail_clearly_and_the_cpu_backend_passes() {
 }
 
 #[test]
-fn a_gpu_asked_for_a_missing_serial_port_and_an_led_without_gpio_fail_with_their_fixes() {
+fn a_gpu_asked_for_a_missing_serial_port_an_led_and_a_trigger_without_gpio_fail_with_their_fixes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("wiretrace.toml");
     std::fs::write(
         &config,
         "[source]\nkind = \"synthetic\"\n[source.synthetic]\nsize = 128\nframes = 5\nfps = 15.0\n\n\
          [engine]\nkind = \"classical\"\nbackend = \"cuda\"\n\n[[sinks.serial]]\npath = \"/dev/wiretrace-no-such-port\"\nbaud = 115200\n\n\
-         [gpio.status_led]\nchip = \"/dev/gpiochip0\"\nline = 12\n",
+         [gpio.status_led]\nchip = \"/dev/gpiochip0\"\nline = 12\n\n\
+         [gpio.frame_trigger]\nchip = \"/dev/wiretrace-no-such-gpiochip\"\nline = 7\n",
     )
     .expect("write config");
     let (out, lines) = selftest(&config);
@@ -93,6 +94,13 @@ fn a_gpu_asked_for_a_missing_serial_port_and_an_led_without_gpio_fail_with_their
         "led",
         "this build has no GPIO support; build with --features gpio -> fix: install the board package",
     );
+    let trigger = line(&lines, "FAIL", "trigger", "gpio.frame_trigger");
+    assert!(trigger.contains("/dev/wiretrace-no-such-gpiochip line 7"), "{trigger}");
+    assert!(
+        trigger.contains("-> fix: install the board package (built with --features gpio), check gpio.frame_trigger"),
+        "{trigger}"
+    );
+    assert!(trigger.contains("the service does not start without its trigger"), "{trigger}");
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! A file or memory source fills frames it is lent and does not timestamp them: the runner
 //! paces them like a camera and stamps each when it is handed to the pipeline, on the
 //! monotonic clock. A live source ([`FrameSource::live`]) is paced by its device and stamps
-//! its frames with the device's capture time.
+//! its frames with the device's capture time. [`trigger::TriggeredSource`] gates any of them by
+//! the fluoroscope's exposure signal.
 
 pub mod memory;
 pub mod pgm;
@@ -12,6 +13,7 @@ pub mod replay;
 pub mod sequence;
 pub mod synthetic;
 pub mod synthetic_source;
+pub mod trigger;
 pub mod v4l2;
 
 use std::path::PathBuf;
@@ -38,7 +40,8 @@ pub enum CaptureError {
         reason: String,
     },
     /// No frame is coming from a live source (the device is silent, or gone and being
-    /// reopened). Not a bad frame: heartbeats say `no signal` until frames come again.
+    /// reopened), or the frame trigger held one back (no exposure). Not a bad frame:
+    /// heartbeats say `no signal` until frames come again.
     #[error("no frame for {} ms", waited.as_millis())]
     NoSignal {
         /// How long the source waited in this call.
@@ -61,5 +64,22 @@ pub trait FrameSource: Send {
     /// seconds while no frame comes, so the runner can report it and stop.
     fn live(&self) -> bool {
         false
+    }
+}
+
+/// A boxed source is a source, so wrappers such as [`trigger::TriggeredSource`] take the
+/// configured one as it is opened.
+impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
+    fn size(&self) -> (usize, usize) {
+        (**self).size()
+    }
+    fn fps(&self) -> f32 {
+        (**self).fps()
+    }
+    fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
+        (**self).next_frame(frame)
+    }
+    fn live(&self) -> bool {
+        (**self).live()
     }
 }

@@ -276,6 +276,13 @@ fn capture(
         let Some(result) = next else { break };
         if let Err(CaptureError::NoSignal { .. }) = result {
             counters.no_signal.store(true, Ordering::Relaxed);
+            // A file or memory source held back (by the frame trigger) still spends its frame's
+            // time, so it plays on at its fps and resumes on schedule instead of racing ahead.
+            if !live && pacing == Pacing::Camera {
+                let due = start + period * slot;
+                slot += 1;
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
             continue;
         }
         counters.no_signal.store(false, Ordering::Relaxed);
@@ -665,6 +672,43 @@ mod tests {
 
         let (_, messages) = run_camera(frames.into_iter().chain(silence(5)).collect());
         assert!(messages.last().is_some_and(no_signal), "the signal was lost at the end: {:?}", messages.last());
+    }
+
+    /// A memory source whose odd frames are held back, as a closed frame trigger does.
+    struct EveryOtherHeldBack(MemorySource);
+
+    impl FrameSource for EveryOtherHeldBack {
+        fn size(&self) -> (usize, usize) {
+            self.0.size()
+        }
+        fn fps(&self) -> f32 {
+            self.0.fps()
+        }
+        fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
+            let next = self.0.next_frame(frame)?;
+            if frame.index % 2 == 1 {
+                return Some(Err(CaptureError::NoSignal { waited: Duration::ZERO }));
+            }
+            Some(next)
+        }
+    }
+
+    #[test]
+    fn frames_held_back_from_a_file_source_still_take_their_time() {
+        let (tx, rx) = channel();
+        let source = Box::new(EveryOtherHeldBack(MemorySource::new(flat_frames(20), 100.0)));
+        let summary = run(
+            source,
+            &PipelineConfig::default(),
+            vec![Box::new(Frames(tx))],
+            &RunOptions::default(),
+            &AtomicBool::new(false),
+        )
+        .expect("run");
+        assert_eq!((summary.frames_seen, summary.bad_frames), (10, 0), "held back is not seen: {summary:?}");
+        assert_eq!(rx.try_iter().filter(|i| i % 2 == 1).count(), 0, "no held-back frame was processed");
+        // 20 frames at 100 fps: the last is due at 190 ms; only the 10 passed would take 90 ms.
+        assert!(summary.elapsed >= Duration::from_millis(180), "played at its fps: {:?}", summary.elapsed);
     }
 
     #[test]
