@@ -87,6 +87,7 @@ fn udev_templates_name_the_two_devices_with_placeholders_only_for_what_a_box_dif
         };
         assert!(rules[0].contains(link) && rules[0].contains(group), "{name}: {}", rules[0]);
         assert!(rules[0].contains("@SERIAL@") || rules[0].contains("@UART@"), "{name}: matches no one device");
+        assert!(rules[0].contains("TAG+=\"systemd\""), "{name}: no .device unit for systemd: {}", rules[0]);
     }
 }
 

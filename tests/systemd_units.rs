@@ -39,3 +39,24 @@ fn a_warning_from_systemd_analyze_fails_the_check() {
     assert!(!out.status.success(), "a misspelt key passed");
     assert!(stderr.contains("Unknown key 'WatchdogSecs'"), "{stderr}");
 }
+
+/// The value of `key` in the unit, if it is set once.
+fn setting(unit: &str, key: &str) -> Option<String> {
+    let mut values = unit.lines().filter_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_string));
+    let first = values.next();
+    first.filter(|_| values.next().is_none())
+}
+
+#[test]
+fn a_device_that_appears_late_is_retried_for_good_after_the_network_is_up() {
+    let unit = std::fs::read_to_string(repo_systemd().join("wiretrace.service")).expect("read unit");
+    // A start limit would leave the unit failed for good after a few quick restarts at boot.
+    assert_eq!(setting(&unit, "StartLimitIntervalSec").as_deref(), Some("0"));
+    assert_eq!(setting(&unit, "StartLimitBurst"), None);
+    let restart: u32 = setting(&unit, "RestartSec").and_then(|s| s.parse().ok()).expect("RestartSec= in seconds");
+    assert!((2..=10).contains(&restart), "RestartSec={restart}");
+    // systemd 249 (JetPack 6): no RestartSteps= (254) to rely on.
+    assert_eq!(setting(&unit, "RestartSteps"), None);
+    assert_eq!(setting(&unit, "After").as_deref(), Some("network-online.target"));
+    assert_eq!(setting(&unit, "Wants").as_deref(), Some("network-online.target"));
+}
