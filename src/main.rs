@@ -601,6 +601,14 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
     let notifier = Notifier::from_env()?;
     let watchdog = sd_notify::watchdog_enabled();
     let monitor = Arc::new(ServiceMonitor::new(notifier, watchdog, config.watchdog.capture_stall, &names));
+    if monitor.stall_outlasts_watchdog() {
+        tracing::warn!(
+            "watchdog.capture_stall_ms = {} is not below the unit's WatchdogSec= ({} ms): a capture stuck in \
+             the source is restarted only after both; lower it or raise WatchdogSec=",
+            config.watchdog.capture_stall.as_millis(),
+            watchdog.map_or(0, |w| w.as_millis())
+        );
+    }
     let (w, h) = source.size();
     tracing::info!(
         "running {} ({}, {w}x{h}) to {}; watchdog {}",

@@ -213,6 +213,13 @@ impl ServiceMonitor {
         }
     }
 
+    /// True when `watchdog.capture_stall_ms` is not below systemd's `WatchdogSec=`: a capture
+    /// stuck in the source then keeps the watchdog fed longer than systemd's own limit, and the
+    /// restart comes only after both have passed.
+    pub fn stall_outlasts_watchdog(&self) -> bool {
+        self.watchdog.is_some_and(|w| self.capture_stall >= w)
+    }
+
     /// Says `STOPPING=1` and marks the service stopped.
     pub fn stopping(&self) {
         self.health.store(Health::Stopped as u8, Ordering::Relaxed);
@@ -337,6 +344,7 @@ mod tests {
         assert!(got[1].starts_with("STATUS=capture hung: no frame from the source for 0.7 s"), "{got:?}");
         assert!(!got.iter().any(|m| m.contains("WATCHDOG")), "{got:?}");
         assert_eq!(monitor.health(), Health::Degraded);
+        assert!(monitor.stall_outlasts_watchdog(), "500 ms of stall against a 2 ms watchdog");
     }
 
     #[test]
@@ -348,6 +356,7 @@ mod tests {
         assert!(got[1].starts_with("STATUS=no frames; "), "{got:?}");
         assert_eq!(monitor.health(), Health::Degraded);
         assert_eq!(monitor.period(), STATUS_PERIOD);
+        assert!(!monitor.stall_outlasts_watchdog(), "no watchdog, nothing to outlast");
     }
 
     #[test]
