@@ -193,6 +193,22 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The status LED (gpio.status_led), outside a run.
+    Led {
+        #[command(subcommand)]
+        command: LedCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedCommand {
+    /// Turn the LED off; nothing to do when the configuration has none. The unit runs this
+    /// after the service ends (ExecStopPost=), so a crashed service does not stay "running".
+    Off {
+        /// Configuration file.
+        #[arg(long, value_name = "FILE", default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -315,6 +331,13 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Run { config } => run_service(&config),
         Command::Selftest { config } => selftest(&config),
+        Command::Led { command: LedCommand::Off { config } } => {
+            // The line is requested at its off level; it keeps that level once released.
+            if let Some(line) = config::load(&config)?.gpio.status_led {
+                gpio::open_output(&line)?;
+            }
+            Ok(())
+        }
         Command::Config { command: ConfigCommand::Check { file } } => {
             let checked = config::load(&file)?;
             println!("{}: valid", file.display());
