@@ -127,9 +127,11 @@ place() {
     install -D -m "$3" "$1" "$ROOT$2"
 }
 
-# 1. The package.
+# 1. The package. A conffile the box changed and the new package also changed would stop dpkg at
+# a prompt; keep the box's copy (confold) unless dpkg has a default answer (confdef).
 if [ -n "$DEB" ]; then
-    if run apt-get install -y "$(readlink -f "$DEB")"; then
+    if run apt-get install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        "$(readlink -f "$DEB")"; then
         report "$DONE" package "installed $DEB"
     else
         report FAIL package "apt-get could not install $DEB"

@@ -217,7 +217,7 @@ pub struct SerialConfig {
 pub struct WatchdogConfig {
     /// How long the capture thread may wait inside the source for one frame before the service
     /// counts it as hung. A live source returns an error when no frame comes within its own
-    /// timeout, which must be shorter than this.
+    /// timeout, which must be shorter than this (at least [`MIN_V4L2_CAPTURE_STALL_MS`] for V4L2).
     pub capture_stall: Duration,
 }
 
@@ -484,8 +484,13 @@ struct RawWatchdog {
 }
 
 fn default_capture_stall_ms() -> Spanned<u64> {
-    Spanned::new(0..0, 2000)
+    Spanned::new(0..0, 3000)
 }
+
+/// Least `watchdog.capture_stall_ms` with a V4L2 source: a healthy `next_frame` may stay in the
+/// source for two frame timeouts (0.5 s each at most) and a reopen of the device, and that
+/// must not count as a hang.
+pub const MIN_V4L2_CAPTURE_STALL_MS: u64 = 2500;
 
 impl Default for RawWatchdog {
     fn default() -> Self {
@@ -526,6 +531,18 @@ impl RawConfig {
         let capture_stall_ms = self.watchdog.capture_stall_ms;
         if *capture_stall_ms.get_ref() == 0 {
             return Err(bad("watchdog.capture_stall_ms", capture_stall_ms.span(), "must be at least 1 ms"));
+        }
+        if matches!(source, SourceConfig::V4l2(_)) && *capture_stall_ms.get_ref() < MIN_V4L2_CAPTURE_STALL_MS {
+            return Err(bad(
+                "watchdog.capture_stall_ms",
+                capture_stall_ms.span(),
+                format!(
+                    "{} ms is below {MIN_V4L2_CAPTURE_STALL_MS} ms for source.kind = \"v4l2\": a healthy \
+                     camera may wait up to two frame timeouts and a reopen for one frame, which would \
+                     count as a hang",
+                    capture_stall_ms.get_ref()
+                ),
+            ));
         }
         let watchdog = WatchdogConfig { capture_stall: Duration::from_millis(*capture_stall_ms.get_ref()) };
         let gpio = self.gpio.validate()?;
@@ -906,6 +923,20 @@ mod tests {
 
     const MINIMAL: &str = "[source]\nkind = \"synthetic\"\n\n[source.synthetic]\nsize = 128\nframes = 10\nfps = 15.0\n\n[sinks]\nudp = [\"127.0.0.1:7400\"]\n";
 
+    /// A camera source, with its defaults.
+    const V4L2: &str = "[source]\nkind = \"v4l2\"\n[source.v4l2]\ndevice = \"/dev/video0\"\npixel_format = \"GREY\"\nwidth = 640\nheight = 480\nfps = 30.0\n[sinks]\nudp = [\"127.0.0.1:7400\"]\n";
+
+    #[test]
+    fn a_camera_needs_a_capture_stall_longer_than_its_own_timeouts() {
+        let (_, _, message) = error(&format!("{V4L2}\n[watchdog]\ncapture_stall_ms = 300\n"));
+        assert!(message.contains("2500 ms") && message.contains("frame timeouts"), "{message}");
+        let config = parse(&format!("{V4L2}\n[watchdog]\ncapture_stall_ms = 2500\n"), Path::new("box.toml"));
+        assert_eq!(config.expect("valid").watchdog.capture_stall, Duration::from_millis(2500));
+        assert_eq!(parse(V4L2, Path::new("box.toml")).expect("valid").watchdog.capture_stall.as_millis(), 3000);
+        let replay = parse(&format!("{MINIMAL}\n[watchdog]\ncapture_stall_ms = 300\n"), Path::new("box.toml"));
+        assert!(replay.is_ok(), "only a camera has frame timeouts: {replay:?}");
+    }
+
     /// The key, line and message of the error `text` gives.
     fn error(text: &str) -> (Option<String>, usize, String) {
         match parse(text, Path::new("box.toml")) {
@@ -922,7 +953,7 @@ mod tests {
         assert_eq!((v4l2.pixel_format, v4l2.width, v4l2.height), (PixelFormat::Grey, 1024, 1024));
         assert_eq!(config.pipeline.deadline, Some(Duration::from_millis(33)));
         assert_eq!(config.sinks.serial, vec![SerialConfig { path: "/dev/wiretrace-robot".into(), baud: 115_200 }]);
-        assert_eq!(config.watchdog.capture_stall, Duration::from_millis(2000));
+        assert_eq!(config.watchdog.capture_stall, Duration::from_millis(3000));
         let summary = config.summary().join("\n");
         assert!(summary.contains("v4l2 /dev/wiretrace-camera GREY 1024x1024 at 15 fps"), "{summary}");
         assert!(summary.contains("serial /dev/wiretrace-robot at 115200 baud"), "{summary}");
@@ -969,6 +1000,7 @@ mod tests {
             (MINIMAL.replace("fps = 15.0", "fps = nan"), "source.synthetic.fps", 7),
             (format!("{MINIMAL}\n[realtime]\nfifo_priority = 99\n"), "realtime.fifo_priority", 13),
             (format!("{MINIMAL}\n[watchdog]\ncapture_stall_ms = 0\n"), "watchdog.capture_stall_ms", 13),
+            (format!("{V4L2}\n[watchdog]\ncapture_stall_ms = 2499\n"), "watchdog.capture_stall_ms", 13),
         ];
         for (text, want_key, want_line) in cases {
             let (key, line, message) = error(&text);

@@ -194,6 +194,22 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The status LED (gpio.status_led), outside a run.
+    Led {
+        #[command(subcommand)]
+        command: LedCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedCommand {
+    /// Turn the LED off; nothing to do when the configuration has none. The unit runs this
+    /// after the service ends (ExecStopPost=), so a crashed service does not stay "running".
+    Off {
+        /// Configuration file.
+        #[arg(long, value_name = "FILE", default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -316,6 +332,13 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Run { config } => run_service(&config),
         Command::Selftest { config } => selftest(&config),
+        Command::Led { command: LedCommand::Off { config } } => {
+            // The line is requested at its off level; it keeps that level once released.
+            if let Some(line) = config::load(&config)?.gpio.status_led {
+                gpio::open_output(&line)?;
+            }
+            Ok(())
+        }
         Command::Config { command: ConfigCommand::Check { file } } => {
             let checked = config::load(&file)?;
             println!("{}: valid", file.display());
@@ -611,6 +634,14 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
     let notifier = Notifier::from_env()?;
     let watchdog = sd_notify::watchdog_enabled();
     let monitor = Arc::new(ServiceMonitor::new(notifier, watchdog, config.watchdog.capture_stall, &names));
+    if monitor.stall_outlasts_watchdog() {
+        tracing::warn!(
+            "watchdog.capture_stall_ms = {} is not below the unit's WatchdogSec= ({} ms): a capture stuck in \
+             the source is restarted only after both; lower it or raise WatchdogSec=",
+            config.watchdog.capture_stall.as_millis(),
+            watchdog.map_or(0, |w| w.as_millis())
+        );
+    }
     let (w, h) = source.size();
     tracing::info!(
         "running {} ({}, {w}x{h}) to {}; watchdog {}",

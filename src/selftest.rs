@@ -4,12 +4,14 @@
 
 use std::net::UdpSocket;
 use std::path::Path;
-use std::sync::mpsc::channel;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use embedded_hal::digital::InputPin;
 
 use crate::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
+use crate::capture::{CaptureError, FrameSource};
 use crate::config::{self, Backend, GpioLine, ServiceConfig, SourceConfig};
 use crate::frame::Frame;
 use crate::gpio;
@@ -85,8 +87,24 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// How long the camera (or other source) may take to deliver its first frame.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// What a device check says while the service holds the device (the camera, the serial port and
+/// the GPIO lines are opened exclusively).
+const HELD: &str = "skipped: the service is running and holds the device; stop it to check";
+
+/// True when systemd says the wiretrace service is running; false where there is no systemctl.
+fn service_running() -> bool {
+    Command::new("systemctl")
+        .args(["is-active", "--quiet", "wiretrace"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Runs every check for the configuration at `path`. Checks that need a valid configuration
-/// are left out when it is not; the config check's FAIL says why.
+/// are left out when it is not; the config check's FAIL says why. While the service runs, the
+/// devices it holds are not opened and their checks say so.
 pub fn run_checks(path: &Path) -> Vec<Check> {
     let mut checks = Vec::new();
     let config = match config::load(path) {
@@ -110,9 +128,15 @@ pub fn run_checks(path: &Path) -> Vec<Check> {
     checks.push(engine());
     checks.push(gpu(config.as_ref()));
     if let Some(c) = &config {
-        checks.push(source(&c.source));
-        checks.extend(sinks(c));
-        if let Some(line) = &c.gpio.status_led {
+        let held = service_running();
+        checks.push(match &c.source {
+            SourceConfig::V4l2(_) if held => Check::info("camera", HELD),
+            other => source(other),
+        });
+        checks.extend(sinks(c, held));
+        if c.gpio.status_led.is_some() && held {
+            checks.push(Check::info("led", HELD));
+        } else if let Some(line) = &c.gpio.status_led {
             checks.push(match gpio::open_output(line) {
                 Ok(_) => Check::pass("led", format!("{} line {} opens as an output", line.chip.display(), line.line)),
                 Err(e) => Check::fail(
@@ -123,7 +147,7 @@ pub fn run_checks(path: &Path) -> Vec<Check> {
             });
         }
         if let Some(line) = &c.gpio.frame_trigger {
-            checks.push(trigger(line));
+            checks.push(if held { Check::info("trigger", HELD) } else { trigger(line) });
         }
     }
     checks.push(clock());
@@ -209,37 +233,86 @@ fn source(source: &SourceConfig) -> Check {
         SourceConfig::Replay(r) => format!("check source.replay.dir: {} must hold frames/NNNNNN.pgm", r.dir.display()),
         SourceConfig::Synthetic(_) => "check [source.synthetic]".to_string(),
     };
-    let mut opened = match config::open_source(source) {
+    let opened = match config::open_source(source) {
         Ok((opened, _)) => opened,
         Err(e) => return Check::fail(name, chain(&e), fix),
     };
+    first_frame(opened, source.kind(), name, &fix, FRAME_TIMEOUT)
+}
+
+/// What the grab thread saw in one call of `next_frame`.
+enum Grab {
+    Frame(Duration),
+    NoSignal,
+    Bad(String),
+    Ended,
+}
+
+/// Calls `next_frame` until a frame comes, the source fails or ends, or `timeout` passes. A
+/// live source that opened but says no signal gets its own FAIL: the grabber works, the picture
+/// does not reach it.
+fn first_frame(
+    mut opened: Box<dyn FrameSource>,
+    kind: &str,
+    name: &'static str,
+    fix: &str,
+    timeout: Duration,
+) -> Check {
     let (w, h) = opened.size();
     let (tx, rx) = channel();
-    // A source that hangs keeps this thread; selftest exits after reporting it.
+    // A source that hangs keeps this thread; selftest exits after reporting it. It stops
+    // asking once nobody listens.
     let grab = std::thread::Builder::new().name("selftest-grab".into()).spawn(move || {
         let mut frame = Frame::with_size(w, h);
         let started = Instant::now();
-        let got = opened.next_frame(&mut frame).map(|r| r.map(|()| started.elapsed()).map_err(|e| e.to_string()));
-        let _ = tx.send(got);
+        loop {
+            let got = match opened.next_frame(&mut frame) {
+                Some(Ok(())) => Grab::Frame(started.elapsed()),
+                Some(Err(CaptureError::NoSignal { .. })) => Grab::NoSignal,
+                Some(Err(e)) => Grab::Bad(e.to_string()),
+                None => Grab::Ended,
+            };
+            let again = matches!(got, Grab::NoSignal);
+            if tx.send(got).is_err() || !again {
+                break;
+            }
+        }
     });
     if let Err(e) = grab {
         return Check::fail(name, format!("cannot start a thread: {e}"), "check the box's memory and process limits");
     }
-    match rx.recv_timeout(FRAME_TIMEOUT) {
-        Ok(Some(Ok(took))) => {
-            Check::pass(name, format!("{}: one {w}x{h} frame in {} ms", source.kind(), took.as_millis()))
+    let deadline = Instant::now() + timeout;
+    let mut no_signal = false;
+    let got = loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Grab::NoSignal) => no_signal = true,
+            Ok(other) => break Some(other),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break None,
         }
-        Ok(Some(Err(e))) => Check::fail(name, format!("{}: the first frame is bad: {e}", source.kind()), fix),
-        Ok(None) => Check::fail(name, format!("{}: no frame at all", source.kind()), fix),
-        Err(_) => Check::fail(name, format!("{}: no frame within {} s", source.kind(), FRAME_TIMEOUT.as_secs()), fix),
+    };
+    let secs = timeout.as_secs_f32();
+    match got {
+        Some(Grab::Frame(took)) => Check::pass(name, format!("{kind}: one {w}x{h} frame in {} ms", took.as_millis())),
+        Some(Grab::Bad(e)) => Check::fail(name, format!("{kind}: the first frame is bad: {e}"), fix),
+        Some(Grab::Ended) => Check::fail(name, format!("{kind}: no frame at all"), fix),
+        None if no_signal => Check::fail(
+            name,
+            format!("{kind}: opens and negotiates, no frames within {secs} s"),
+            "is the fluoroscope's video output connected to the grabber, and is X-ray on?",
+        ),
+        Some(Grab::NoSignal) | None => Check::fail(name, format!("{kind}: no frame within {secs} s"), fix),
     }
 }
 
-/// Each serial line opens at its baud rate; each UDP target resolves and has a route (nothing
-/// is sent).
-fn sinks(config: &ServiceConfig) -> Vec<Check> {
+/// Each serial line opens at its baud rate (unless the running service holds it); each UDP
+/// target resolves and has a route (nothing is sent).
+fn sinks(config: &ServiceConfig, held: bool) -> Vec<Check> {
     let mut checks = Vec::new();
     for s in &config.sinks.serial {
+        if held {
+            checks.push(Check::info("sink", format!("serial {}: {HELD}", s.path)));
+            continue;
+        }
         let check = match open_port(&s.path, s.baud, Duration::from_millis(100)) {
             Ok(port) => match port.baud_rate() {
                 Ok(b) if b == s.baud => Check::pass("sink", format!("serial {} opens at {} baud", s.path, s.baud)),
@@ -305,5 +378,60 @@ fn clock() -> Check {
         ),
         Ok(s) => Check::pass("clock", format!("CLOCK_MONOTONIC works, clock source {s}")),
         Err(e) => Check::pass("clock", format!("CLOCK_MONOTONIC works (clock source unknown: {CLOCKSOURCE}: {e})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A camera that opened: `quiet` calls of 10 ms without a signal, then frames.
+    struct Quiet {
+        quiet: usize,
+    }
+
+    impl FrameSource for Quiet {
+        fn size(&self) -> (usize, usize) {
+            (16, 16)
+        }
+        fn fps(&self) -> f32 {
+            15.0
+        }
+        fn live(&self) -> bool {
+            true
+        }
+        fn next_frame(&mut self, _frame: &mut Frame) -> Option<Result<(), CaptureError>> {
+            if self.quiet == 0 {
+                return Some(Ok(()));
+            }
+            self.quiet -= 1;
+            std::thread::sleep(Duration::from_millis(10));
+            Some(Err(CaptureError::NoSignal { waited: Duration::from_millis(10) }))
+        }
+    }
+
+    fn check(quiet: usize) -> Check {
+        first_frame(
+            Box::new(Quiet { quiet }),
+            "v4l2",
+            "camera",
+            "install the board package",
+            Duration::from_millis(300),
+        )
+    }
+
+    #[test]
+    fn a_camera_without_signal_is_asked_again_until_the_timeout_then_blamed_on_the_picture() {
+        let c = check(usize::MAX);
+        assert_eq!(c.outcome, Outcome::Fail);
+        assert_eq!(c.detail, "v4l2: opens and negotiates, no frames within 0.3 s");
+        assert!(c.fix.as_deref().is_some_and(|f| f.contains("X-ray on")), "{c}");
+    }
+
+    #[test]
+    fn a_frame_after_some_silence_passes() {
+        let c = check(5);
+        assert_eq!(c.outcome, Outcome::Pass, "{c}");
+        assert!(c.detail.starts_with("v4l2: one 16x16 frame in "), "{c}");
     }
 }

@@ -213,6 +213,13 @@ impl ServiceMonitor {
         }
     }
 
+    /// True when `watchdog.capture_stall_ms` is not below systemd's `WatchdogSec=`: a capture
+    /// stuck in the source then keeps the watchdog fed longer than systemd's own limit, and the
+    /// restart comes only after both have passed.
+    pub fn stall_outlasts_watchdog(&self) -> bool {
+        self.watchdog.is_some_and(|w| self.capture_stall >= w)
+    }
+
     /// Says `STOPPING=1` and marks the service stopped.
     pub fn stopping(&self) {
         self.health.store(Health::Stopped as u8, Ordering::Relaxed);
@@ -276,8 +283,9 @@ impl RunMonitor for ServiceMonitor {
         }
     }
 
-    fn period(&self) -> Duration {
-        self.beat_period
+    fn until_due(&self) -> Duration {
+        let beat = self.beat.lock().unwrap_or_else(PoisonError::into_inner);
+        beat.last.map_or(Duration::ZERO, |last| (last + self.beat_period).saturating_duration_since(Instant::now()))
     }
 }
 
@@ -321,7 +329,8 @@ mod tests {
              sinks: udp 127.0.0.1:7400, serial /dev/ttyTHS0\n"
         );
         assert_eq!(monitor.health(), Health::Running);
-        assert_eq!(monitor.period(), Duration::from_secs(5));
+        let due = monitor.until_due();
+        assert!(due > Duration::from_millis(4900) && due <= Duration::from_secs(5), "half the watchdog: {due:?}");
         monitor.stopping();
         assert_eq!(received(&socket), ["STOPPING=1\nSTATUS=stopping\n"]);
         assert_eq!(monitor.health(), Health::Stopped);
@@ -337,17 +346,69 @@ mod tests {
         assert!(got[1].starts_with("STATUS=capture hung: no frame from the source for 0.7 s"), "{got:?}");
         assert!(!got.iter().any(|m| m.contains("WATCHDOG")), "{got:?}");
         assert_eq!(monitor.health(), Health::Degraded);
+        assert!(monitor.stall_outlasts_watchdog(), "500 ms of stall against a 2 ms watchdog");
     }
 
     #[test]
     fn without_a_watchdog_status_still_goes_out_and_quiet_is_degraded() {
         let (_dir, socket, monitor) = systemd(None);
         monitor.started();
+        assert_eq!(monitor.until_due(), Duration::ZERO, "the first beat is due at once");
         monitor.looped(&Progress::default());
         let got = received(&socket);
         assert!(got[1].starts_with("STATUS=no frames; "), "{got:?}");
         assert_eq!(monitor.health(), Health::Degraded);
-        assert_eq!(monitor.period(), STATUS_PERIOD);
+        assert!(monitor.until_due() > STATUS_PERIOD - Duration::from_millis(100));
+        assert!(!monitor.stall_outlasts_watchdog(), "no watchdog, nothing to outlast");
+    }
+
+    #[test]
+    fn pings_stay_half_a_watchdog_apart_when_frames_come_just_after_a_beat_and_heartbeats_are_rare() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+
+        use crate::capture::memory::MemorySource;
+        use crate::frame::Frame;
+        use crate::pipeline::runner::{run, RunOptions};
+        use crate::pipeline::PipelineConfig;
+
+        // Pings due every 200 ms; a frame every 180 ms lands just after most beats, which used to
+        // push the next ping a whole period past that frame (up to 360 ms apart).
+        let (_dir, socket, monitor) = systemd(Some(Duration::from_millis(400)));
+        socket.set_nonblocking(false).expect("blocking");
+        socket.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+        let frames = (0..14)
+            .map(|i| {
+                let mut f = Frame::with_size(64, 64);
+                f.maxval = 4095;
+                f.pixels.fill(2000);
+                f.index = i;
+                f
+            })
+            .collect();
+        let options = RunOptions {
+            heartbeat_period: Duration::from_secs(60),
+            monitor: Some(Arc::new(monitor) as Arc<dyn RunMonitor>),
+            ..RunOptions::default()
+        };
+        let pings = std::thread::scope(|scope| {
+            let listener = scope.spawn(|| {
+                let mut buf = [0u8; 2048];
+                let mut at = Vec::new();
+                while let Ok(n) = socket.recv(&mut buf) {
+                    if buf[..n].starts_with(b"WATCHDOG=1") {
+                        at.push(Instant::now());
+                    }
+                }
+                at
+            });
+            let source = Box::new(MemorySource::new(frames, 1000.0 / 180.0));
+            run(source, &PipelineConfig::default(), Vec::new(), &options, &AtomicBool::new(false)).expect("run");
+            listener.join().expect("listener")
+        });
+        assert!(pings.len() >= 10, "{} pings in 2.5 s", pings.len());
+        let longest = pings.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
+        assert!(longest < Duration::from_millis(280), "pings {longest:?} apart, half the watchdog is 200 ms");
     }
 
     #[test]

@@ -87,6 +87,7 @@ fn udev_templates_name_the_two_devices_with_placeholders_only_for_what_a_box_dif
         };
         assert!(rules[0].contains(link) && rules[0].contains(group), "{name}: {}", rules[0]);
         assert!(rules[0].contains("@SERIAL@") || rules[0].contains("@UART@"), "{name}: matches no one device");
+        assert!(rules[0].contains("TAG+=\"systemd\""), "{name}: no .device unit for systemd: {}", rules[0]);
     }
 }
 
@@ -118,9 +119,18 @@ fn engine_tooling_exists() -> bool {
 #[test]
 fn provisioning_installs_the_profile_and_names_the_devices() {
     let root = tempfile::tempdir().expect("temporary root");
-    let args = ["jetson-agx-orin", "--camera", "magewell-usb", "--camera-serial", "B4F2-0042"];
+    let debs = tempfile::tempdir().expect("temporary dir");
+    let deb = debs.path().join("wiretrace_0.1.0_arm64.deb");
+    fs::write(&deb, "").expect("write deb");
+    let deb = deb.canonicalize().expect("canonical path").to_string_lossy().into_owned();
+    let args = ["jetson-agx-orin", "--camera", "magewell-usb", "--camera-serial", "B4F2-0042", "--deb", &deb];
     let out = provision(root.path(), &[&args[..], &["--robot", "jetson-uart", "--cpu-only"]].concat());
     let log = text(&out);
+    // A re-provision over a changed conffile must not stop at dpkg's prompt.
+    let install = format!(
+        "would run: apt-get install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold {deb}"
+    );
+    assert!(log.contains(&install), "{install} missing from:\n{log}");
     assert!(out.status.success(), "{log}");
     let board = board_dir().join("jetson-agx-orin");
     let installed = |p: &str| root.path().join(p.trim_start_matches('/'));

@@ -11,6 +11,7 @@
 mod common;
 
 use std::fs;
+use std::io::Read;
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
@@ -65,8 +66,21 @@ fn heartbeats(socket: &UdpSocket) -> usize {
     n
 }
 
-fn start_service(config: &Path, notify: &Path) -> Child {
-    common::wiretrace()
+/// The running service; killed when dropped, so a failed assertion does not leave it blocked
+/// on the FIFO after the test.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn start_service(config: &Path, notify: &Path) -> Service {
+    let child = common::wiretrace()
         .args(["run", "--config"])
         .arg(config)
         .env("NOTIFY_SOCKET", notify)
@@ -75,7 +89,8 @@ fn start_service(config: &Path, notify: &Path) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn wiretrace run")
+        .expect("spawn wiretrace run");
+    Service(child)
 }
 
 #[test]
@@ -102,7 +117,8 @@ fn watchdog_is_fed_while_frames_flow_and_stops_when_capture_hangs() {
     )
     .expect("write config");
 
-    let mut child = start_service(&config, &notify_path);
+    let mut service = start_service(&config, &notify_path);
+    let child = &mut service.0;
     let mut notes = Vec::new();
     assert!(read_until(&notify, Duration::from_secs(20), &mut notes, |t| t.contains("READY=1")), "no READY=1");
 
@@ -164,7 +180,7 @@ fn a_synthetic_source_runs_to_its_end() {
         ),
     )
     .expect("write config");
-    let child = start_service(&config, &notify_path);
+    let mut service = start_service(&config, &notify_path);
     let mut notes = Vec::new();
     assert!(read_until(&notify, Duration::from_secs(20), &mut notes, |t| t.contains("STOPPING=1")), "no STOPPING=1");
     let order: Vec<usize> = ["READY=1", "WATCHDOG=1", "STOPPING=1"]
@@ -172,9 +188,9 @@ fn a_synthetic_source_runs_to_its_end() {
         .map(|what| notes.iter().position(|n| n.text.contains(what)).unwrap_or(usize::MAX))
         .collect();
     assert!(order[0] < order[1] && order[1] < order[2], "READY, WATCHDOG, STOPPING in order: {order:?}");
-    let output = child.wait_with_output().expect("wait");
-    assert!(output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut stderr = String::new();
+    service.0.stderr.take().expect("piped stderr").read_to_string(&mut stderr).expect("read stderr");
+    assert!(service.0.wait().expect("wait").success());
     assert!(stderr.contains("run: 30 frames seen"), "{stderr}");
     let mut buf = [0u8; MAX_MESSAGE_LEN];
     let mut centerlines = 0;

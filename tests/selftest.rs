@@ -135,3 +135,33 @@ fn without_a_config_file_the_fix_says_how_to_get_one() {
     );
     line(&lines, "PASS", "engine", "CPU");
 }
+
+#[test]
+fn while_the_service_runs_the_devices_it_holds_are_skipped_not_failed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // systemctl as on a box where the service runs: `is-active --quiet wiretrace` says yes.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    let systemctl = bin.join("systemctl");
+    std::fs::write(&systemctl, "#!/bin/sh\n[ \"$*\" = \"is-active --quiet wiretrace\" ]\n").expect("write");
+    std::fs::set_permissions(&systemctl, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let config = dir.path().join("wiretrace.toml");
+    std::fs::write(
+        &config,
+        "[source]\nkind = \"v4l2\"\n[source.v4l2]\ndevice = \"/dev/wiretrace-camera\"\npixel_format = \"Y16\"\n\
+         width = 512\nheight = 512\nfps = 15.0\n\n[[sinks.serial]]\npath = \"/dev/wiretrace-robot\"\nbaud = 115200\n",
+    )
+    .expect("write config");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = common::wiretrace()
+        .args(["selftest", "--config"])
+        .arg(&config)
+        .env("PATH", path)
+        .output()
+        .expect("run selftest");
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    let held = "skipped: the service is running and holds the device; stop it to check";
+    line(&lines, "INFO", "camera", held);
+    line(&lines, "INFO", "sink", &format!("serial /dev/wiretrace-robot: {held}"));
+    assert!(out.status.success(), "nothing failed:\n{}", lines.join("\n"));
+}

@@ -58,10 +58,12 @@ pub struct RunOptions {
 pub trait RunMonitor: Send + Sync + std::fmt::Debug {
     /// The source is open, the pipeline built, the sinks and the capture thread started.
     fn started(&self);
-    /// The processing loop came round. It comes round at least every [`RunMonitor::period`].
+    /// The processing loop came round. While the loop is alive it comes round again within
+    /// [`RunMonitor::until_due`] of this call, however long the heartbeat period is.
     fn looped(&self, progress: &Progress);
-    /// Longest interval between two calls of [`RunMonitor::looped`] while the loop is alive.
-    fn period(&self) -> Duration;
+    /// How long from now until the monitor is next due to act (a watchdog ping): the loop
+    /// wakes then rather than a whole period after a frame, so beats stay a period apart.
+    fn until_due(&self) -> Duration;
 }
 
 /// Where a run stands, for a [`RunMonitor`].
@@ -409,10 +411,10 @@ pub fn run(
         if let Some(m) = &options.monitor {
             m.started();
         }
-        let monitor_period = options.monitor.as_ref().map_or(Duration::MAX, |m| m.period());
         let mut last_heartbeat = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            let wait = options.heartbeat_period.saturating_sub(last_heartbeat.elapsed()).min(monitor_period);
+            let monitor_due = options.monitor.as_ref().map_or(Duration::MAX, |m| m.until_due());
+            let wait = options.heartbeat_period.saturating_sub(last_heartbeat.elapsed()).min(monitor_due);
             match exchange.take_ready(wait) {
                 Taken::Frame(frame) => {
                     let deadline = budget_us.map(|b| Micros(frame.capture.0.saturating_add(b)));
@@ -734,7 +736,7 @@ mod tests {
         fn looped(&self, progress: &Progress) {
             self.progress.lock().expect("lock").push(*progress);
         }
-        fn period(&self) -> Duration {
+        fn until_due(&self) -> Duration {
             Duration::from_millis(20)
         }
     }
