@@ -600,6 +600,10 @@ impl RawV4l2 {
         if self.device.get_ref().as_os_str().is_empty() {
             return Err(bad("source.v4l2.device", self.device.span(), "must name a device, e.g. /dev/video0"));
         }
+        // The V4L2 crate turns the path into a C string and panics on a NUL byte.
+        if self.device.get_ref().as_os_str().as_encoded_bytes().contains(&0) {
+            return Err(bad("source.v4l2.device", self.device.span(), "contains a NUL character"));
+        }
         for (key, side) in [("source.v4l2.width", &self.width), ("source.v4l2.height", &self.height)] {
             let px = *side.get_ref() as usize;
             if !(1..=MAX_SIDE_PX).contains(&px) {
@@ -935,6 +939,15 @@ mod tests {
         assert_eq!(parse(V4L2, Path::new("box.toml")).expect("valid").watchdog.capture_stall.as_millis(), 3000);
         let replay = parse(&format!("{MINIMAL}\n[watchdog]\ncapture_stall_ms = 300\n"), Path::new("box.toml"));
         assert!(replay.is_ok(), "only a camera has frame timeouts: {replay:?}");
+    }
+
+    #[test]
+    fn a_device_path_with_a_nul_character_is_refused_by_name() {
+        let (key, line, message) = error(&V4L2.replace("/dev/video0", "/dev/vid\\u0000eo0"));
+        assert_eq!(
+            (key.as_deref(), line, message.as_str()),
+            (Some("source.v4l2.device"), 4, "contains a NUL character")
+        );
     }
 
     /// The key, line and message of the error `text` gives.
