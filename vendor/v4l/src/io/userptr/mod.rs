@@ -1,0 +1,4 @@
+pub(crate) mod arena;
+
+pub mod stream;
+pub use stream::Stream;
