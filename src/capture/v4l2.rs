@@ -328,6 +328,18 @@ pub enum V4l2Error {
     },
 }
 
+impl V4l2Error {
+    /// True for a failure that can clear by itself, which [`open`] therefore waits out with
+    /// `no signal` instead of failing the start: a node that is absent (a USB grabber that
+    /// enumerates late) or cannot be opened or driven yet (busy, permissions not yet set by
+    /// udev, an ioctl that fails while the device settles). Bad options, a node that is not a
+    /// capture device and a device that opens but offers another format or size are not: they
+    /// need a configuration change, so waiting would only hide them behind `no signal`.
+    pub fn may_clear(&self) -> bool {
+        matches!(self, V4l2Error::Open { .. } | V4l2Error::Ioctl { .. })
+    }
+}
+
 /// The formats a device offers, for an error message: each by name, then which of them
 /// wiretrace takes, so the fix (the configuration's `format`) is in the message.
 pub fn describe_offered(offered: &[[u8; 4]]) -> String {
@@ -625,6 +637,14 @@ impl Link {
         }
     }
 
+    /// A device that could not be opened at `now` (see [`V4l2Error::may_clear`]): without
+    /// signal, first tried again after the policy's first wait.
+    pub fn absent(now: Instant, options: &V4l2Options) -> Self {
+        let mut link = Link::opened(now, options);
+        link.lost(now);
+        link
+    }
+
     /// Where the link is.
     pub fn state(&self) -> LinkState {
         self.state
@@ -706,7 +726,8 @@ impl Link {
 }
 
 /// Opens the capture device of `options` as a frame source: negotiates the format, maps
-/// [`STREAM_BUFFERS`] buffers and starts streaming.
+/// [`STREAM_BUFFERS`] buffers and starts streaming. A device that is not there yet is no
+/// error (see [`V4l2Error::may_clear`]): the source says `no signal` and keeps trying.
 pub fn open(options: &V4l2Options) -> Result<Box<dyn FrameSource>, V4l2Error> {
     options.validate()?;
     #[cfg(feature = "v4l2")]
@@ -967,6 +988,34 @@ mod tests {
         // Back to the first wait after a recovery.
         link.lost(now + 30 * MS);
         assert_eq!(link.next(now + 30 * MS), Next::Sleep(100 * MS));
+    }
+
+    #[test]
+    fn only_a_device_that_is_not_there_yet_is_waited_for() {
+        let device = PathBuf::from("/dev/video9");
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(V4l2Error::Open { device: device.clone(), source: io() }.may_clear());
+        assert!(V4l2Error::Ioctl { device: device.clone(), action: "start streaming", source: io() }.may_clear());
+        let unsupported =
+            V4l2Error::UnsupportedFormat { device: device.clone(), asked: PixelFormat::Grey, offered: "MJPG".into() };
+        assert!(!unsupported.may_clear());
+        let size = Mismatch::Size { asked: (4, 2), got: (8, 8) };
+        assert!(!V4l2Error::Negotiation { device: device.clone(), source: size }.may_clear());
+        assert!(!V4l2Error::NotCapable { device: device.clone(), card: "x".into(), needed: "capture" }.may_clear());
+        assert!(!V4l2Error::BadOptions { device, what: "width 0".into() }.may_clear());
+    }
+
+    #[test]
+    fn a_device_absent_at_start_is_tried_with_the_same_backoff() {
+        let t0 = Instant::now();
+        let mut link = Link::absent(t0, &options());
+        assert!(!link.has_signal());
+        assert_eq!(link.next(t0), Next::Sleep(100 * MS));
+        assert_eq!(link.next(t0 + 100 * MS), Next::Reopen);
+        link.reopen_failed(t0 + 100 * MS);
+        assert_eq!(link.next(t0 + 100 * MS), Next::Sleep(200 * MS));
+        link.reopened(t0 + 300 * MS);
+        assert_eq!(link.frame(t0 + 320 * MS), Some(320 * MS), "the outage counts from the start");
     }
 
     #[test]

@@ -42,7 +42,9 @@ struct Open {
 pub struct V4l2Source {
     options: V4l2Options,
     open: Option<Open>,
-    layout: Layout,
+    /// The layout of the first stream; a reopened device must keep it. `None` until the
+    /// device has been opened once.
+    layout: Option<Layout>,
     fps: f32,
     link: Link,
     next_index: u32,
@@ -66,27 +68,40 @@ impl std::fmt::Debug for V4l2Source {
 
 impl V4l2Source {
     /// Opens `options.device`, negotiates format, size and rate, maps the buffers and starts
-    /// streaming. Every failure here is reported: only a device lost later is retried.
+    /// streaming. A device that is not there yet, or cannot be opened or driven yet, is
+    /// retried like one lost later (the frame size is the configured one, which negotiation
+    /// insists on anyway); only failures that need a configuration change are returned (see
+    /// [`V4l2Error::may_clear`]).
     pub fn open(options: V4l2Options) -> Result<Self, V4l2Error> {
         options.validate()?;
-        let (open, fps) = open_stream(&options)?;
-        tracing::info!(
-            "{}: {} {}x{} at {fps} fps, {} mmap buffers",
-            options.device.display(),
-            options.format,
-            options.width,
-            options.height,
-            STREAM_BUFFERS
-        );
-        let link = Link::opened(Instant::now(), &options);
+        let now = Instant::now();
+        let (open, fps, link, last_reopen_error) = match open_stream(&options) {
+            Ok((open, fps)) => {
+                tracing::info!(
+                    "{}: {} {}x{} at {fps} fps, {} mmap buffers",
+                    options.device.display(),
+                    options.format,
+                    options.width,
+                    options.height,
+                    STREAM_BUFFERS
+                );
+                (Some(open), fps, Link::opened(now, &options), None)
+            }
+            Err(e) if e.may_clear() => {
+                let why = with_causes(&e);
+                tracing::warn!("{why}; no signal until it can be opened, retrying");
+                (None, options.fps, Link::absent(now, &options), Some(why))
+            }
+            Err(e) => return Err(e),
+        };
         Ok(V4l2Source {
-            layout: open.layout,
-            open: Some(open),
+            layout: open.as_ref().map(|o| o.layout),
+            open,
             fps,
             link,
             next_index: 0,
             fallback_said: false,
-            last_reopen_error: None,
+            last_reopen_error,
             options,
         })
     }
@@ -102,8 +117,12 @@ impl V4l2Source {
         self.close();
         let now = Instant::now();
         match open_stream(&self.options) {
-            Ok((open, _)) if open.layout == self.layout => {
+            Ok((open, fps)) if self.layout.is_none_or(|l| l == open.layout) => {
                 tracing::info!("{}: open again, waiting for frames", self.options.device.display());
+                if self.layout.is_none() {
+                    self.fps = fps;
+                }
+                self.layout = Some(open.layout);
                 self.open = Some(open);
                 self.last_reopen_error = None;
                 self.link.reopened(now);
@@ -182,7 +201,7 @@ impl Drop for V4l2Source {
 
 impl FrameSource for V4l2Source {
     fn size(&self) -> (usize, usize) {
-        (self.layout.width, self.layout.height)
+        (self.options.width as usize, self.options.height as usize)
     }
 
     fn fps(&self) -> f32 {
@@ -326,5 +345,29 @@ pub(super) fn close(mut stream: Stream<'static>, device: &Path) {
             tracing::error!("{}: cannot stop streaming ({e}); its buffers stay mapped", device.display());
             std::mem::forget(stream);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::v4l2::{LinkState, PixelFormat, RetryPolicy};
+
+    #[test]
+    fn a_device_missing_at_start_is_no_signal_not_an_error() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut options = V4l2Options::new(dir.path().join("video-late"), PixelFormat::Grey, 8, 6, 30.0);
+        options.frame_timeout = Duration::from_millis(20);
+        options.stall_reopen = Duration::from_millis(20);
+        options.retry = RetryPolicy { first: Duration::from_millis(5), max: Duration::from_millis(10) };
+        let mut source = V4l2Source::open(options).expect("a missing node is waited for");
+        assert_eq!((source.size(), source.fps()), ((8, 6), 30.0), "size and rate come from the options");
+        let mut frame = Frame::default();
+        for _ in 0..3 {
+            assert!(matches!(source.next_frame(&mut frame), Some(Err(CaptureError::NoSignal { .. }))));
+        }
+        assert!(matches!(source.link.state(), LinkState::Down { attempts, .. } if attempts > 0));
+        let bad = V4l2Options::new(dir.path().join("video-late"), PixelFormat::Grey, 0, 6, 30.0);
+        assert!(matches!(V4l2Source::open(bad), Err(V4l2Error::BadOptions { .. })), "bad options still fail");
     }
 }
