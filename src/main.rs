@@ -640,7 +640,12 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
         led_stop.store(true, std::sync::atomic::Ordering::Relaxed);
         summary
     });
-    print_run_summary("run", &summary?);
+    let summary = summary?;
+    print_run_summary("run", &summary);
+    // Exits non-zero, so systemd restarts the service and the stuck device is released.
+    if let Some(why) = summary.source_failed {
+        bail!("{why}");
+    }
     Ok(())
 }
 

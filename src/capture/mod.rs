@@ -18,7 +18,8 @@ use std::path::PathBuf;
 
 use crate::frame::Frame;
 
-/// Why a frame could not be captured. The source stays usable: the next call moves on.
+/// Why a frame could not be captured. The source stays usable, the next call moves on, except
+/// after [`CaptureError::Unrecoverable`].
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     /// The file could not be read.
@@ -43,6 +44,17 @@ pub enum CaptureError {
     NoSignal {
         /// How long the source waited in this call.
         waited: std::time::Duration,
+    },
+    /// The source can deliver nothing more in this process, though retrying would look like
+    /// `no signal` forever (a stream that cannot be stopped keeps the device busy). The runner
+    /// ends the run with it, so the service exits with an error and is restarted, which
+    /// releases what the process holds.
+    #[error("{}: {reason}; the source cannot go on in this process", path.display())]
+    Unrecoverable {
+        /// The device.
+        path: PathBuf,
+        /// What is stuck.
+        reason: String,
     },
 }
 

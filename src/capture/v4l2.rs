@@ -318,6 +318,15 @@ pub enum V4l2Error {
         /// What the driver said.
         source: std::io::Error,
     },
+    /// A stream could not be stopped: its buffers stay mapped and the device stays busy
+    /// until this process exits.
+    #[error("{}: cannot stop streaming; its buffers stay mapped until the process exits", device.display())]
+    Stuck {
+        /// The device.
+        device: PathBuf,
+        /// What the driver said.
+        source: std::io::Error,
+    },
     /// The sequence to feed cannot be read.
     #[error("cannot feed {}", device.display())]
     Sequence {

@@ -118,6 +118,9 @@ pub struct RunSummary {
     pub sinks: Vec<SinkReport>,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// Why the source ended the run, when it failed for good
+    /// ([`CaptureError::Unrecoverable`]); `None` when it ran out or the run was stopped.
+    pub source_failed: Option<String>,
 }
 
 /// Frame buffers in flight: the pool and the slot between capture and processing.
@@ -253,14 +256,15 @@ struct Counters {
     in_source_since_us: AtomicU64,
 }
 
-/// The capture thread: pulls frames from `source`, paces them and hands them over.
+/// The capture thread: pulls frames from `source`, paces them and hands them over. Returns
+/// the source's error when it failed for good.
 fn capture(
     source: &mut dyn FrameSource,
     exchange: &Exchange,
     options: &RunOptions,
     counters: &Counters,
     stop: &AtomicBool,
-) {
+) -> Option<CaptureError> {
     place("capture", options.capture_thread);
     let pacing = options.pacing;
     let live = source.live();
@@ -268,15 +272,23 @@ fn capture(
     let _close = CloseOnDrop(exchange);
     let start = Instant::now();
     let mut slot = 0u32;
-    let Some(mut spare) = exchange.take_free() else { return };
+    // No free buffer: the exchange closed, the run is over.
+    let mut spare = exchange.take_free()?;
     while !stop.load(Ordering::Relaxed) {
         counters.in_source_since_us.store(Micros::now().0.max(1), Ordering::Relaxed);
         let next = source.next_frame(&mut spare);
         counters.in_source_since_us.store(0, Ordering::Relaxed);
         let Some(result) = next else { break };
-        if let Err(CaptureError::NoSignal { .. }) = result {
-            counters.no_signal.store(true, Ordering::Relaxed);
-            continue;
+        match result {
+            Err(CaptureError::NoSignal { .. }) => {
+                counters.no_signal.store(true, Ordering::Relaxed);
+                continue;
+            }
+            Err(e @ CaptureError::Unrecoverable { .. }) => {
+                tracing::error!("{e}; ending the run");
+                return Some(e);
+            }
+            _ => {}
         }
         counters.no_signal.store(false, Ordering::Relaxed);
         counters.seen.fetch_add(1, Ordering::Relaxed);
@@ -299,21 +311,16 @@ fn capture(
                         counters.dropped_latest.fetch_add(1, Ordering::Relaxed);
                         dropped
                     }
-                    None => match exchange.take_free() {
-                        Some(f) => f,
-                        None => return,
-                    },
+                    None => exchange.take_free()?,
                 };
             }
             Pacing::Fast => {
                 exchange.offer_wait(spare, !live);
-                spare = match exchange.take_free() {
-                    Some(f) => f,
-                    None => return,
-                };
+                spare = exchange.take_free()?;
             }
         }
     }
+    None
 }
 
 fn saturating_u32(n: u64) -> u32 {
@@ -389,15 +396,18 @@ pub fn run(
             HeartbeatFlags::default()
         },
     };
-    std::thread::scope(|scope| {
+    let source_failed = std::thread::scope(|scope| {
         let capture_thread = std::thread::Builder::new()
             .name("capture".into())
             .spawn_scoped(scope, || capture(source.as_mut(), &exchange, options, &counters, stop));
-        if let Err(e) = capture_thread {
-            tracing::error!("cannot start the capture thread: {e}");
-            return;
-        }
-        let _close = CloseOnDrop(&exchange);
+        let capture_thread = match capture_thread {
+            Ok(thread) => thread,
+            Err(e) => {
+                tracing::error!("cannot start the capture thread: {e}");
+                return None;
+            }
+        };
+        let close = CloseOnDrop(&exchange);
         place("processing", options.processing_thread);
         if let Some(m) = &options.monitor {
             m.started();
@@ -462,6 +472,10 @@ pub fn run(
                 });
             }
         }
+        // The loop ends when capture closes the exchange, or on a stop request, which the
+        // capture thread sees within two frame timeouts.
+        drop(close);
+        capture_thread.join().ok().flatten()
     });
     send(Body::Heartbeat(heartbeat(&counters)), Micros(0));
     heartbeats += 1;
@@ -475,6 +489,7 @@ pub fn run(
         heartbeats,
         sinks: sinks.finish(),
         elapsed: started.elapsed(),
+        source_failed: source_failed.map(|e| e.to_string()),
     })
 }
 
@@ -665,6 +680,49 @@ mod tests {
 
         let (_, messages) = run_camera(frames.into_iter().chain(silence(5)).collect());
         assert!(messages.last().is_some_and(no_signal), "the signal was lost at the end: {:?}", messages.last());
+    }
+
+    /// Delivers two frames, then fails for good; ends after a few failures, so a runner that
+    /// takes the failure for a bad frame ends too, with no reason.
+    struct Stuck(u32);
+
+    impl FrameSource for Stuck {
+        fn size(&self) -> (usize, usize) {
+            (256, 256)
+        }
+        fn fps(&self) -> f32 {
+            15.0
+        }
+        fn live(&self) -> bool {
+            true
+        }
+        fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
+            self.0 += 1;
+            if self.0 > 5 {
+                return None;
+            }
+            if self.0 > 2 {
+                let reason = "cannot stop streaming".to_string();
+                return Some(Err(CaptureError::Unrecoverable { path: "/dev/video9".into(), reason }));
+            }
+            frame.maxval = 4095;
+            frame.pixels.fill(2000);
+            frame.capture = Micros::now();
+            Some(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_source_that_fails_for_good_ends_the_run_with_its_reason() {
+        let (tx, rx) = channel();
+        let options = RunOptions { pacing: Pacing::Fast, ..RunOptions::default() };
+        let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Frames(tx))];
+        let summary =
+            run(Box::new(Stuck(0)), &PipelineConfig::default(), sinks, &options, &AtomicBool::new(false)).expect("run");
+        let failed = summary.source_failed.as_deref().unwrap_or_default();
+        assert!(failed.starts_with("/dev/video9: cannot stop streaming"), "{summary:?}");
+        assert_eq!(summary.frames_seen, 2, "the failure is not a frame");
+        assert_eq!(rx.try_iter().count(), 2, "the frames before it went out");
     }
 
     #[test]

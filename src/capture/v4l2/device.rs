@@ -53,6 +53,9 @@ pub struct V4l2Source {
     fallback_said: bool,
     /// The last reopen error, so a device that stays away is logged once, not every attempt.
     last_reopen_error: Option<String>,
+    /// A stream that could not be stopped keeps the device busy, so every reopen would fail:
+    /// the source ends with [`CaptureError::Unrecoverable`] instead of `no signal` forever.
+    stuck: Option<V4l2Error>,
 }
 
 impl std::fmt::Debug for V4l2Source {
@@ -102,6 +105,7 @@ impl V4l2Source {
             next_index: 0,
             fallback_said: false,
             last_reopen_error,
+            stuck: None,
             options,
         })
     }
@@ -109,12 +113,17 @@ impl V4l2Source {
     /// Closes the stream, if open.
     fn close(&mut self) {
         if let Some(open) = self.open.take() {
-            close(open.stream, &self.options.device);
+            if let Err(e) = close(open.stream, &self.options.device) {
+                self.stuck = Some(e);
+            }
         }
     }
 
     fn reopen(&mut self) {
         self.close();
+        if self.stuck.is_some() {
+            return;
+        }
         let now = Instant::now();
         match open_stream(&self.options) {
             Ok((open, fps)) if self.layout.is_none_or(|l| l == open.layout) => {
@@ -127,10 +136,11 @@ impl V4l2Source {
                 self.last_reopen_error = None;
                 self.link.reopened(now);
             }
-            Ok((open, _)) => {
-                close(open.stream, &self.options.device);
-                self.reopen_failed(now, format!("its layout changed to {:?}", open.layout));
-            }
+            Ok((open, _)) => match close(open.stream, &self.options.device) {
+                Ok(()) => self.reopen_failed(now, format!("its layout changed to {:?}", open.layout)),
+                Err(e) => self.stuck = Some(e),
+            },
+            Err(e @ V4l2Error::Stuck { .. }) => self.stuck = Some(e),
             Err(e) => self.reopen_failed(now, with_causes(&e)),
         }
     }
@@ -195,7 +205,11 @@ impl V4l2Source {
 
 impl Drop for V4l2Source {
     fn drop(&mut self) {
-        self.close();
+        if let Some(open) = self.open.take() {
+            if let Err(e) = close(open.stream, &self.options.device) {
+                tracing::error!("{}", with_causes(&e));
+            }
+        }
     }
 }
 
@@ -215,6 +229,10 @@ impl FrameSource for V4l2Source {
     fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
         let started = Instant::now();
         loop {
+            if let Some(stuck) = &self.stuck {
+                let reason = with_causes(stuck);
+                return Some(Err(CaptureError::Unrecoverable { path: self.options.device.clone(), reason }));
+            }
             let step = self.link.next(Instant::now());
             // One wait per call at most while there is no signal, so the runner reports it.
             if !self.link.has_signal() && started.elapsed() >= self.options.frame_timeout {
@@ -294,13 +312,13 @@ fn open_stream(options: &V4l2Options) -> Result<(Open, f32), V4l2Error> {
             // The driver gave fewer buffers than asked: those it gave are queued.
             Err(e) if e.raw_os_error() == Some(EINVAL) && index > 1 => break,
             Err(e) => {
-                close(stream, device);
+                close(stream, device)?;
                 return Err(ioctl(device, "queue its buffers")(e));
             }
         }
     }
     if let Err(e) = stream.start() {
-        close(stream, device);
+        close(stream, device)?;
         return Err(ioctl(device, "start streaming")(e));
     }
     Ok((Open { stream, layout }, fps))
@@ -336,16 +354,19 @@ fn set_rate(dev: &Device, device: &Path, fps: f32) -> f32 {
 /// Stops streaming and unmaps the buffers. The `v4l` crate panics when it cannot stop a
 /// stream on drop for any reason but a vanished device, which with `panic = "abort"` would
 /// kill the service; so the stream is stopped here first, and one that cannot be stopped is
-/// leaked with an error in the log instead.
-pub(super) fn close(mut stream: Stream<'static>, device: &Path) {
+/// leaked and [`V4l2Error::Stuck`] returned, for the caller to end what it does: the device
+/// stays busy until the process exits.
+pub(super) fn close(mut stream: Stream<'static>, device: &Path) -> Result<(), V4l2Error> {
     match stream.stop() {
-        Ok(()) => drop(stream),
-        Err(e) if e.raw_os_error() == Some(ENODEV) => drop(stream),
-        Err(e) => {
-            tracing::error!("{}: cannot stop streaming ({e}); its buffers stay mapped", device.display());
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(ENODEV) => {}
+        Err(source) => {
             std::mem::forget(stream);
+            return Err(V4l2Error::Stuck { device: device.to_path_buf(), source });
         }
     }
+    drop(stream);
+    Ok(())
 }
 
 #[cfg(test)]

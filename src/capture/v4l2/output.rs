@@ -50,8 +50,10 @@ pub(super) fn feed(options: &FeedOptions, stop: &AtomicBool) -> Result<FeedSumma
     let fps = source.fps();
     let (mut stream, layout) = open_output(options, width as u32, height as u32, fps)?;
     let result = play(options, &mut source, (&mut stream, layout), stop, &open_seq);
-    close(stream, device);
-    result.map(|(frames, bad_frames, passes)| FeedSummary { frames, bad_frames, passes, fps })
+    let closed = close(stream, device);
+    let (frames, bad_frames, passes) = result?;
+    closed?;
+    Ok(FeedSummary { frames, bad_frames, passes, fps })
 }
 
 /// The feeding loop: returns frames written, frames skipped and passes.
