@@ -32,6 +32,10 @@ use crate::time::Micros;
 /// Longest frame timeout: see [`V4l2Options::validate`].
 pub const MAX_FRAME_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Longest wait between reopens of a device that opens but stays silent (see [`Link`]), unless
+/// the configured stall reopen is longer.
+pub const MAX_STALL_REOPEN: Duration = Duration::from_secs(60);
+
 /// Buffers mapped for streaming: one being read, the others with the driver, so a frame that
 /// arrives while the pipeline reads the last one still has a buffer to land in.
 pub const STREAM_BUFFERS: u32 = 4;
@@ -193,7 +197,8 @@ pub struct V4l2Options {
     /// No frame for this long and heartbeats say `no signal`, until one comes.
     pub frame_timeout: Duration,
     /// No frame for this long and the device is closed and opened again: a grabber can hang
-    /// without disappearing.
+    /// without disappearing. Doubled after each reopen that brings no frame, up to
+    /// [`MAX_STALL_REOPEN`].
     pub stall_reopen: Duration,
     /// Pacing of attempts to open a lost device again.
     pub retry: RetryPolicy,
@@ -629,6 +634,12 @@ pub struct Link {
     backoff: Duration,
     frame_timeout: Duration,
     stall_reopen: Duration,
+    /// Silence before the next reopen: `stall_reopen`, doubled after each reopen that brought
+    /// no frame up to [`MAX_STALL_REOPEN`], so a device that opens but stays silent (a grabber
+    /// without input) is not reopened every few seconds all night.
+    stall_wait: Duration,
+    /// Reopens since the last frame.
+    reopens: u32,
     retry: RetryPolicy,
 }
 
@@ -642,6 +653,8 @@ impl Link {
             backoff: options.retry.first,
             frame_timeout: options.frame_timeout,
             stall_reopen: options.stall_reopen,
+            stall_wait: options.stall_reopen,
+            reopens: 0,
             retry: options.retry,
         }
     }
@@ -674,6 +687,8 @@ impl Link {
         self.state = LinkState::Streaming;
         self.last_frame = now;
         self.backoff = self.retry.first;
+        self.stall_wait = self.stall_reopen;
+        self.reopens = 0;
         gap
     }
 
@@ -687,13 +702,13 @@ impl Link {
             },
             LinkState::Streaming | LinkState::Silent { .. } => {
                 let silent = now.saturating_duration_since(self.last_frame);
-                if silent >= self.stall_reopen {
+                if silent >= self.stall_wait {
                     Next::Reopen
                 } else if silent >= self.frame_timeout {
                     if self.state == LinkState::Streaming {
                         self.state = LinkState::Silent { since: self.last_frame };
                     }
-                    Next::Wait(self.frame_timeout.min(self.stall_reopen - silent))
+                    Next::Wait(self.frame_timeout.min(self.stall_wait - silent))
                 } else {
                     Next::Wait(self.frame_timeout - silent)
                 }
@@ -723,14 +738,21 @@ impl Link {
     }
 
     /// It was opened again: still without signal until its first frame, which is due within
-    /// the frame timeout.
-    pub fn reopened(&mut self, now: Instant) {
+    /// the frame timeout. If the previous reopen brought no frame either, the next stall
+    /// reopen waits twice as long. Returns true for the first reopen since the last frame, so
+    /// the caller logs an outage once.
+    pub fn reopened(&mut self, now: Instant) -> bool {
         let since = match self.state {
             LinkState::Down { since, .. } | LinkState::Silent { since } => since,
             LinkState::Streaming => now,
         };
         self.state = LinkState::Silent { since };
         self.last_frame = now;
+        if self.reopens > 0 {
+            self.stall_wait = (self.stall_wait * 2).min(MAX_STALL_REOPEN.max(self.stall_reopen));
+        }
+        self.reopens = self.reopens.saturating_add(1);
+        self.reopens == 1
     }
 }
 
@@ -970,6 +992,32 @@ mod tests {
         assert_eq!(link.state(), LinkState::Silent { since: t0 + 40 * MS }, "the outage keeps its start");
         assert_eq!(link.frame(t0 + 5_100 * MS), Some(5_060 * MS), "the gap counts from the last frame");
         assert!(link.has_signal());
+    }
+
+    #[test]
+    fn a_device_that_stays_silent_is_reopened_ever_less_often_until_a_frame_comes() {
+        let t0 = Instant::now();
+        let mut link = Link::opened(t0, &options());
+        link.frame(t0);
+        let mut now = t0;
+        let mut last_reopen = t0;
+        let (mut intervals, mut first) = (Vec::new(), Vec::new());
+        for _ in 0..8 {
+            while let Next::Wait(wait) = link.next(now) {
+                now += wait;
+            }
+            intervals.push((now - last_reopen).as_secs());
+            first.push(link.reopened(now));
+            last_reopen = now;
+        }
+        assert_eq!(intervals, [5, 5, 10, 20, 40, 60, 60, 60], "doubling after each reopen without a frame");
+        assert_eq!(first, [true, false, false, false, false, false, false, false], "logged once an outage");
+        assert_eq!(link.state(), LinkState::Silent { since: t0 }, "one outage throughout");
+        // A frame ends the outage: the next stall is reopened after 5 s again, and logged.
+        link.frame(now);
+        assert_eq!(link.next(now + 4_999 * MS), Next::Wait(MS));
+        assert_eq!(link.next(now + 5_000 * MS), Next::Reopen);
+        assert!(link.reopened(now + 5_000 * MS));
     }
 
     #[test]

@@ -127,14 +127,17 @@ impl V4l2Source {
         let now = Instant::now();
         match open_stream(&self.options) {
             Ok((open, fps)) if self.layout.is_none_or(|l| l == open.layout) => {
-                tracing::info!("{}: open again, waiting for frames", self.options.device.display());
+                if self.link.reopened(now) {
+                    tracing::info!("{}: open again, waiting for frames", self.options.device.display());
+                } else {
+                    tracing::debug!("{}: open again, still no frame", self.options.device.display());
+                }
                 if self.layout.is_none() {
                     self.fps = fps;
                 }
                 self.layout = Some(open.layout);
                 self.open = Some(open);
                 self.last_reopen_error = None;
-                self.link.reopened(now);
             }
             Ok((open, _)) => match close(open.stream, &self.options.device) {
                 Ok(()) => self.reopen_failed(now, format!("its layout changed to {:?}", open.layout)),
