@@ -384,6 +384,29 @@ pub struct DriverFormat {
     pub stride: u32,
     /// Bytes per image.
     pub size: u32,
+    /// Field order (`enum v4l2_field`).
+    pub field: u32,
+}
+
+/// `V4L2_FIELD_NONE`: progressive frames, the only field order wiretrace takes.
+pub const FIELD_NONE: u32 = 1;
+
+/// The name of a `enum v4l2_field` value, as the kernel headers spell it.
+pub fn field_name(field: u32) -> String {
+    let name = match field {
+        0 => "ANY",
+        1 => "NONE (progressive)",
+        2 => "TOP",
+        3 => "BOTTOM",
+        4 => "INTERLACED",
+        5 => "SEQ_TB",
+        6 => "SEQ_BT",
+        7 => "ALTERNATE",
+        8 => "INTERLACED_TB",
+        9 => "INTERLACED_BT",
+        other => return format!("unknown field order {other}"),
+    };
+    name.to_string()
 }
 
 /// How a driver's answer differs from what was asked.
@@ -397,6 +420,13 @@ pub enum Mismatch {
         asked: PixelFormat,
         /// The code the driver set.
         got: [u8; 4],
+    },
+    /// Interlaced or single fields: each buffer would be half the height, or two fields
+    /// combed together, and the wire's centerline wrong.
+    #[error("asked for progressive frames (field NONE), the driver set field {}", field_name(*got))]
+    Field {
+        /// The field order the driver set.
+        got: u32,
     },
     /// Another frame size: the configuration's `width` and `height` must be one the device
     /// delivers.
@@ -447,14 +477,17 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Checks the driver's answer to a request for `format` at `width` × `height`: the same
-    /// format and size, and rows and an image long enough for them.
+    /// Checks the driver's answer to a request for `format` at `width` × `height`, progressive:
+    /// the same format, size and field order, and rows and an image long enough for them.
     pub fn negotiated(format: PixelFormat, width: u32, height: u32, got: DriverFormat) -> Result<Layout, Mismatch> {
         if got.fourcc != format.fourcc() {
             return Err(Mismatch::Format { asked: format, got: got.fourcc });
         }
         if (got.width, got.height) != (width, height) {
             return Err(Mismatch::Size { asked: (width, height), got: (got.width, got.height) });
+        }
+        if got.field != FIELD_NONE {
+            return Err(Mismatch::Field { got: got.field });
         }
         let (w, h) = (width as usize, height as usize);
         let row = w * format.bytes_per_pixel();
@@ -850,7 +883,22 @@ mod tests {
     }
 
     fn answer(fourcc: &[u8; 4], width: u32, height: u32, stride: u32, size: u32) -> DriverFormat {
-        DriverFormat { fourcc: *fourcc, width, height, stride, size }
+        DriverFormat { fourcc: *fourcc, width, height, stride, size, field: FIELD_NONE }
+    }
+
+    #[test]
+    fn negotiation_takes_only_progressive_frames_and_names_the_field_it_got() {
+        let alternate = DriverFormat { field: 7, ..answer(b"GREY", 4, 2, 4, 8) };
+        let err = Layout::negotiated(PixelFormat::Grey, 4, 2, alternate);
+        assert_eq!(err, Err(Mismatch::Field { got: 7 }));
+        assert_eq!(
+            err.expect_err("alternate").to_string(),
+            "asked for progressive frames (field NONE), the driver set field ALTERNATE"
+        );
+        let interlaced = DriverFormat { field: 4, ..answer(b"GREY", 4, 2, 4, 8) };
+        assert_eq!(Layout::negotiated(PixelFormat::Grey, 4, 2, interlaced), Err(Mismatch::Field { got: 4 }));
+        assert_eq!(field_name(42), "unknown field order 42");
+        assert!(Layout::negotiated(PixelFormat::Grey, 4, 2, answer(b"GREY", 4, 2, 4, 8)).is_ok());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use v4l::buffer::{Flags as BufferFlags, Type};
 use v4l::capability::Flags as CapabilityFlags;
+use v4l::format::FieldOrder;
 use v4l::io::mmap::Stream;
 use v4l::io::traits::{CaptureStream, Stream as _};
 use v4l::video::Capture;
@@ -301,7 +302,8 @@ fn open_stream(options: &V4l2Options) -> Result<(Open, f32), V4l2Error> {
             offered: describe_offered(&offered),
         });
     }
-    let asked = Format::new(options.width, options.height, FourCC::new(&options.format.fourcc()));
+    let mut asked = Format::new(options.width, options.height, FourCC::new(&options.format.fourcc()));
+    asked.field_order = FieldOrder::Progressive;
     let got = Capture::set_format(&dev, &asked).map_err(ioctl(device, "set the pixel format"))?;
     let layout = Layout::negotiated(options.format, options.width, options.height, driver_format(&got))
         .map_err(|source| V4l2Error::Negotiation { device: device.to_path_buf(), source })?;
@@ -328,7 +330,14 @@ fn open_stream(options: &V4l2Options) -> Result<(Open, f32), V4l2Error> {
 }
 
 pub(super) fn driver_format(f: &Format) -> DriverFormat {
-    DriverFormat { fourcc: f.fourcc.repr, width: f.width, height: f.height, stride: f.stride, size: f.size }
+    DriverFormat {
+        fourcc: f.fourcc.repr,
+        width: f.width,
+        height: f.height,
+        stride: f.stride,
+        size: f.size,
+        field: f.field_order as u32,
+    }
 }
 
 /// Asks for `fps` and returns the rate the device runs at. Frame grabbers that follow their
