@@ -422,13 +422,14 @@ fn run_bench(seq: &Path, json: Option<&Path>, options: &BenchOptions) -> anyhow:
 
 fn print_run_summary(what: &str, s: &RunSummary) {
     eprintln!(
-        "{what}: {} frames seen, {} centerlines, {} no-wire, {} deadline missed, {} dropped (latest wins), {} bad, \
-         {} heartbeats in {:.1} s",
+        "{what}: {} frames seen, {} centerlines, {} no-wire, {} deadline missed, {} dropped (latest wins), {} lost \
+         by the device, {} bad, {} heartbeats in {:.1} s",
         s.frames_seen,
         s.centerlines,
         s.no_wire,
         s.deadline_misses,
         s.dropped_latest,
+        s.dropped_by_source,
         s.bad_frames,
         s.heartbeats,
         s.elapsed.as_secs_f64()

@@ -74,4 +74,9 @@ pub trait FrameSource: Send {
     fn live(&self) -> bool {
         false
     }
+    /// Frames the device lost before they reached the source so far (a V4L2 driver's
+    /// sequence gaps), which heartbeats count as dropped; 0 for a source that cannot tell.
+    fn dropped(&self) -> u64 {
+        0
+    }
 }

@@ -626,6 +626,43 @@ pub fn capture_time(flags: u32, sec: i64, usec: i64, now: Micros) -> CaptureTime
     }
 }
 
+/// Frame indices from the driver's buffer `sequence`, so a frame the driver lost (no buffer
+/// free, a grabber's FIFO overrun) leaves a hole in the indices the robot sees and is counted
+/// as dropped. A reopened stream counts from 0 again: indices go on from the last one, so
+/// they keep rising across reopens.
+#[derive(Debug, Clone, Default)]
+pub struct Sequencer {
+    next_index: u32,
+    last: Option<u32>,
+    dropped: u64,
+}
+
+impl Sequencer {
+    /// The index of the buffer with driver sequence `sequence`. A sequence that does not rise
+    /// (a driver that restarted it) is taken as the next frame, without a gap.
+    pub fn index(&mut self, sequence: u32) -> u32 {
+        let skipped = match self.last {
+            Some(last) if sequence > last => sequence - last - 1,
+            _ => 0,
+        };
+        let index = self.next_index.wrapping_add(skipped);
+        self.next_index = index.wrapping_add(1);
+        self.last = Some(sequence);
+        self.dropped += u64::from(skipped);
+        index
+    }
+
+    /// The stream was started again: its next sequence continues the indices, whatever it is.
+    pub fn restarted(&mut self) {
+        self.last = None;
+    }
+
+    /// Frames the driver skipped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
 /// What the capture loop should do next, as [`Link`] decides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -1121,6 +1158,24 @@ mod tests {
         assert_eq!(link.next(t0 + 100 * MS), Next::Sleep(200 * MS));
         link.reopened(t0 + 300 * MS);
         assert_eq!(link.frame(t0 + 320 * MS), Some(320 * MS), "the outage counts from the start");
+    }
+
+    #[test]
+    fn frame_indices_follow_the_driver_sequence_and_keep_rising_across_reopens() {
+        let mut seq = Sequencer::default();
+        let indices: Vec<u32> = [0, 1, 2, 5, 6].into_iter().map(|s| seq.index(s)).collect();
+        assert_eq!(indices, [0, 1, 2, 5, 6]);
+        assert_eq!(seq.dropped(), 2, "sequences 3 and 4 were lost by the driver");
+        // A reopened stream starts from 0 (or anywhere): no gap, indices go on.
+        seq.restarted();
+        assert_eq!([0, 1, 3].map(|s| seq.index(s)), [7, 8, 10]);
+        assert_eq!(seq.dropped(), 3);
+        // A driver that starts its sequence at 100 after a reopen is no drop either.
+        seq.restarted();
+        assert_eq!(seq.index(100), 11);
+        // A sequence that goes back is the next frame.
+        assert_eq!(seq.index(40), 12);
+        assert_eq!(seq.dropped(), 3);
     }
 
     #[test]

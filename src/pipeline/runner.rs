@@ -73,7 +73,8 @@ pub struct Progress {
     pub processed: u64,
     /// Of those, frames abandoned at their deadline.
     pub deadline_misses: u64,
-    /// Frames replaced by a newer one, or that could not be read or processed.
+    /// Frames replaced by a newer one, that could not be read or processed, or that the device
+    /// lost.
     pub dropped: u64,
     /// Heartbeats sent.
     pub heartbeats: u64,
@@ -103,6 +104,8 @@ pub struct RunSummary {
     pub frames_seen: u64,
     /// Frames replaced by a newer one before processing (camera pacing).
     pub dropped_latest: u64,
+    /// Frames the device lost before the source got them ([`FrameSource::dropped`]).
+    pub dropped_by_source: u64,
     /// Frames that could not be read or processed.
     pub bad_frames: u64,
     /// Centerline messages with a wire.
@@ -248,12 +251,23 @@ struct Counters {
     seen: AtomicU64,
     dropped_latest: AtomicU64,
     bad: AtomicU64,
+    /// The source's own count of frames its device lost.
+    by_source: AtomicU64,
     misses: AtomicU64,
     /// A live source says no frame is coming: heartbeats carry `no_signal`.
     no_signal: AtomicBool,
     /// When (µs on the monotonic clock) the capture thread entered the source for the frame it
     /// waits for; 0 while it is not in the source.
     in_source_since_us: AtomicU64,
+}
+
+impl Counters {
+    /// Frames lost anywhere: replaced by a newer one, unreadable, or lost by the device.
+    fn dropped(&self) -> u64 {
+        self.dropped_latest.load(Ordering::Relaxed)
+            + self.bad.load(Ordering::Relaxed)
+            + self.by_source.load(Ordering::Relaxed)
+    }
 }
 
 /// The capture thread: pulls frames from `source`, paces them and hands them over. Returns
@@ -292,6 +306,7 @@ fn capture(
         }
         counters.no_signal.store(false, Ordering::Relaxed);
         counters.seen.fetch_add(1, Ordering::Relaxed);
+        counters.by_source.store(source.dropped(), Ordering::Relaxed);
         let due = start + period * slot;
         slot += 1;
         if let Err(e) = result {
@@ -385,9 +400,7 @@ pub fn run(
     let heartbeat = |counters: &Counters| Heartbeat {
         uptime_us: Micros::now().since(start_us),
         frames_seen: saturating_u32(counters.seen.load(Ordering::Relaxed)),
-        frames_dropped: saturating_u32(
-            counters.dropped_latest.load(Ordering::Relaxed) + counters.bad.load(Ordering::Relaxed),
-        ),
+        frames_dropped: saturating_u32(counters.dropped()),
         deadline_misses: saturating_u32(counters.misses.load(Ordering::Relaxed)),
         backend: BackendId::CPU_CLASSICAL,
         flags: if counters.no_signal.load(Ordering::Relaxed) {
@@ -462,7 +475,7 @@ pub fn run(
                     frames_seen: counters.seen.load(Ordering::Relaxed),
                     processed: centerlines + no_wire + misses,
                     deadline_misses: misses,
-                    dropped: counters.dropped_latest.load(Ordering::Relaxed) + counters.bad.load(Ordering::Relaxed),
+                    dropped: counters.dropped(),
                     heartbeats,
                     capture_waiting: Duration::from_micros(if since == 0 {
                         0
@@ -482,6 +495,7 @@ pub fn run(
     Ok(RunSummary {
         frames_seen: counters.seen.load(Ordering::Relaxed),
         dropped_latest: counters.dropped_latest.load(Ordering::Relaxed),
+        dropped_by_source: counters.by_source.load(Ordering::Relaxed),
         bad_frames: counters.bad.load(Ordering::Relaxed),
         centerlines,
         no_wire,
@@ -723,6 +737,50 @@ mod tests {
         assert!(failed.starts_with("/dev/video9: cannot stop streaming"), "{summary:?}");
         assert_eq!(summary.frames_seen, 2, "the failure is not a frame");
         assert_eq!(rx.try_iter().count(), 2, "the frames before it went out");
+    }
+
+    /// A camera whose driver lost two frames between its second and third.
+    struct Lossy(u32);
+
+    impl FrameSource for Lossy {
+        fn size(&self) -> (usize, usize) {
+            (256, 256)
+        }
+        fn fps(&self) -> f32 {
+            15.0
+        }
+        fn live(&self) -> bool {
+            true
+        }
+        fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
+            self.0 += 1;
+            if self.0 > 3 {
+                return None;
+            }
+            frame.maxval = 4095;
+            frame.pixels.fill(2000);
+            frame.capture = Micros::now();
+            Some(Ok(()))
+        }
+        fn dropped(&self) -> u64 {
+            if self.0 >= 3 {
+                2
+            } else {
+                0
+            }
+        }
+    }
+
+    #[test]
+    fn frames_the_device_lost_are_counted_as_dropped() {
+        let (tx, rx) = channel();
+        let options = RunOptions { pacing: Pacing::Fast, ..RunOptions::default() };
+        let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Messages(tx))];
+        let summary =
+            run(Box::new(Lossy(0)), &PipelineConfig::default(), sinks, &options, &AtomicBool::new(false)).expect("run");
+        assert_eq!((summary.frames_seen, summary.dropped_by_source), (3, 2), "{summary:?}");
+        let last = rx.try_iter().last().map(|m| m.body);
+        assert!(matches!(last, Some(Body::Heartbeat(h)) if h.frames_dropped == 2), "{last:?}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use v4l::video::Capture;
 use v4l::{Device, Format, FourCC, Fraction};
 
 use super::{
-    capture_time, describe_offered, CaptureTime, DriverFormat, Layout, Link, Next, V4l2Error, V4l2Options,
+    capture_time, describe_offered, CaptureTime, DriverFormat, Layout, Link, Next, Sequencer, V4l2Error, V4l2Options,
     STREAM_BUFFERS,
 };
 use crate::capture::{CaptureError, FrameSource};
@@ -48,7 +48,7 @@ pub struct V4l2Source {
     layout: Option<Layout>,
     fps: f32,
     link: Link,
-    next_index: u32,
+    sequencer: Sequencer,
     /// The driver's timestamps are not on `CLOCK_MONOTONIC`: said once, then the clock is read
     /// at dequeue.
     fallback_said: bool,
@@ -103,7 +103,7 @@ impl V4l2Source {
             open,
             fps,
             link,
-            next_index: 0,
+            sequencer: Sequencer::default(),
             fallback_said: false,
             last_reopen_error,
             stuck: None,
@@ -138,6 +138,7 @@ impl V4l2Source {
                 }
                 self.layout = Some(open.layout);
                 self.open = Some(open);
+                self.sequencer.restarted();
                 self.last_reopen_error = None;
             }
             Ok((open, _)) => match close(open.stream, &self.options.device) {
@@ -173,8 +174,7 @@ impl V4l2Source {
         }
         let (buffer, meta) = CaptureStream::next(&mut open.stream)?;
         let now = Micros::now();
-        let index = self.next_index;
-        self.next_index = self.next_index.wrapping_add(1);
+        let index = self.sequencer.index(meta.sequence);
         // A driver that leaves `bytesused` 0 filled the whole buffer.
         let used = match meta.bytesused as usize {
             0 => buffer,
@@ -228,6 +228,10 @@ impl FrameSource for V4l2Source {
 
     fn live(&self) -> bool {
         true
+    }
+
+    fn dropped(&self) -> u64 {
+        self.sequencer.dropped()
     }
 
     fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
