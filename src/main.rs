@@ -446,13 +446,14 @@ fn run_bench(seq: &Path, json: Option<&Path>, options: &BenchOptions) -> anyhow:
 
 fn print_run_summary(what: &str, s: &RunSummary) {
     eprintln!(
-        "{what}: {} frames seen, {} centerlines, {} no-wire, {} deadline missed, {} dropped (latest wins), {} bad, \
-         {} heartbeats in {:.1} s",
+        "{what}: {} frames seen, {} centerlines, {} no-wire, {} deadline missed, {} dropped (latest wins), {} lost \
+         by the device, {} bad, {} heartbeats in {:.1} s",
         s.frames_seen,
         s.centerlines,
         s.no_wire,
         s.deadline_misses,
         s.dropped_latest,
+        s.dropped_by_source,
         s.bad_frames,
         s.heartbeats,
         s.elapsed.as_secs_f64()
@@ -681,7 +682,12 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
         led_stop.store(true, std::sync::atomic::Ordering::Relaxed);
         summary
     });
-    print_run_summary("run", &summary?);
+    let summary = summary?;
+    print_run_summary("run", &summary);
+    // Exits non-zero, so systemd restarts the service and the stuck device is released.
+    if let Some(why) = summary.source_failed {
+        bail!("{why}");
+    }
     Ok(())
 }
 

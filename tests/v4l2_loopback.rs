@@ -31,6 +31,16 @@ fn loopback() -> Result<PathBuf, String> {
     }
 }
 
+/// Sets the feeder's stop flag when dropped, so a failed assertion on the capture side ends
+/// the looped feed and the scope's join does not hang.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Every frame of the sequence at `dir`, as GREY carries it: the top 8 of its 12 bits.
 fn grey_frames(dir: &Path) -> Vec<Vec<u16>> {
     let mut source = ReplaySource::open(dir).expect("sequence opens");
@@ -61,6 +71,7 @@ fn fed_frames_come_back_through_v4l2_capture_with_monotonic_capture_times() {
         FeedOptions { device: device.clone(), seq: seq.path().into(), format: PixelFormat::Grey, looped: true };
     std::thread::scope(|scope| {
         let feeder = scope.spawn(|| feed(&options, &stop));
+        let stop_feeder = StopOnDrop(&stop);
         // With exclusive_caps the capture side appears once a writer streams.
         std::thread::sleep(Duration::from_millis(500));
         let capture = V4l2Options::new(&device, PixelFormat::Grey, 64, 64, 30.0);
@@ -80,7 +91,7 @@ fn fed_frames_come_back_through_v4l2_capture_with_monotonic_capture_times() {
                 other => panic!("capture ended: {other:?}"),
             }
         }
-        stop.store(true, Ordering::Relaxed);
+        drop(stop_feeder);
         assert!(stamps.windows(2).all(|w| w[0] < w[1]), "capture times rise: {stamps:?}");
         let span_us = stamps[11].since(stamps[0]);
         // 11 periods of 33 ms, give or take a scheduler's hiccup.

@@ -20,7 +20,8 @@ use std::path::PathBuf;
 
 use crate::frame::Frame;
 
-/// Why a frame could not be captured. The source stays usable: the next call moves on.
+/// Why a frame could not be captured. The source stays usable, the next call moves on, except
+/// after [`CaptureError::Unrecoverable`].
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     /// The file could not be read.
@@ -47,6 +48,17 @@ pub enum CaptureError {
         /// How long the source waited in this call.
         waited: std::time::Duration,
     },
+    /// The source can deliver nothing more in this process, though retrying would look like
+    /// `no signal` forever (a stream that cannot be stopped keeps the device busy). The runner
+    /// ends the run with it, so the service exits with an error and is restarted, which
+    /// releases what the process holds.
+    #[error("{}: {reason}; the source cannot go on in this process", path.display())]
+    Unrecoverable {
+        /// The device.
+        path: PathBuf,
+        /// What is stuck.
+        reason: String,
+    },
 }
 
 /// Something that delivers frames of one size.
@@ -64,6 +76,11 @@ pub trait FrameSource: Send {
     /// seconds while no frame comes, so the runner can report it and stop.
     fn live(&self) -> bool {
         false
+    }
+    /// Frames the device lost before they reached the source so far (a V4L2 driver's
+    /// sequence gaps), which heartbeats count as dropped; 0 for a source that cannot tell.
+    fn dropped(&self) -> u64 {
+        0
     }
 }
 

@@ -50,7 +50,8 @@ impl ReplaySource {
             return Err(SequenceError::TooLarge { dir: dir.to_path_buf(), width, height, max_side_px: MAX_SIDE_PX });
         }
         bytes.reserve(width * height * 2 + HEADER_ALLOWANCE_BYTES as usize);
-        let fps = meta.fps.filter(|f| f.is_finite() && *f > 0.0).unwrap_or(DEFAULT_FPS);
+        // read_meta has checked it is in FPS_RANGE, so a frame period always fits a Duration.
+        let fps = meta.fps.unwrap_or(DEFAULT_FPS);
         Ok(ReplaySource { paths, next: 0, width, height, fps, bytes })
     }
 

@@ -27,6 +27,9 @@ pub const GT_DIR: &str = "gt";
 pub const META_FILE: &str = "meta.json";
 /// The centerline ground truth, inside [`GT_DIR`].
 pub const CENTERLINES_FILE: &str = "centerlines.jsonl";
+/// Frame rates `meta.json` may give: anything slower than one frame in ten seconds or faster
+/// than a thousand a second is a typo, and a frame period must fit a `Duration`.
+pub const FPS_RANGE: std::ops::RangeInclusive<f32> = 0.1..=1000.0;
 
 /// Why a sequence directory, or one of its files, cannot be used. Every variant names the file
 /// or directory; the underlying cause, where there is one, is the error's `source`.
@@ -157,7 +160,7 @@ pub struct SequenceMeta {
 }
 
 impl SequenceMeta {
-    /// What is out of range, if anything: sides 1..=16384, bits 1..=16, fps positive.
+    /// What is out of range, if anything: sides 1..=16384, bits 1..=16, fps in [`FPS_RANGE`].
     fn problem(&self) -> Option<String> {
         for (name, side) in [("width", self.width), ("height", self.height)] {
             if let Some(side) = side.filter(|s| !(1..=MAX_SIDE_PX).contains(s)) {
@@ -167,8 +170,8 @@ impl SequenceMeta {
         if let Some(bits) = self.bits.filter(|b| !(1..=16).contains(b)) {
             return Some(format!("bits {bits} is out of range 1..=16"));
         }
-        if let Some(fps) = self.fps.filter(|f| !(f.is_finite() && *f > 0.0)) {
-            return Some(format!("fps {fps} is not a positive number"));
+        if let Some(fps) = self.fps.filter(|f| !FPS_RANGE.contains(f)) {
+            return Some(format!("fps {fps} is out of range {}..={}", FPS_RANGE.start(), FPS_RANGE.end()));
         }
         None
     }
@@ -398,6 +401,16 @@ mod tests {
         assert!(matches!(read_meta(dir.path()), Err(SequenceError::BadMeta { .. })));
         fs::write(dir.path().join(META_FILE), r#"{"fps": 0}"#)?;
         assert!(matches!(read_meta(dir.path()), Err(SequenceError::BadMeta { .. })));
+        // A tiny rate would make a frame period no Duration can hold.
+        for fps in ["1e-30", "0.09", "1000.5", "1e30"] {
+            fs::write(dir.path().join(META_FILE), format!(r#"{{"fps": {fps}}}"#))?;
+            let err = read_meta(dir.path()).expect_err(fps).to_string();
+            assert!(err.contains("meta.json: fps") && err.contains("out of range 0.1..=1000"), "{err}");
+        }
+        for fps in [0.1, 1000.0] {
+            fs::write(dir.path().join(META_FILE), format!(r#"{{"fps": {fps}}}"#))?;
+            assert_eq!(read_meta(dir.path())?.and_then(|m| m.fps), Some(fps));
+        }
 
         let meta = SequenceMeta { width: Some(512), height: Some(512), bits: Some(12), fps: Some(15.0) };
         write_meta(dir.path(), &meta)?;

@@ -32,6 +32,10 @@ use crate::time::Micros;
 /// Longest frame timeout: see [`V4l2Options::validate`].
 pub const MAX_FRAME_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Longest wait between reopens of a device that opens but stays silent (see [`Link`]), unless
+/// the configured stall reopen is longer.
+pub const MAX_STALL_REOPEN: Duration = Duration::from_secs(60);
+
 /// Buffers mapped for streaming: one being read, the others with the driver, so a frame that
 /// arrives while the pipeline reads the last one still has a buffer to land in.
 pub const STREAM_BUFFERS: u32 = 4;
@@ -193,7 +197,8 @@ pub struct V4l2Options {
     /// No frame for this long and heartbeats say `no signal`, until one comes.
     pub frame_timeout: Duration,
     /// No frame for this long and the device is closed and opened again: a grabber can hang
-    /// without disappearing.
+    /// without disappearing. Doubled after each reopen that brings no frame, up to
+    /// [`MAX_STALL_REOPEN`].
     pub stall_reopen: Duration,
     /// Pacing of attempts to open a lost device again.
     pub retry: RetryPolicy,
@@ -318,6 +323,15 @@ pub enum V4l2Error {
         /// What the driver said.
         source: std::io::Error,
     },
+    /// A stream could not be stopped: its buffers stay mapped and the device stays busy
+    /// until this process exits.
+    #[error("{}: cannot stop streaming; its buffers stay mapped until the process exits", device.display())]
+    Stuck {
+        /// The device.
+        device: PathBuf,
+        /// What the driver said.
+        source: std::io::Error,
+    },
     /// The sequence to feed cannot be read.
     #[error("cannot feed {}", device.display())]
     Sequence {
@@ -326,6 +340,18 @@ pub enum V4l2Error {
         /// What is wrong with the sequence.
         source: SequenceError,
     },
+}
+
+impl V4l2Error {
+    /// True for a failure that can clear by itself, which [`open`] therefore waits out with
+    /// `no signal` instead of failing the start: a node that is absent (a USB grabber that
+    /// enumerates late) or cannot be opened or driven yet (busy, permissions not yet set by
+    /// udev, an ioctl that fails while the device settles). Bad options, a node that is not a
+    /// capture device and a device that opens but offers another format or size are not: they
+    /// need a configuration change, so waiting would only hide them behind `no signal`.
+    pub fn may_clear(&self) -> bool {
+        matches!(self, V4l2Error::Open { .. } | V4l2Error::Ioctl { .. })
+    }
 }
 
 /// The formats a device offers, for an error message: each by name, then which of them
@@ -358,6 +384,29 @@ pub struct DriverFormat {
     pub stride: u32,
     /// Bytes per image.
     pub size: u32,
+    /// Field order (`enum v4l2_field`).
+    pub field: u32,
+}
+
+/// `V4L2_FIELD_NONE`: progressive frames, the only field order wiretrace takes.
+pub const FIELD_NONE: u32 = 1;
+
+/// The name of a `enum v4l2_field` value, as the kernel headers spell it.
+pub fn field_name(field: u32) -> String {
+    let name = match field {
+        0 => "ANY",
+        1 => "NONE (progressive)",
+        2 => "TOP",
+        3 => "BOTTOM",
+        4 => "INTERLACED",
+        5 => "SEQ_TB",
+        6 => "SEQ_BT",
+        7 => "ALTERNATE",
+        8 => "INTERLACED_TB",
+        9 => "INTERLACED_BT",
+        other => return format!("unknown field order {other}"),
+    };
+    name.to_string()
 }
 
 /// How a driver's answer differs from what was asked.
@@ -371,6 +420,13 @@ pub enum Mismatch {
         asked: PixelFormat,
         /// The code the driver set.
         got: [u8; 4],
+    },
+    /// Interlaced or single fields: each buffer would be half the height, or two fields
+    /// combed together, and the wire's centerline wrong.
+    #[error("asked for progressive frames (field NONE), the driver set field {}", field_name(*got))]
+    Field {
+        /// The field order the driver set.
+        got: u32,
     },
     /// Another frame size: the configuration's `width` and `height` must be one the device
     /// delivers.
@@ -421,14 +477,17 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Checks the driver's answer to a request for `format` at `width` × `height`: the same
-    /// format and size, and rows and an image long enough for them.
+    /// Checks the driver's answer to a request for `format` at `width` × `height`, progressive:
+    /// the same format, size and field order, and rows and an image long enough for them.
     pub fn negotiated(format: PixelFormat, width: u32, height: u32, got: DriverFormat) -> Result<Layout, Mismatch> {
         if got.fourcc != format.fourcc() {
             return Err(Mismatch::Format { asked: format, got: got.fourcc });
         }
         if (got.width, got.height) != (width, height) {
             return Err(Mismatch::Size { asked: (width, height), got: (got.width, got.height) });
+        }
+        if got.field != FIELD_NONE {
+            return Err(Mismatch::Field { got: got.field });
         }
         let (w, h) = (width as usize, height as usize);
         let row = w * format.bytes_per_pixel();
@@ -567,6 +626,43 @@ pub fn capture_time(flags: u32, sec: i64, usec: i64, now: Micros) -> CaptureTime
     }
 }
 
+/// Frame indices from the driver's buffer `sequence`, so a frame the driver lost (no buffer
+/// free, a grabber's FIFO overrun) leaves a hole in the indices the robot sees and is counted
+/// as dropped. A reopened stream counts from 0 again: indices go on from the last one, so
+/// they keep rising across reopens.
+#[derive(Debug, Clone, Default)]
+pub struct Sequencer {
+    next_index: u32,
+    last: Option<u32>,
+    dropped: u64,
+}
+
+impl Sequencer {
+    /// The index of the buffer with driver sequence `sequence`. A sequence that does not rise
+    /// (a driver that restarted it) is taken as the next frame, without a gap.
+    pub fn index(&mut self, sequence: u32) -> u32 {
+        let skipped = match self.last {
+            Some(last) if sequence > last => sequence - last - 1,
+            _ => 0,
+        };
+        let index = self.next_index.wrapping_add(skipped);
+        self.next_index = index.wrapping_add(1);
+        self.last = Some(sequence);
+        self.dropped += u64::from(skipped);
+        index
+    }
+
+    /// The stream was started again: its next sequence continues the indices, whatever it is.
+    pub fn restarted(&mut self) {
+        self.last = None;
+    }
+
+    /// Frames the driver skipped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
 /// What the capture loop should do next, as [`Link`] decides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -608,6 +704,12 @@ pub struct Link {
     backoff: Duration,
     frame_timeout: Duration,
     stall_reopen: Duration,
+    /// Silence before the next reopen: `stall_reopen`, doubled after each reopen that brought
+    /// no frame up to [`MAX_STALL_REOPEN`], so a device that opens but stays silent (a grabber
+    /// without input) is not reopened every few seconds all night.
+    stall_wait: Duration,
+    /// Reopens since the last frame.
+    reopens: u32,
     retry: RetryPolicy,
 }
 
@@ -621,8 +723,18 @@ impl Link {
             backoff: options.retry.first,
             frame_timeout: options.frame_timeout,
             stall_reopen: options.stall_reopen,
+            stall_wait: options.stall_reopen,
+            reopens: 0,
             retry: options.retry,
         }
+    }
+
+    /// A device that could not be opened at `now` (see [`V4l2Error::may_clear`]): without
+    /// signal, first tried again after the policy's first wait.
+    pub fn absent(now: Instant, options: &V4l2Options) -> Self {
+        let mut link = Link::opened(now, options);
+        link.lost(now);
+        link
     }
 
     /// Where the link is.
@@ -645,6 +757,8 @@ impl Link {
         self.state = LinkState::Streaming;
         self.last_frame = now;
         self.backoff = self.retry.first;
+        self.stall_wait = self.stall_reopen;
+        self.reopens = 0;
         gap
     }
 
@@ -658,13 +772,13 @@ impl Link {
             },
             LinkState::Streaming | LinkState::Silent { .. } => {
                 let silent = now.saturating_duration_since(self.last_frame);
-                if silent >= self.stall_reopen {
+                if silent >= self.stall_wait {
                     Next::Reopen
                 } else if silent >= self.frame_timeout {
                     if self.state == LinkState::Streaming {
                         self.state = LinkState::Silent { since: self.last_frame };
                     }
-                    Next::Wait(self.frame_timeout.min(self.stall_reopen - silent))
+                    Next::Wait(self.frame_timeout.min(self.stall_wait - silent))
                 } else {
                     Next::Wait(self.frame_timeout - silent)
                 }
@@ -694,19 +808,27 @@ impl Link {
     }
 
     /// It was opened again: still without signal until its first frame, which is due within
-    /// the frame timeout.
-    pub fn reopened(&mut self, now: Instant) {
+    /// the frame timeout. If the previous reopen brought no frame either, the next stall
+    /// reopen waits twice as long. Returns true for the first reopen since the last frame, so
+    /// the caller logs an outage once.
+    pub fn reopened(&mut self, now: Instant) -> bool {
         let since = match self.state {
             LinkState::Down { since, .. } | LinkState::Silent { since } => since,
             LinkState::Streaming => now,
         };
         self.state = LinkState::Silent { since };
         self.last_frame = now;
+        if self.reopens > 0 {
+            self.stall_wait = (self.stall_wait * 2).min(MAX_STALL_REOPEN.max(self.stall_reopen));
+        }
+        self.reopens = self.reopens.saturating_add(1);
+        self.reopens == 1
     }
 }
 
 /// Opens the capture device of `options` as a frame source: negotiates the format, maps
-/// [`STREAM_BUFFERS`] buffers and starts streaming.
+/// [`STREAM_BUFFERS`] buffers and starts streaming. A device that is not there yet is no
+/// error (see [`V4l2Error::may_clear`]): the source says `no signal` and keeps trying.
 pub fn open(options: &V4l2Options) -> Result<Box<dyn FrameSource>, V4l2Error> {
     options.validate()?;
     #[cfg(feature = "v4l2")]
@@ -798,7 +920,22 @@ mod tests {
     }
 
     fn answer(fourcc: &[u8; 4], width: u32, height: u32, stride: u32, size: u32) -> DriverFormat {
-        DriverFormat { fourcc: *fourcc, width, height, stride, size }
+        DriverFormat { fourcc: *fourcc, width, height, stride, size, field: FIELD_NONE }
+    }
+
+    #[test]
+    fn negotiation_takes_only_progressive_frames_and_names_the_field_it_got() {
+        let alternate = DriverFormat { field: 7, ..answer(b"GREY", 4, 2, 4, 8) };
+        let err = Layout::negotiated(PixelFormat::Grey, 4, 2, alternate);
+        assert_eq!(err, Err(Mismatch::Field { got: 7 }));
+        assert_eq!(
+            err.expect_err("alternate").to_string(),
+            "asked for progressive frames (field NONE), the driver set field ALTERNATE"
+        );
+        let interlaced = DriverFormat { field: 4, ..answer(b"GREY", 4, 2, 4, 8) };
+        assert_eq!(Layout::negotiated(PixelFormat::Grey, 4, 2, interlaced), Err(Mismatch::Field { got: 4 }));
+        assert_eq!(field_name(42), "unknown field order 42");
+        assert!(Layout::negotiated(PixelFormat::Grey, 4, 2, answer(b"GREY", 4, 2, 4, 8)).is_ok());
     }
 
     #[test]
@@ -943,6 +1080,32 @@ mod tests {
     }
 
     #[test]
+    fn a_device_that_stays_silent_is_reopened_ever_less_often_until_a_frame_comes() {
+        let t0 = Instant::now();
+        let mut link = Link::opened(t0, &options());
+        link.frame(t0);
+        let mut now = t0;
+        let mut last_reopen = t0;
+        let (mut intervals, mut first) = (Vec::new(), Vec::new());
+        for _ in 0..8 {
+            while let Next::Wait(wait) = link.next(now) {
+                now += wait;
+            }
+            intervals.push((now - last_reopen).as_secs());
+            first.push(link.reopened(now));
+            last_reopen = now;
+        }
+        assert_eq!(intervals, [5, 5, 10, 20, 40, 60, 60, 60], "doubling after each reopen without a frame");
+        assert_eq!(first, [true, false, false, false, false, false, false, false], "logged once an outage");
+        assert_eq!(link.state(), LinkState::Silent { since: t0 }, "one outage throughout");
+        // A frame ends the outage: the next stall is reopened after 5 s again, and logged.
+        link.frame(now);
+        assert_eq!(link.next(now + 4_999 * MS), Next::Wait(MS));
+        assert_eq!(link.next(now + 5_000 * MS), Next::Reopen);
+        assert!(link.reopened(now + 5_000 * MS));
+    }
+
+    #[test]
     fn a_lost_device_is_retried_with_a_doubling_wait_until_it_returns() {
         let t0 = Instant::now();
         let mut link = Link::opened(t0, &options());
@@ -967,6 +1130,52 @@ mod tests {
         // Back to the first wait after a recovery.
         link.lost(now + 30 * MS);
         assert_eq!(link.next(now + 30 * MS), Next::Sleep(100 * MS));
+    }
+
+    #[test]
+    fn only_a_device_that_is_not_there_yet_is_waited_for() {
+        let device = PathBuf::from("/dev/video9");
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(V4l2Error::Open { device: device.clone(), source: io() }.may_clear());
+        assert!(V4l2Error::Ioctl { device: device.clone(), action: "start streaming", source: io() }.may_clear());
+        let unsupported =
+            V4l2Error::UnsupportedFormat { device: device.clone(), asked: PixelFormat::Grey, offered: "MJPG".into() };
+        assert!(!unsupported.may_clear());
+        let size = Mismatch::Size { asked: (4, 2), got: (8, 8) };
+        assert!(!V4l2Error::Negotiation { device: device.clone(), source: size }.may_clear());
+        assert!(!V4l2Error::NotCapable { device: device.clone(), card: "x".into(), needed: "capture" }.may_clear());
+        assert!(!V4l2Error::BadOptions { device, what: "width 0".into() }.may_clear());
+    }
+
+    #[test]
+    fn a_device_absent_at_start_is_tried_with_the_same_backoff() {
+        let t0 = Instant::now();
+        let mut link = Link::absent(t0, &options());
+        assert!(!link.has_signal());
+        assert_eq!(link.next(t0), Next::Sleep(100 * MS));
+        assert_eq!(link.next(t0 + 100 * MS), Next::Reopen);
+        link.reopen_failed(t0 + 100 * MS);
+        assert_eq!(link.next(t0 + 100 * MS), Next::Sleep(200 * MS));
+        link.reopened(t0 + 300 * MS);
+        assert_eq!(link.frame(t0 + 320 * MS), Some(320 * MS), "the outage counts from the start");
+    }
+
+    #[test]
+    fn frame_indices_follow_the_driver_sequence_and_keep_rising_across_reopens() {
+        let mut seq = Sequencer::default();
+        let indices: Vec<u32> = [0, 1, 2, 5, 6].into_iter().map(|s| seq.index(s)).collect();
+        assert_eq!(indices, [0, 1, 2, 5, 6]);
+        assert_eq!(seq.dropped(), 2, "sequences 3 and 4 were lost by the driver");
+        // A reopened stream starts from 0 (or anywhere): no gap, indices go on.
+        seq.restarted();
+        assert_eq!([0, 1, 3].map(|s| seq.index(s)), [7, 8, 10]);
+        assert_eq!(seq.dropped(), 3);
+        // A driver that starts its sequence at 100 after a reopen is no drop either.
+        seq.restarted();
+        assert_eq!(seq.index(100), 11);
+        // A sequence that goes back is the next frame.
+        assert_eq!(seq.index(40), 12);
+        assert_eq!(seq.dropped(), 3);
     }
 
     #[test]

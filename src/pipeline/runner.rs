@@ -75,7 +75,8 @@ pub struct Progress {
     pub processed: u64,
     /// Of those, frames abandoned at their deadline.
     pub deadline_misses: u64,
-    /// Frames replaced by a newer one, or that could not be read or processed.
+    /// Frames replaced by a newer one, that could not be read or processed, or that the device
+    /// lost.
     pub dropped: u64,
     /// Heartbeats sent.
     pub heartbeats: u64,
@@ -105,6 +106,8 @@ pub struct RunSummary {
     pub frames_seen: u64,
     /// Frames replaced by a newer one before processing (camera pacing).
     pub dropped_latest: u64,
+    /// Frames the device lost before the source got them ([`FrameSource::dropped`]).
+    pub dropped_by_source: u64,
     /// Frames that could not be read or processed.
     pub bad_frames: u64,
     /// Centerline messages with a wire.
@@ -120,6 +123,9 @@ pub struct RunSummary {
     pub sinks: Vec<SinkReport>,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// Why the source ended the run, when it failed for good
+    /// ([`CaptureError::Unrecoverable`]); `None` when it ran out or the run was stopped.
+    pub source_failed: Option<String>,
 }
 
 /// Frame buffers in flight: the pool and the slot between capture and processing.
@@ -247,6 +253,8 @@ struct Counters {
     seen: AtomicU64,
     dropped_latest: AtomicU64,
     bad: AtomicU64,
+    /// The source's own count of frames its device lost.
+    by_source: AtomicU64,
     misses: AtomicU64,
     /// A live source says no frame is coming: heartbeats carry `no_signal`.
     no_signal: AtomicBool,
@@ -255,14 +263,24 @@ struct Counters {
     in_source_since_us: AtomicU64,
 }
 
-/// The capture thread: pulls frames from `source`, paces them and hands them over.
+impl Counters {
+    /// Frames lost anywhere: replaced by a newer one, unreadable, or lost by the device.
+    fn dropped(&self) -> u64 {
+        self.dropped_latest.load(Ordering::Relaxed)
+            + self.bad.load(Ordering::Relaxed)
+            + self.by_source.load(Ordering::Relaxed)
+    }
+}
+
+/// The capture thread: pulls frames from `source`, paces them and hands them over. Returns
+/// the source's error when it failed for good.
 fn capture(
     source: &mut dyn FrameSource,
     exchange: &Exchange,
     options: &RunOptions,
     counters: &Counters,
     stop: &AtomicBool,
-) {
+) -> Option<CaptureError> {
     place("capture", options.capture_thread);
     let pacing = options.pacing;
     let live = source.live();
@@ -270,25 +288,35 @@ fn capture(
     let _close = CloseOnDrop(exchange);
     let start = Instant::now();
     let mut slot = 0u32;
-    let Some(mut spare) = exchange.take_free() else { return };
+    // No free buffer: the exchange closed, the run is over.
+    let mut spare = exchange.take_free()?;
     while !stop.load(Ordering::Relaxed) {
         counters.in_source_since_us.store(Micros::now().0.max(1), Ordering::Relaxed);
         let next = source.next_frame(&mut spare);
         counters.in_source_since_us.store(0, Ordering::Relaxed);
         let Some(result) = next else { break };
-        if let Err(CaptureError::NoSignal { .. }) = result {
-            counters.no_signal.store(true, Ordering::Relaxed);
-            // A file or memory source held back (by the frame trigger) still spends its frame's
-            // time, so it plays on at its fps and resumes on schedule instead of racing ahead.
-            if !live && pacing == Pacing::Camera {
-                let due = start + period * slot;
-                slot += 1;
-                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        match result {
+            Err(CaptureError::NoSignal { .. }) => {
+                counters.no_signal.store(true, Ordering::Relaxed);
+                // A file or memory source held back (by the frame trigger) still spends its
+                // frame's time, so it plays on at its fps and resumes on schedule instead of
+                // racing ahead.
+                if !live && pacing == Pacing::Camera {
+                    let due = start + period * slot;
+                    slot += 1;
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
+                continue;
             }
-            continue;
+            Err(e @ CaptureError::Unrecoverable { .. }) => {
+                tracing::error!("{e}; ending the run");
+                return Some(e);
+            }
+            _ => {}
         }
         counters.no_signal.store(false, Ordering::Relaxed);
         counters.seen.fetch_add(1, Ordering::Relaxed);
+        counters.by_source.store(source.dropped(), Ordering::Relaxed);
         let due = start + period * slot;
         slot += 1;
         if let Err(e) = result {
@@ -308,21 +336,16 @@ fn capture(
                         counters.dropped_latest.fetch_add(1, Ordering::Relaxed);
                         dropped
                     }
-                    None => match exchange.take_free() {
-                        Some(f) => f,
-                        None => return,
-                    },
+                    None => exchange.take_free()?,
                 };
             }
             Pacing::Fast => {
                 exchange.offer_wait(spare, !live);
-                spare = match exchange.take_free() {
-                    Some(f) => f,
-                    None => return,
-                };
+                spare = exchange.take_free()?;
             }
         }
     }
+    None
 }
 
 fn saturating_u32(n: u64) -> u32 {
@@ -387,9 +410,7 @@ pub fn run(
     let heartbeat = |counters: &Counters| Heartbeat {
         uptime_us: Micros::now().since(start_us),
         frames_seen: saturating_u32(counters.seen.load(Ordering::Relaxed)),
-        frames_dropped: saturating_u32(
-            counters.dropped_latest.load(Ordering::Relaxed) + counters.bad.load(Ordering::Relaxed),
-        ),
+        frames_dropped: saturating_u32(counters.dropped()),
         deadline_misses: saturating_u32(counters.misses.load(Ordering::Relaxed)),
         backend: BackendId::CPU_CLASSICAL,
         flags: if counters.no_signal.load(Ordering::Relaxed) {
@@ -398,15 +419,18 @@ pub fn run(
             HeartbeatFlags::default()
         },
     };
-    std::thread::scope(|scope| {
+    let source_failed = std::thread::scope(|scope| {
         let capture_thread = std::thread::Builder::new()
             .name("capture".into())
             .spawn_scoped(scope, || capture(source.as_mut(), &exchange, options, &counters, stop));
-        if let Err(e) = capture_thread {
-            tracing::error!("cannot start the capture thread: {e}");
-            return;
-        }
-        let _close = CloseOnDrop(&exchange);
+        let capture_thread = match capture_thread {
+            Ok(thread) => thread,
+            Err(e) => {
+                tracing::error!("cannot start the capture thread: {e}");
+                return None;
+            }
+        };
+        let close = CloseOnDrop(&exchange);
         place("processing", options.processing_thread);
         if let Some(m) = &options.monitor {
             m.started();
@@ -461,7 +485,7 @@ pub fn run(
                     frames_seen: counters.seen.load(Ordering::Relaxed),
                     processed: centerlines + no_wire + misses,
                     deadline_misses: misses,
-                    dropped: counters.dropped_latest.load(Ordering::Relaxed) + counters.bad.load(Ordering::Relaxed),
+                    dropped: counters.dropped(),
                     heartbeats,
                     capture_waiting: Duration::from_micros(if since == 0 {
                         0
@@ -471,12 +495,17 @@ pub fn run(
                 });
             }
         }
+        // The loop ends when capture closes the exchange, or on a stop request, which the
+        // capture thread sees within two frame timeouts.
+        drop(close);
+        capture_thread.join().ok().flatten()
     });
     send(Body::Heartbeat(heartbeat(&counters)), Micros(0));
     heartbeats += 1;
     Ok(RunSummary {
         frames_seen: counters.seen.load(Ordering::Relaxed),
         dropped_latest: counters.dropped_latest.load(Ordering::Relaxed),
+        dropped_by_source: counters.by_source.load(Ordering::Relaxed),
         bad_frames: counters.bad.load(Ordering::Relaxed),
         centerlines,
         no_wire,
@@ -484,6 +513,7 @@ pub fn run(
         heartbeats,
         sinks: sinks.finish(),
         elapsed: started.elapsed(),
+        source_failed: source_failed.map(|e| e.to_string()),
     })
 }
 
@@ -695,6 +725,36 @@ mod tests {
         }
     }
 
+    /// Delivers two frames, then fails for good; ends after a few failures, so a runner that
+    /// takes the failure for a bad frame ends too, with no reason.
+    struct Stuck(u32);
+
+    impl FrameSource for Stuck {
+        fn size(&self) -> (usize, usize) {
+            (256, 256)
+        }
+        fn fps(&self) -> f32 {
+            15.0
+        }
+        fn live(&self) -> bool {
+            true
+        }
+        fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
+            self.0 += 1;
+            if self.0 > 5 {
+                return None;
+            }
+            if self.0 > 2 {
+                let reason = "cannot stop streaming".to_string();
+                return Some(Err(CaptureError::Unrecoverable { path: "/dev/video9".into(), reason }));
+            }
+            frame.maxval = 4095;
+            frame.pixels.fill(2000);
+            frame.capture = Micros::now();
+            Some(Ok(()))
+        }
+    }
+
     #[test]
     fn frames_held_back_from_a_file_source_still_take_their_time() {
         let (tx, rx) = channel();
@@ -711,6 +771,63 @@ mod tests {
         assert_eq!(rx.try_iter().filter(|i| i % 2 == 1).count(), 0, "no held-back frame was processed");
         // 20 frames at 100 fps: the last is due at 190 ms; only the 10 passed would take 90 ms.
         assert!(summary.elapsed >= Duration::from_millis(180), "played at its fps: {:?}", summary.elapsed);
+    }
+
+    #[test]
+    fn a_source_that_fails_for_good_ends_the_run_with_its_reason() {
+        let (tx, rx) = channel();
+        let options = RunOptions { pacing: Pacing::Fast, ..RunOptions::default() };
+        let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Frames(tx))];
+        let summary =
+            run(Box::new(Stuck(0)), &PipelineConfig::default(), sinks, &options, &AtomicBool::new(false)).expect("run");
+        let failed = summary.source_failed.as_deref().unwrap_or_default();
+        assert!(failed.starts_with("/dev/video9: cannot stop streaming"), "{summary:?}");
+        assert_eq!(summary.frames_seen, 2, "the failure is not a frame");
+        assert_eq!(rx.try_iter().count(), 2, "the frames before it went out");
+    }
+
+    /// A camera whose driver lost two frames between its second and third.
+    struct Lossy(u32);
+
+    impl FrameSource for Lossy {
+        fn size(&self) -> (usize, usize) {
+            (256, 256)
+        }
+        fn fps(&self) -> f32 {
+            15.0
+        }
+        fn live(&self) -> bool {
+            true
+        }
+        fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
+            self.0 += 1;
+            if self.0 > 3 {
+                return None;
+            }
+            frame.maxval = 4095;
+            frame.pixels.fill(2000);
+            frame.capture = Micros::now();
+            Some(Ok(()))
+        }
+        fn dropped(&self) -> u64 {
+            if self.0 >= 3 {
+                2
+            } else {
+                0
+            }
+        }
+    }
+
+    #[test]
+    fn frames_the_device_lost_are_counted_as_dropped() {
+        let (tx, rx) = channel();
+        let options = RunOptions { pacing: Pacing::Fast, ..RunOptions::default() };
+        let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Messages(tx))];
+        let summary =
+            run(Box::new(Lossy(0)), &PipelineConfig::default(), sinks, &options, &AtomicBool::new(false)).expect("run");
+        assert_eq!((summary.frames_seen, summary.dropped_by_source), (3, 2), "{summary:?}");
+        let last = rx.try_iter().last().map(|m| m.body);
+        assert!(matches!(last, Some(Body::Heartbeat(h)) if h.frames_dropped == 2), "{last:?}");
     }
 
     #[test]

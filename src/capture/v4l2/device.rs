@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use v4l::buffer::{Flags as BufferFlags, Type};
 use v4l::capability::Flags as CapabilityFlags;
+use v4l::format::FieldOrder;
 use v4l::io::mmap::Stream;
 use v4l::io::traits::{CaptureStream, Stream as _};
 use v4l::video::Capture;
 use v4l::{Device, Format, FourCC, Fraction};
 
 use super::{
-    capture_time, describe_offered, CaptureTime, DriverFormat, Layout, Link, Next, V4l2Error, V4l2Options,
+    capture_time, describe_offered, CaptureTime, DriverFormat, Layout, Link, Next, Sequencer, V4l2Error, V4l2Options,
     STREAM_BUFFERS,
 };
 use crate::capture::{CaptureError, FrameSource};
@@ -42,15 +43,20 @@ struct Open {
 pub struct V4l2Source {
     options: V4l2Options,
     open: Option<Open>,
-    layout: Layout,
+    /// The layout of the first stream; a reopened device must keep it. `None` until the
+    /// device has been opened once.
+    layout: Option<Layout>,
     fps: f32,
     link: Link,
-    next_index: u32,
+    sequencer: Sequencer,
     /// The driver's timestamps are not on `CLOCK_MONOTONIC`: said once, then the clock is read
     /// at dequeue.
     fallback_said: bool,
     /// The last reopen error, so a device that stays away is logged once, not every attempt.
     last_reopen_error: Option<String>,
+    /// A stream that could not be stopped keeps the device busy, so every reopen would fail:
+    /// the source ends with [`CaptureError::Unrecoverable`] instead of `no signal` forever.
+    stuck: Option<V4l2Error>,
 }
 
 impl std::fmt::Debug for V4l2Source {
@@ -66,27 +72,41 @@ impl std::fmt::Debug for V4l2Source {
 
 impl V4l2Source {
     /// Opens `options.device`, negotiates format, size and rate, maps the buffers and starts
-    /// streaming. Every failure here is reported: only a device lost later is retried.
+    /// streaming. A device that is not there yet, or cannot be opened or driven yet, is
+    /// retried like one lost later (the frame size is the configured one, which negotiation
+    /// insists on anyway); only failures that need a configuration change are returned (see
+    /// [`V4l2Error::may_clear`]).
     pub fn open(options: V4l2Options) -> Result<Self, V4l2Error> {
         options.validate()?;
-        let (open, fps) = open_stream(&options)?;
-        tracing::info!(
-            "{}: {} {}x{} at {fps} fps, {} mmap buffers",
-            options.device.display(),
-            options.format,
-            options.width,
-            options.height,
-            STREAM_BUFFERS
-        );
-        let link = Link::opened(Instant::now(), &options);
+        let now = Instant::now();
+        let (open, fps, link, last_reopen_error) = match open_stream(&options) {
+            Ok((open, fps)) => {
+                tracing::info!(
+                    "{}: {} {}x{} at {fps} fps, {} mmap buffers",
+                    options.device.display(),
+                    options.format,
+                    options.width,
+                    options.height,
+                    STREAM_BUFFERS
+                );
+                (Some(open), fps, Link::opened(now, &options), None)
+            }
+            Err(e) if e.may_clear() => {
+                let why = with_causes(&e);
+                tracing::warn!("{why}; no signal until it can be opened, retrying");
+                (None, options.fps, Link::absent(now, &options), Some(why))
+            }
+            Err(e) => return Err(e),
+        };
         Ok(V4l2Source {
-            layout: open.layout,
-            open: Some(open),
+            layout: open.as_ref().map(|o| o.layout),
+            open,
             fps,
             link,
-            next_index: 0,
+            sequencer: Sequencer::default(),
             fallback_said: false,
-            last_reopen_error: None,
+            last_reopen_error,
+            stuck: None,
             options,
         })
     }
@@ -94,24 +114,38 @@ impl V4l2Source {
     /// Closes the stream, if open.
     fn close(&mut self) {
         if let Some(open) = self.open.take() {
-            close(open.stream, &self.options.device);
+            if let Err(e) = close(open.stream, &self.options.device) {
+                self.stuck = Some(e);
+            }
         }
     }
 
     fn reopen(&mut self) {
         self.close();
+        if self.stuck.is_some() {
+            return;
+        }
         let now = Instant::now();
         match open_stream(&self.options) {
-            Ok((open, _)) if open.layout == self.layout => {
-                tracing::info!("{}: open again, waiting for frames", self.options.device.display());
+            Ok((open, fps)) if self.layout.is_none_or(|l| l == open.layout) => {
+                if self.link.reopened(now) {
+                    tracing::info!("{}: open again, waiting for frames", self.options.device.display());
+                } else {
+                    tracing::debug!("{}: open again, still no frame", self.options.device.display());
+                }
+                if self.layout.is_none() {
+                    self.fps = fps;
+                }
+                self.layout = Some(open.layout);
                 self.open = Some(open);
+                self.sequencer.restarted();
                 self.last_reopen_error = None;
-                self.link.reopened(now);
             }
-            Ok((open, _)) => {
-                close(open.stream, &self.options.device);
-                self.reopen_failed(now, format!("its layout changed to {:?}", open.layout));
-            }
+            Ok((open, _)) => match close(open.stream, &self.options.device) {
+                Ok(()) => self.reopen_failed(now, format!("its layout changed to {:?}", open.layout)),
+                Err(e) => self.stuck = Some(e),
+            },
+            Err(e @ V4l2Error::Stuck { .. }) => self.stuck = Some(e),
             Err(e) => self.reopen_failed(now, with_causes(&e)),
         }
     }
@@ -140,8 +174,7 @@ impl V4l2Source {
         }
         let (buffer, meta) = CaptureStream::next(&mut open.stream)?;
         let now = Micros::now();
-        let index = self.next_index;
-        self.next_index = self.next_index.wrapping_add(1);
+        let index = self.sequencer.index(meta.sequence);
         // A driver that leaves `bytesused` 0 filled the whole buffer.
         let used = match meta.bytesused as usize {
             0 => buffer,
@@ -176,13 +209,17 @@ impl V4l2Source {
 
 impl Drop for V4l2Source {
     fn drop(&mut self) {
-        self.close();
+        if let Some(open) = self.open.take() {
+            if let Err(e) = close(open.stream, &self.options.device) {
+                tracing::error!("{}", with_causes(&e));
+            }
+        }
     }
 }
 
 impl FrameSource for V4l2Source {
     fn size(&self) -> (usize, usize) {
-        (self.layout.width, self.layout.height)
+        (self.options.width as usize, self.options.height as usize)
     }
 
     fn fps(&self) -> f32 {
@@ -193,9 +230,17 @@ impl FrameSource for V4l2Source {
         true
     }
 
+    fn dropped(&self) -> u64 {
+        self.sequencer.dropped()
+    }
+
     fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
         let started = Instant::now();
         loop {
+            if let Some(stuck) = &self.stuck {
+                let reason = with_causes(stuck);
+                return Some(Err(CaptureError::Unrecoverable { path: self.options.device.clone(), reason }));
+            }
             let step = self.link.next(Instant::now());
             // One wait per call at most while there is no signal, so the runner reports it.
             if !self.link.has_signal() && started.elapsed() >= self.options.frame_timeout {
@@ -261,7 +306,8 @@ fn open_stream(options: &V4l2Options) -> Result<(Open, f32), V4l2Error> {
             offered: describe_offered(&offered),
         });
     }
-    let asked = Format::new(options.width, options.height, FourCC::new(&options.format.fourcc()));
+    let mut asked = Format::new(options.width, options.height, FourCC::new(&options.format.fourcc()));
+    asked.field_order = FieldOrder::Progressive;
     let got = Capture::set_format(&dev, &asked).map_err(ioctl(device, "set the pixel format"))?;
     let layout = Layout::negotiated(options.format, options.width, options.height, driver_format(&got))
         .map_err(|source| V4l2Error::Negotiation { device: device.to_path_buf(), source })?;
@@ -275,20 +321,27 @@ fn open_stream(options: &V4l2Options) -> Result<(Open, f32), V4l2Error> {
             // The driver gave fewer buffers than asked: those it gave are queued.
             Err(e) if e.raw_os_error() == Some(EINVAL) && index > 1 => break,
             Err(e) => {
-                close(stream, device);
+                close(stream, device)?;
                 return Err(ioctl(device, "queue its buffers")(e));
             }
         }
     }
     if let Err(e) = stream.start() {
-        close(stream, device);
+        close(stream, device)?;
         return Err(ioctl(device, "start streaming")(e));
     }
     Ok((Open { stream, layout }, fps))
 }
 
 pub(super) fn driver_format(f: &Format) -> DriverFormat {
-    DriverFormat { fourcc: f.fourcc.repr, width: f.width, height: f.height, stride: f.stride, size: f.size }
+    DriverFormat {
+        fourcc: f.fourcc.repr,
+        width: f.width,
+        height: f.height,
+        stride: f.stride,
+        size: f.size,
+        field: f.field_order as u32,
+    }
 }
 
 /// Asks for `fps` and returns the rate the device runs at. Frame grabbers that follow their
@@ -317,14 +370,41 @@ fn set_rate(dev: &Device, device: &Path, fps: f32) -> f32 {
 /// Stops streaming and unmaps the buffers. The `v4l` crate panics when it cannot stop a
 /// stream on drop for any reason but a vanished device, which with `panic = "abort"` would
 /// kill the service; so the stream is stopped here first, and one that cannot be stopped is
-/// leaked with an error in the log instead.
-pub(super) fn close(mut stream: Stream<'static>, device: &Path) {
+/// leaked and [`V4l2Error::Stuck`] returned, for the caller to end what it does: the device
+/// stays busy until the process exits.
+pub(super) fn close(mut stream: Stream<'static>, device: &Path) -> Result<(), V4l2Error> {
     match stream.stop() {
-        Ok(()) => drop(stream),
-        Err(e) if e.raw_os_error() == Some(ENODEV) => drop(stream),
-        Err(e) => {
-            tracing::error!("{}: cannot stop streaming ({e}); its buffers stay mapped", device.display());
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(ENODEV) => {}
+        Err(source) => {
             std::mem::forget(stream);
+            return Err(V4l2Error::Stuck { device: device.to_path_buf(), source });
         }
+    }
+    drop(stream);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::v4l2::{LinkState, PixelFormat, RetryPolicy};
+
+    #[test]
+    fn a_device_missing_at_start_is_no_signal_not_an_error() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut options = V4l2Options::new(dir.path().join("video-late"), PixelFormat::Grey, 8, 6, 30.0);
+        options.frame_timeout = Duration::from_millis(20);
+        options.stall_reopen = Duration::from_millis(20);
+        options.retry = RetryPolicy { first: Duration::from_millis(5), max: Duration::from_millis(10) };
+        let mut source = V4l2Source::open(options).expect("a missing node is waited for");
+        assert_eq!((source.size(), source.fps()), ((8, 6), 30.0), "size and rate come from the options");
+        let mut frame = Frame::default();
+        for _ in 0..3 {
+            assert!(matches!(source.next_frame(&mut frame), Some(Err(CaptureError::NoSignal { .. }))));
+        }
+        assert!(matches!(source.link.state(), LinkState::Down { attempts, .. } if attempts > 0));
+        let bad = V4l2Options::new(dir.path().join("video-late"), PixelFormat::Grey, 0, 6, 30.0);
+        assert!(matches!(V4l2Source::open(bad), Err(V4l2Error::BadOptions { .. })), "bad options still fail");
     }
 }

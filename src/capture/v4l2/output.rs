@@ -7,19 +7,18 @@ use std::time::{Duration, Instant};
 
 use v4l::buffer::Type;
 use v4l::capability::Flags as CapabilityFlags;
+use v4l::format::FieldOrder;
 use v4l::io::mmap::Stream;
 use v4l::io::traits::OutputStream;
 use v4l::video::Output;
 use v4l::{Device, Format, FourCC, Fraction};
 
 use super::device::{close, driver_format, ioctl};
-use super::{describe_offered, FeedOptions, FeedSummary, Layout, V4l2Error, STREAM_BUFFERS};
+use super::{describe_offered, FeedOptions, FeedSummary, Layout, V4l2Error, FIELD_NONE, STREAM_BUFFERS};
 use crate::capture::replay::ReplaySource;
 use crate::capture::FrameSource;
 use crate::frame::Frame;
 
-/// `V4L2_FIELD_NONE`: progressive frames.
-const FIELD_NONE: u32 = 1;
 /// Longest sleep between looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
@@ -50,8 +49,10 @@ pub(super) fn feed(options: &FeedOptions, stop: &AtomicBool) -> Result<FeedSumma
     let fps = source.fps();
     let (mut stream, layout) = open_output(options, width as u32, height as u32, fps)?;
     let result = play(options, &mut source, (&mut stream, layout), stop, &open_seq);
-    close(stream, device);
-    result.map(|(frames, bad_frames, passes)| FeedSummary { frames, bad_frames, passes, fps })
+    let closed = close(stream, device);
+    let (frames, bad_frames, passes) = result?;
+    closed?;
+    Ok(FeedSummary { frames, bad_frames, passes, fps })
 }
 
 /// The feeding loop: returns frames written, frames skipped and passes.
@@ -133,7 +134,8 @@ fn open_output(
             offered: describe_offered(&offered),
         });
     }
-    let asked = Format::new(width, height, FourCC::new(&format.fourcc()));
+    let mut asked = Format::new(width, height, FourCC::new(&format.fourcc()));
+    asked.field_order = FieldOrder::Progressive;
     let got = Output::set_format(&dev, &asked).map_err(ioctl(device, "set the pixel format"))?;
     let layout = Layout::negotiated(format, width, height, driver_format(&got))
         .map_err(|source| V4l2Error::Negotiation { device: device.to_path_buf(), source })?;
