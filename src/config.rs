@@ -17,7 +17,7 @@ use crate::capture::replay::ReplaySource;
 use crate::capture::sequence::SequenceError;
 use crate::capture::synthetic::{Difficulty, SynthConfig, SynthError, MAX_FRAMES, MAX_SIZE_PX, MIN_SIZE_PX};
 use crate::capture::synthetic_source::SyntheticSource;
-use crate::capture::v4l2::{V4l2Error, V4l2Options};
+use crate::capture::v4l2::{Alignment, V4l2Error, V4l2Options, Y16Scale};
 use crate::capture::{self, FrameSource};
 use crate::pipeline::realtime::ThreadPlacement;
 use crate::pipeline::runner::Pacing;
@@ -114,6 +114,8 @@ pub struct V4l2Config {
     pub fps: f32,
     /// Wait between attempts to reopen a device that went away.
     pub reconnect_interval: Duration,
+    /// How Y16 samples become detector counts (used only with `pixel_format = "Y16"`).
+    pub y16: Y16Scale,
 }
 
 /// Pixel formats the capture takes; YUYV gives its luma.
@@ -366,6 +368,14 @@ struct RawV4l2 {
     fps: Spanned<f32>,
     #[serde(default = "default_reconnect_ms")]
     reconnect_interval_ms: Spanned<u64>,
+    #[serde(default = "default_y16_bits")]
+    y16_bits: Spanned<u8>,
+    #[serde(default)]
+    y16_alignment: Alignment,
+}
+
+fn default_y16_bits() -> Spanned<u8> {
+    Spanned::new(0..0, 16)
 }
 
 fn default_reconnect_ms() -> Spanned<u64> {
@@ -619,6 +629,10 @@ impl RawV4l2 {
                 "must be at least 1 ms",
             ));
         }
+        let bits = *self.y16_bits.get_ref();
+        if !(1..=16).contains(&bits) {
+            return Err(bad("source.v4l2.y16_bits", self.y16_bits.span(), format!("{bits} is outside 1..=16")));
+        }
         Ok(V4l2Config {
             device: self.device.into_inner(),
             pixel_format: self.pixel_format,
@@ -626,6 +640,7 @@ impl RawV4l2 {
             height: *self.height.get_ref(),
             fps,
             reconnect_interval: Duration::from_millis(reconnect),
+            y16: Y16Scale { bits, alignment: self.y16_alignment },
         })
     }
 }
@@ -815,6 +830,7 @@ fn open_v4l2(v4l2: &V4l2Config) -> Result<Box<dyn FrameSource>, SourceError> {
         PixelFormat::Yuyv => capture::v4l2::PixelFormat::Yuyv,
     };
     let mut options = V4l2Options::new(&v4l2.device, format, v4l2.width, v4l2.height, v4l2.fps);
+    options.y16 = v4l2.y16;
     options.retry.first = v4l2.reconnect_interval;
     options.retry.max = options.retry.max.max(v4l2.reconnect_interval);
     capture::v4l2::open(&options).map_err(SourceError::V4l2)
@@ -847,9 +863,15 @@ impl ServiceConfig {
         let mut lines = Vec::new();
         lines.push(match &self.source {
             SourceConfig::V4l2(v) => format!(
-                "source     v4l2 {} {} {}x{} at {} fps, reconnect every {} ms",
+                "source     v4l2 {} {}{} {}x{} at {} fps, reconnect every {} ms",
                 v.device.display(),
                 v.pixel_format.fourcc().trim_end(),
+                if v.pixel_format == PixelFormat::Y16 {
+                    let at = if v.y16.alignment == Alignment::Msb { "top" } else { "bottom" };
+                    format!(" ({} bits at the {at} of the word)", v.y16.bits)
+                } else {
+                    String::new()
+                },
                 v.width,
                 v.height,
                 v.fps,
@@ -939,6 +961,21 @@ mod tests {
         assert_eq!(parse(V4L2, Path::new("box.toml")).expect("valid").watchdog.capture_stall.as_millis(), 3000);
         let replay = parse(&format!("{MINIMAL}\n[watchdog]\ncapture_stall_ms = 300\n"), Path::new("box.toml"));
         assert!(replay.is_ok(), "only a camera has frame timeouts: {replay:?}");
+    }
+
+    #[test]
+    fn a_y16_detectors_bits_and_their_place_in_the_word_are_read_and_checked() {
+        let y16 = V4L2.replace("\"GREY\"", "\"Y16\"\ny16_bits = 12\ny16_alignment = \"lsb\"");
+        let SourceConfig::V4l2(v4l2) = parse(&y16, Path::new("box.toml")).expect("valid").source else {
+            panic!("a camera source")
+        };
+        assert_eq!(v4l2.y16, Y16Scale { bits: 12, alignment: Alignment::Lsb });
+        let (key, line, _) = error(&y16.replace("y16_bits = 12", "y16_bits = 17"));
+        assert_eq!((key.as_deref(), line), (Some("source.v4l2.y16_bits"), 6));
+        let (key, line, _) = error(&y16.replace("\"lsb\"", "\"middle\""));
+        assert_eq!((key.as_deref(), line), (Some("source.v4l2.y16_alignment"), 7));
+        let grey = parse(V4L2, Path::new("box.toml")).expect("valid");
+        assert!(matches!(grey.source, SourceConfig::V4l2(v) if v.y16 == Y16Scale::default()), "16 bits at the top");
     }
 
     #[test]

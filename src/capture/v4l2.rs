@@ -120,7 +120,8 @@ pub fn fourcc_name(code: [u8; 4]) -> String {
 }
 
 /// How the bits of a Y16 sample sit: detectors deliver 12 or 14 bits in a 16-bit word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Alignment {
     /// Shifted to the top of the word (the unused low bits are zero): V4L2's convention for
     /// Y16, so that full scale is 65535 whatever the detector.
