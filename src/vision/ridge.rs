@@ -350,8 +350,8 @@ impl Work {
     }
 }
 
-/// The body of [`Work::fold_wire_scale`] for one row: the Hessian (xx, xy, yy), the gradient (x, y), and
-/// what it updates (strength, normal x, normal y, raw depth).
+/// The body of [`Work::fold_wire_scale`] for one row: the Hessian (xx, xy, yy), the gradient
+/// (x, y), and what it updates (strength, normal x, normal y, raw depth).
 ///
 /// Written for the compiler's vectoriser: it knows that the four arrays written do not
 /// overlap anything only because each is a `&mut` parameter of its own; every value is
