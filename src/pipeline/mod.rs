@@ -301,18 +301,20 @@ mod tests {
 
     #[test]
     fn one_slow_frame_does_not_make_every_later_frame_miss() {
-        let cfg = SynthConfig { seed: 7, size_px: 256, frames: 40, fps: 15.0, difficulty: Difficulty::Easy };
+        let cfg = SynthConfig { seed: 7, size_px: 256, frames: 64, fps: 15.0, difficulty: Difficulty::Easy };
         let mut synth = SyntheticSequence::new(cfg);
         let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default());
         assert!(pipeline.process(&frame(&mut synth, 30)).is_ok());
         let best: u64 = pipeline.stage_cost_us.iter().sum();
-        // As if the first frame had been slow (cold caches, a busy core): four times its pace.
-        pipeline.stage_cost_us.iter_mut().for_each(|c| *c *= 4);
-        for i in 31..39 {
-            let deadline = Micros(Micros::now().0 + 3 * best);
+        // As if the first frame had been very slow (cold caches, a busy core): forty times its
+        // pace. The budget is ten times it, so that a frame slowed by other work on a shared
+        // machine still fits once the estimate has come down (it shrinks by 1/8 a frame).
+        pipeline.stage_cost_us.iter_mut().for_each(|c| *c *= 40);
+        for i in 31..63 {
+            let deadline = Micros(Micros::now().0 + 10 * best);
             let _ = pipeline.process_by(&frame(&mut synth, i), Some(deadline));
         }
-        let deadline = Micros(Micros::now().0 + 3 * best);
-        assert!(pipeline.process_by(&frame(&mut synth, 39), Some(deadline)).is_ok(), "{:?}", pipeline.stage_cost_us);
+        let deadline = Micros(Micros::now().0 + 10 * best);
+        assert!(pipeline.process_by(&frame(&mut synth, 63), Some(deadline)).is_ok(), "{:?}", pipeline.stage_cost_us);
     }
 }
