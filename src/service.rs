@@ -373,7 +373,8 @@ mod tests {
         use crate::pipeline::PipelineConfig;
 
         // Pings due every 200 ms; a frame every 180 ms lands just after most beats, which used to
-        // push the next ping a whole period past that frame (up to 360 ms apart).
+        // push the next ping a whole period past that frame (up to 360 ms apart). 100 ms of the
+        // margin are for a machine busy with other tests.
         let (_dir, socket, monitor) = systemd(Some(Duration::from_millis(400)));
         socket.set_nonblocking(false).expect("blocking");
         socket.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
@@ -408,7 +409,7 @@ mod tests {
         });
         assert!(pings.len() >= 10, "{} pings in 2.5 s", pings.len());
         let longest = pings.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
-        assert!(longest < Duration::from_millis(280), "pings {longest:?} apart, half the watchdog is 200 ms");
+        assert!(longest < Duration::from_millis(300), "pings {longest:?} apart, half the watchdog is 200 ms");
     }
 
     #[test]
