@@ -646,9 +646,31 @@ mod tests {
         assert_eq!(heartbeats.last().map(|h| h.deadline_misses), Some(3), "the final heartbeat counts them");
     }
 
-    /// A camera as the runner sees it (no camera exists here): each step of the script is a
-    /// call of `next_frame`, either 10 ms without a frame or a frame the device stamped.
-    struct Camera(std::vec::IntoIter<Option<u64>>);
+    /// What a camera does at one call of `next_frame`.
+    #[derive(Debug, Clone, Copy)]
+    enum Shot {
+        /// 10 ms without a frame.
+        Silent,
+        /// A frame the device stamped at this time (µs on the monotonic clock).
+        Frame(u64),
+        /// The device failed for good.
+        Stuck,
+    }
+
+    /// A camera as the runner sees it (no camera exists here): one shot of the script per
+    /// call of `next_frame`, then the end. From call `lost.0` on, its driver reports `lost.1`
+    /// frames it could not deliver.
+    struct Camera {
+        script: std::vec::IntoIter<Shot>,
+        calls: u32,
+        lost: (u32, u64),
+    }
+
+    impl Camera {
+        fn new(script: Vec<Shot>) -> Self {
+            Camera { script: script.into_iter(), calls: 0, lost: (u32::MAX, 0) }
+        }
+    }
 
     impl FrameSource for Camera {
         fn size(&self) -> (usize, usize) {
@@ -661,22 +683,38 @@ mod tests {
             true
         }
         fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
-            let Some(stamp_us) = self.0.next()? else {
-                std::thread::sleep(Duration::from_millis(10));
-                return Some(Err(CaptureError::NoSignal { waited: Duration::from_millis(10) }));
-            };
-            frame.maxval = 4095;
-            frame.pixels.fill(2000);
-            frame.capture = Micros(stamp_us);
-            Some(Ok(()))
+            self.calls += 1;
+            match self.script.next()? {
+                Shot::Silent => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    Some(Err(CaptureError::NoSignal { waited: Duration::from_millis(10) }))
+                }
+                Shot::Frame(stamp_us) => {
+                    frame.maxval = 4095;
+                    frame.pixels.fill(2000);
+                    frame.capture = Micros(stamp_us);
+                    Some(Ok(()))
+                }
+                Shot::Stuck => {
+                    let reason = "cannot stop streaming".to_string();
+                    Some(Err(CaptureError::Unrecoverable { path: "/dev/video9".into(), reason }))
+                }
+            }
+        }
+        fn dropped(&self) -> u64 {
+            if self.calls >= self.lost.0 {
+                self.lost.1
+            } else {
+                0
+            }
         }
     }
 
-    fn run_camera(script: Vec<Option<u64>>) -> (RunSummary, Vec<Message>) {
+    fn run_camera(script: Vec<Shot>) -> (RunSummary, Vec<Message>) {
         let (tx, rx) = channel();
         let options =
             RunOptions { pacing: Pacing::Fast, heartbeat_period: Duration::from_millis(20), ..RunOptions::default() };
-        let source = Box::new(Camera(script.into_iter()));
+        let source = Box::new(Camera::new(script));
         let summary =
             run(source, &PipelineConfig::default(), vec![Box::new(Messages(tx))], &options, &AtomicBool::new(false))
                 .expect("run");
@@ -685,8 +723,8 @@ mod tests {
 
     #[test]
     fn a_live_source_keeps_its_capture_times_and_its_silence_is_no_signal() {
-        let silence = |n| std::iter::repeat_n(None, n);
-        let frames = [Some(1_000), Some(2_000), Some(3_000)];
+        let silence = |n| std::iter::repeat_n(Shot::Silent, n);
+        let frames = [Shot::Frame(1_000), Shot::Frame(2_000), Shot::Frame(3_000)];
         let (summary, messages) = run_camera(silence(10).chain(frames).collect());
         assert_eq!(summary.frames_seen, 3, "silence is neither a frame nor a bad one: {summary:?}");
         assert_eq!(summary.bad_frames, 0);
@@ -725,36 +763,6 @@ mod tests {
         }
     }
 
-    /// Delivers two frames, then fails for good; ends after a few failures, so a runner that
-    /// takes the failure for a bad frame ends too, with no reason.
-    struct Stuck(u32);
-
-    impl FrameSource for Stuck {
-        fn size(&self) -> (usize, usize) {
-            (256, 256)
-        }
-        fn fps(&self) -> f32 {
-            15.0
-        }
-        fn live(&self) -> bool {
-            true
-        }
-        fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
-            self.0 += 1;
-            if self.0 > 5 {
-                return None;
-            }
-            if self.0 > 2 {
-                let reason = "cannot stop streaming".to_string();
-                return Some(Err(CaptureError::Unrecoverable { path: "/dev/video9".into(), reason }));
-            }
-            frame.maxval = 4095;
-            frame.pixels.fill(2000);
-            frame.capture = Micros::now();
-            Some(Ok(()))
-        }
-    }
-
     #[test]
     fn frames_held_back_from_a_file_source_still_take_their_time() {
         let (tx, rx) = channel();
@@ -775,56 +783,32 @@ mod tests {
 
     #[test]
     fn a_source_that_fails_for_good_ends_the_run_with_its_reason() {
+        // A few failures, then the end, so a runner that takes the failure for a bad frame
+        // ends too, with no reason.
+        let now = Micros::now().0;
+        let camera = Camera::new(vec![Shot::Frame(now), Shot::Frame(now), Shot::Stuck, Shot::Stuck, Shot::Stuck]);
         let (tx, rx) = channel();
         let options = RunOptions { pacing: Pacing::Fast, ..RunOptions::default() };
         let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Frames(tx))];
         let summary =
-            run(Box::new(Stuck(0)), &PipelineConfig::default(), sinks, &options, &AtomicBool::new(false)).expect("run");
+            run(Box::new(camera), &PipelineConfig::default(), sinks, &options, &AtomicBool::new(false)).expect("run");
         let failed = summary.source_failed.as_deref().unwrap_or_default();
         assert!(failed.starts_with("/dev/video9: cannot stop streaming"), "{summary:?}");
         assert_eq!(summary.frames_seen, 2, "the failure is not a frame");
         assert_eq!(rx.try_iter().count(), 2, "the frames before it went out");
     }
 
-    /// A camera whose driver lost two frames between its second and third.
-    struct Lossy(u32);
-
-    impl FrameSource for Lossy {
-        fn size(&self) -> (usize, usize) {
-            (256, 256)
-        }
-        fn fps(&self) -> f32 {
-            15.0
-        }
-        fn live(&self) -> bool {
-            true
-        }
-        fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
-            self.0 += 1;
-            if self.0 > 3 {
-                return None;
-            }
-            frame.maxval = 4095;
-            frame.pixels.fill(2000);
-            frame.capture = Micros::now();
-            Some(Ok(()))
-        }
-        fn dropped(&self) -> u64 {
-            if self.0 >= 3 {
-                2
-            } else {
-                0
-            }
-        }
-    }
-
     #[test]
     fn frames_the_device_lost_are_counted_as_dropped() {
+        // Its driver lost two frames between the second and the third.
+        let now = Micros::now().0;
+        let mut camera = Camera::new(vec![Shot::Frame(now), Shot::Frame(now), Shot::Frame(now)]);
+        camera.lost = (3, 2);
         let (tx, rx) = channel();
         let options = RunOptions { pacing: Pacing::Fast, ..RunOptions::default() };
         let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Messages(tx))];
         let summary =
-            run(Box::new(Lossy(0)), &PipelineConfig::default(), sinks, &options, &AtomicBool::new(false)).expect("run");
+            run(Box::new(camera), &PipelineConfig::default(), sinks, &options, &AtomicBool::new(false)).expect("run");
         assert_eq!((summary.frames_seen, summary.dropped_by_source), (3, 2), "{summary:?}");
         let last = rx.try_iter().last().map(|m| m.body);
         assert!(matches!(last, Some(Body::Heartbeat(h)) if h.frames_dropped == 2), "{last:?}");
