@@ -17,7 +17,7 @@ use crate::capture::replay::ReplaySource;
 use crate::capture::sequence::SequenceError;
 use crate::capture::synthetic::{Difficulty, SynthConfig, SynthError, MAX_FRAMES, MAX_SIZE_PX, MIN_SIZE_PX};
 use crate::capture::synthetic_source::SyntheticSource;
-use crate::capture::v4l2::{Alignment, V4l2Error, V4l2Options, Y16Scale};
+use crate::capture::v4l2::{Alignment, PixelFormat, V4l2Error, V4l2Options, Y16Scale};
 use crate::capture::{self, FrameSource};
 use crate::pipeline::realtime::ThreadPlacement;
 use crate::pipeline::runner::Pacing;
@@ -116,31 +116,6 @@ pub struct V4l2Config {
     pub reconnect_interval: Duration,
     /// How Y16 samples become detector counts (used only with `pixel_format = "Y16"`).
     pub y16: Y16Scale,
-}
-
-/// Pixel formats the capture takes; YUYV gives its luma.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum PixelFormat {
-    /// 8-bit grey.
-    #[serde(rename = "GREY")]
-    Grey,
-    /// 16-bit grey (detectors with 10-16 significant bits).
-    #[serde(rename = "Y16")]
-    Y16,
-    /// 4:2:2 YUV; the luma is taken.
-    #[serde(rename = "YUYV")]
-    Yuyv,
-}
-
-impl PixelFormat {
-    /// Its V4L2 four-character code.
-    pub fn fourcc(self) -> &'static str {
-        match self {
-            PixelFormat::Grey => "GREY",
-            PixelFormat::Y16 => "Y16 ",
-            PixelFormat::Yuyv => "YUYV",
-        }
-    }
 }
 
 /// A recorded sequence played as the source.
@@ -824,12 +799,7 @@ pub enum SourceError {
 /// The frame grabber, through the V4L2 capture (a build without the `v4l2` feature refuses it,
 /// saying how to get it).
 fn open_v4l2(v4l2: &V4l2Config) -> Result<Box<dyn FrameSource>, SourceError> {
-    let format = match v4l2.pixel_format {
-        PixelFormat::Grey => capture::v4l2::PixelFormat::Grey,
-        PixelFormat::Y16 => capture::v4l2::PixelFormat::Y16,
-        PixelFormat::Yuyv => capture::v4l2::PixelFormat::Yuyv,
-    };
-    let mut options = V4l2Options::new(&v4l2.device, format, v4l2.width, v4l2.height, v4l2.fps);
+    let mut options = V4l2Options::new(&v4l2.device, v4l2.pixel_format, v4l2.width, v4l2.height, v4l2.fps);
     options.y16 = v4l2.y16;
     options.retry.first = v4l2.reconnect_interval;
     options.retry.max = options.retry.max.max(v4l2.reconnect_interval);
@@ -865,7 +835,7 @@ impl ServiceConfig {
             SourceConfig::V4l2(v) => format!(
                 "source     v4l2 {} {}{} {}x{} at {} fps, reconnect every {} ms",
                 v.device.display(),
-                v.pixel_format.fourcc().trim_end(),
+                v.pixel_format.name(),
                 if v.pixel_format == PixelFormat::Y16 {
                     let at = if v.y16.alignment == Alignment::Msb { "top" } else { "bottom" };
                     format!(" ({} bits at the {at} of the word)", v.y16.bits)

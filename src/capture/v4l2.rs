@@ -40,14 +40,18 @@ pub const MAX_STALL_REOPEN: Duration = Duration::from_secs(60);
 /// arrives while the pipeline reads the last one still has a buffer to land in.
 pub const STREAM_BUFFERS: u32 = 4;
 
-/// The pixel formats wiretrace takes: grey levels, or the luma of packed YUV 4:2:2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The pixel formats wiretrace takes: grey levels, or the luma of packed YUV 4:2:2. Named in
+/// configuration files as [`PixelFormat::name`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
 pub enum PixelFormat {
     /// `GREY`: 8 bits per pixel.
+    #[serde(rename = "GREY")]
     Grey,
     /// `Y16`: 16 bits per pixel, little-endian (a detector's 12 or 14 bits, see [`Y16Scale`]).
+    #[serde(rename = "Y16")]
     Y16,
     /// `YUYV`: packed Y0 U Y1 V; only the luma is kept.
+    #[serde(rename = "YUYV")]
     Yuyv,
 }
 
