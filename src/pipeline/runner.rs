@@ -272,6 +272,49 @@ impl Counters {
     }
 }
 
+/// How often a thread may log a skipped frame: the first ones each by name (a bad file in a
+/// sequence should be named), then about one a second, so a grabber that marks every buffer
+/// bad does not fill the journal; the counters still count every one.
+#[derive(Debug)]
+struct LogBudget {
+    /// Messages that may go out now (a burst), refilled at one a second.
+    tokens: f64,
+    refilled: Instant,
+    /// Messages held back since the last one that went out.
+    held_back: u64,
+}
+
+impl LogBudget {
+    const BURST: f64 = 10.0;
+
+    fn new(now: Instant) -> Self {
+        LogBudget { tokens: Self::BURST, refilled: now, held_back: 0 }
+    }
+
+    /// Whether a message may go out at `now`; if so, how many were held back before it.
+    fn spend(&mut self, now: Instant) -> Option<u64> {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed).min(Self::BURST);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Some(std::mem::take(&mut self.held_back))
+        } else {
+            self.held_back += 1;
+            None
+        }
+    }
+
+    /// Logs a skipped frame within the budget.
+    fn skipped(&mut self, error: &dyn std::fmt::Display) {
+        match self.spend(Instant::now()) {
+            Some(0) => tracing::warn!("skipped frame: {error}"),
+            Some(held_back) => tracing::warn!("skipped frame: {error} ({held_back} more skipped, not logged)"),
+            None => {}
+        }
+    }
+}
+
 /// The capture thread: pulls frames from `source`, paces them and hands them over. Returns
 /// the source's error when it failed for good.
 fn capture(
@@ -287,6 +330,7 @@ fn capture(
     let period = Duration::from_secs_f64(1.0 / f64::from(source.fps().max(0.1)));
     let _close = CloseOnDrop(exchange);
     let start = Instant::now();
+    let mut log = LogBudget::new(start);
     let mut slot = 0u32;
     // No free buffer: the exchange closed, the run is over.
     let mut spare = exchange.take_free()?;
@@ -320,7 +364,7 @@ fn capture(
         let due = start + period * slot;
         slot += 1;
         if let Err(e) = result {
-            tracing::warn!("skipped frame: {e}");
+            log.skipped(&e);
             counters.bad.fetch_add(1, Ordering::Relaxed);
             continue;
         }
@@ -399,6 +443,7 @@ pub fn run(
     let start_us = Micros::now();
     let (width, height) = source.size();
     let mut pipeline = Pipeline::new(width, height, config);
+    let mut log = LogBudget::new(started);
     let exchange = Exchange::new(width, height);
     let counters = Counters::default();
     let mut seq = 0u32;
@@ -454,7 +499,7 @@ pub fn run(
                             Some(c)
                         }
                         Err(e) => {
-                            tracing::warn!("skipped frame: {e}");
+                            log.skipped(&e);
                             counters.bad.fetch_add(1, Ordering::Relaxed);
                             None
                         }
@@ -644,6 +689,19 @@ mod tests {
         }
         assert_eq!((summary.deadline_misses, summary.centerlines, summary.no_wire), (3, 0, 0));
         assert_eq!(heartbeats.last().map(|h| h.deadline_misses), Some(3), "the final heartbeat counts them");
+    }
+
+    #[test]
+    fn skipped_frames_are_logged_by_name_at_first_then_about_once_a_second() {
+        let t0 = Instant::now();
+        let mut budget = LogBudget::new(t0);
+        let burst: Vec<_> = (0..10).map(|_| budget.spend(t0)).collect();
+        assert!(burst.iter().all(|&b| b == Some(0)), "the first ten each go out: {burst:?}");
+        assert_eq!((0..29).filter_map(|_| budget.spend(t0)).count(), 0, "then nothing in the same instant");
+        assert_eq!(budget.spend(t0 + Duration::from_millis(1000)), Some(29), "a second later one, with the count");
+        assert_eq!(budget.spend(t0 + Duration::from_millis(1500)), None, "half a token is not one");
+        assert_eq!(budget.spend(t0 + Duration::from_secs(60)), Some(1), "a quiet minute refills the burst");
+        assert_eq!((0..9).filter_map(|_| budget.spend(t0 + Duration::from_secs(60))).count(), 9);
     }
 
     /// What a camera does at one call of `next_frame`.
