@@ -26,16 +26,14 @@ use wiretrace::capture::{CaptureError, FrameSource};
 use wiretrace::config::GpioLine;
 use wiretrace::frame::Frame;
 use wiretrace::pipeline::realtime::ThreadPlacement;
-use wiretrace::pipeline::runner::{run, Pacing, RunMonitor, RunOptions};
+use wiretrace::pipeline::runner::{centerline_message, run, Pacing, RunMonitor, RunOptions};
 use wiretrace::pipeline::{Pipeline, PipelineConfig};
 use wiretrace::service::{Notifier, ServiceMonitor};
 use wiretrace::time::Micros;
 use wiretrace::transport::serial::SerialSink;
 use wiretrace::transport::udp::UdpSink;
 use wiretrace::transport::{Sink, Sinks, WhenFull};
-use wiretrace_protocol::{
-    decode, Body, Centerline, Confidence, Heartbeat, Message, StatusFlags, SubpixelPoint, MAX_MESSAGE_LEN,
-};
+use wiretrace_protocol::{decode, Body, Heartbeat, Message, MAX_MESSAGE_LEN};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -109,27 +107,9 @@ fn receiver() -> (UdpSocket, SocketAddr) {
     (socket, addr)
 }
 
-/// The centerline message the runner sends for a processed frame (without its low-confidence
-/// flag, which does not change what is allocated).
+/// The centerline message the runner sends for a processed frame.
 fn message(seq: u32, frame: &Frame, wire: Option<(&[[f32; 2]], f32)>) -> Message {
-    let mut c = Centerline {
-        frame: frame.index,
-        capture_us: frame.capture.0,
-        latency_us: 0,
-        status: StatusFlags::OK,
-        confidence: Confidence(0),
-        points: heapless::Vec::new(),
-    };
-    match wire {
-        Some((points, confidence)) => {
-            for p in points {
-                c.points.push(SubpixelPoint::from_px(p[0], p[1])).expect("the pipeline caps the points");
-            }
-            c.confidence = Confidence::from_unit(confidence);
-        }
-        None => c.status.insert(StatusFlags::NO_WIRE),
-    }
-    Message { seq, body: Body::Centerline(c), auth: None }
+    Message { seq, body: Body::Centerline(centerline_message(frame, wire, 0.5)), auth: None }
 }
 
 /// Allocations counted per part of the per-frame path.

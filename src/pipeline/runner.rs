@@ -397,8 +397,8 @@ fn saturating_u32(n: u64) -> u32 {
 }
 
 /// Builds the centerline message of a processed frame; `latency_us` is stamped by each sink
-/// when it encodes the message.
-fn centerline_message(frame: &Frame, points_px: Option<(&[[f32; 2]], f32)>, low_confidence: f32) -> Centerline {
+/// when it encodes the message. Frames below `low_confidence` carry its flag.
+pub fn centerline_message(frame: &Frame, points_px: Option<(&[[f32; 2]], f32)>, low_confidence: f32) -> Centerline {
     let mut c = Centerline {
         frame: frame.index,
         capture_us: frame.capture.0,
