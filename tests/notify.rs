@@ -52,6 +52,21 @@ fn read_until(socket: &UnixDatagram, timeout: Duration, notes: &mut Vec<Note>, u
     false
 }
 
+/// systemd's notify socket, the robot's UDP socket and the service started on a configuration
+/// in `dir` with `source`, the robot as its sink, and `others` (further tables).
+fn systemd_and_robot(dir: &Path, source: &str, others: &str) -> (UnixDatagram, UdpSocket, Service) {
+    let notify_path = dir.join("notify");
+    let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+    notify.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
+    let robot = UdpSocket::bind("127.0.0.1:0").expect("bind the robot's socket");
+    robot.set_nonblocking(true).expect("nonblocking");
+    let config = dir.join("wiretrace.toml");
+    let sinks = format!("[sinks]\nudp = [\"{}\"]\n", robot.local_addr().expect("address"));
+    fs::write(&config, format!("{source}\n{sinks}\n{others}")).expect("write config");
+    let service = start_service(&config, &notify_path);
+    (notify, robot, service)
+}
+
 fn count(notes: &[Note], what: &str) -> usize {
     notes.iter().filter(|n| n.text.contains(what)).count()
 }
@@ -100,24 +115,9 @@ fn watchdog_is_fed_while_frames_flow_and_stops_when_capture_hangs() {
     let cfg = SynthConfig { seed: 5, size_px: 128, frames: 200, fps: 20.0, difficulty: Difficulty::Easy };
     write_sequence(&cfg, &seq).expect("write sequence");
 
-    let notify_path = dir.path().join("notify");
-    let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
-    notify.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
-    let robot = UdpSocket::bind("127.0.0.1:0").expect("bind the robot's socket");
-    robot.set_nonblocking(true).expect("nonblocking");
-    let config = dir.path().join("wiretrace.toml");
-    fs::write(
-        &config,
-        format!(
-            "[source]\nkind = \"replay\"\n[source.replay]\ndir = \"{}\"\n\n[sinks]\nudp = [\"{}\"]\n\n\
-             [pipeline]\nheartbeat_ms = 100\n\n[watchdog]\ncapture_stall_ms = 300\n",
-            seq.display(),
-            robot.local_addr().expect("address")
-        ),
-    )
-    .expect("write config");
-
-    let mut service = start_service(&config, &notify_path);
+    let source = format!("[source]\nkind = \"replay\"\n[source.replay]\ndir = \"{}\"\n", seq.display());
+    let others = "[pipeline]\nheartbeat_ms = 100\n\n[watchdog]\ncapture_stall_ms = 300\n";
+    let (notify, robot, mut service) = systemd_and_robot(dir.path(), &source, others);
     let child = &mut service.0;
     let mut notes = Vec::new();
     assert!(read_until(&notify, Duration::from_secs(20), &mut notes, |t| t.contains("READY=1")), "no READY=1");
@@ -165,22 +165,8 @@ fn watchdog_is_fed_while_frames_flow_and_stops_when_capture_hangs() {
 #[test]
 fn a_synthetic_source_runs_to_its_end() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let notify_path = dir.path().join("notify");
-    let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
-    notify.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
-    let robot = UdpSocket::bind("127.0.0.1:0").expect("bind the robot's socket");
-    robot.set_nonblocking(true).expect("nonblocking");
-    let config = dir.path().join("wiretrace.toml");
-    fs::write(
-        &config,
-        format!(
-            "[source]\nkind = \"synthetic\"\n[source.synthetic]\nsize = 128\nframes = 30\nfps = 30.0\n\n\
-             [sinks]\nudp = [\"{}\"]\n",
-            robot.local_addr().expect("address")
-        ),
-    )
-    .expect("write config");
-    let mut service = start_service(&config, &notify_path);
+    let source = "[source]\nkind = \"synthetic\"\n[source.synthetic]\nsize = 128\nframes = 30\nfps = 30.0\n";
+    let (notify, robot, mut service) = systemd_and_robot(dir.path(), source, "");
     let mut notes = Vec::new();
     assert!(read_until(&notify, Duration::from_secs(20), &mut notes, |t| t.contains("STOPPING=1")), "no STOPPING=1");
     let order: Vec<usize> = ["READY=1", "WATCHDOG=1", "STOPPING=1"]
