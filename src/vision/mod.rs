@@ -1,9 +1,9 @@
 //! Finding the wire in one frame. One module per stage, each the CPU reference:
 //! [`normalise`] (→ optional [`background`] suppression) → [`ridge`] (within the [`field`] of
-//! view) → [`threshold`] →
-//! [`thinning`] → [`bridging`] → [`centerline`]. [`clahe`] is there for the learned engine's
-//! input and for display. [`bands`] runs the ridge stage over bands of the frame on several
-//! threads, with the same output.
+//! view) → [`threshold`] → [`thinning`] → [`bridging`] → [`centerline`]. [`features`] are the
+//! learned engine's input, in place of the ridge stage's; [`clahe`] is there for display.
+//! [`bands`] runs the ridge stage over bands of the frame on several threads, with the same
+//! output.
 //!
 //! Every stage owns its scratch buffers, sized when it is made, so processing a frame
 //! allocates nothing.
@@ -13,6 +13,7 @@ pub mod bands;
 pub mod bridging;
 pub mod centerline;
 pub mod clahe;
+pub mod features;
 pub mod field;
 pub mod normalise;
 pub mod ridge;

@@ -394,7 +394,7 @@ fn blend(keep: u32, old: f32, new: f32) -> f32 {
 
 /// The eigenvector of `λ2`, unit length, or (1, 0) where the Hessian is zero.
 #[inline]
-fn normal_vector(xx: f32, xy: f32, yy: f32, l2: f32) -> (f32, f32) {
+pub fn normal_vector(xx: f32, xy: f32, yy: f32, l2: f32) -> (f32, f32) {
     let (nx, ny) = if (xy != 0.0) | (l2 != xx) { (xy, l2 - xx) } else { (l2 - yy, xy) };
     let norm = (nx * nx + ny * ny).sqrt();
     if norm > 0.0 {
@@ -440,6 +440,47 @@ fn exp(x: f32) -> f32 {
 fn edge_exponent(slope: f32, depth: f32, tolerance: f32) -> f32 {
     let ratio = slope / (depth * tolerance);
     -0.5 * ratio * ratio
+}
+
+/// The scale-normalised Hessian of whole planes of one size at a fixed set of scales, with
+/// kernels and scratch made at start: the learned engine's features.
+#[derive(Debug)]
+pub struct HessianFilter {
+    kernels: Vec<(Kernels, f32)>,
+    work: Work,
+}
+
+impl HessianFilter {
+    /// Kernels and scratch for `width` × `height` planes at each of `sigmas_px`.
+    pub fn new(width: usize, height: usize, sigmas_px: &[f32]) -> Self {
+        let kernels: Vec<(Kernels, f32)> = sigmas_px.iter().map(|&s| (Kernels::new(s), s)).collect();
+        let max_radius = kernels.iter().map(|(k, _)| k.radius).max().unwrap_or(0);
+        let plane = || Plane::new(width, height);
+        HessianFilter {
+            kernels,
+            work: Work {
+                hessian: Hessian { xx: plane(), xy: plane(), yy: plane() },
+                smooth_rows: plane(),
+                d1_rows: plane(),
+                d2_rows: plane(),
+                scale_rows: std::array::from_fn(|_| Vec::new()),
+                padded_row: vec![0.0; width + 2 * max_radius],
+            },
+        }
+    }
+
+    /// How far (px) the largest scale's kernels reach: a region needs this much of the image
+    /// around it for its Hessian to equal the whole image's.
+    pub fn reach_px(&self) -> usize {
+        self.kernels.iter().map(|(k, _)| k.radius).max().unwrap_or(0)
+    }
+
+    /// The Hessian of `input` (of the size given at start) at the `scale`-th of the scales.
+    pub fn compute(&mut self, input: &Plane<f32>, scale: usize) -> &Hessian {
+        let (k, sigma_px) = &self.kernels[scale];
+        self.work.hessian(input, k, *sigma_px);
+        &self.work.hessian
+    }
 }
 
 /// Computes [`RidgeMap`]s; holds kernels and scratch planes for one frame size.

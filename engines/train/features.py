@@ -1,0 +1,1 @@
+CHANNELS = 5
