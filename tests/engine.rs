@@ -1,5 +1,6 @@
 //! The learned engine: the model manifest and its checks (each refusal names the file and what
-//! is wrong).
+//! is wrong), and tract's output on the committed fixture against ONNX Runtime's
+//! (tests/engine/, written by examples/engine_fixture.rs and engines/train/make_fixture.py).
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,8 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use wiretrace::engine::{check, load, sha256_hex, EngineError, SegmentationEngine};
 use wiretrace::vision::features::{CHANNELS, FEATURE_VERSION};
+
+const TOLERANCE: f32 = 1e-4;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -39,6 +42,11 @@ fn load_err(path: &Path) -> (EngineError, String) {
     let e = load(path, &[(64, 64)]).expect_err("the model must be refused");
     let message = e.to_string();
     (e, message)
+}
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 #[test]
@@ -188,4 +196,42 @@ fn sizes_are_declared_at_start_and_checked_at_each_call() {
     assert!(matches!(e, EngineError::BufferSize { what: "features", expected: 20480, got: 5120, .. }), "{e:?}");
     let features = vec![0.0; CHANNELS * 64 * 64];
     engine.segment(&features, 64, 64, &mut probability).expect("the engine still works after refusing");
+}
+
+/// tract on the committed fixture matches ONNX Runtime's probabilities to 1e-4.
+#[test]
+fn tract_matches_onnx_runtime_on_the_committed_fixture() {
+    let dir = root().join("tests/engine");
+    let fixture: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("fixture.json")).expect("read fixture.json")).expect("json");
+    let checked = check(&manifest_path()).expect("the committed model");
+    assert_eq!(
+        fixture["model"]["sha256"].as_str(),
+        Some(checked.manifest.sha256.as_str()),
+        "tests/engine/ was made for another model than engines/wirenet.onnx: regenerate it (engines/README.md)"
+    );
+    let features = read_f32(&dir.join(fixture["input"]["file"].as_str().expect("input file")));
+    let expected = read_f32(&dir.join(fixture["output"]["file"].as_str().expect("output file")));
+    let shape: Vec<usize> = serde_json::from_value(fixture["output"]["shape"].clone()).expect("output shape");
+    let (height, width) = (shape[2], shape[3]);
+    assert_eq!(features.len(), CHANNELS * width * height);
+
+    let mut engine = load(&manifest_path(), &[(width, height)]).expect("load");
+    let mut probability = vec![0.0; width * height];
+    for _ in 0..2 {
+        // Twice: the reused input tensor and run state give the same answer again.
+        engine.segment(&features, width, height, &mut probability).expect("segment");
+        let (at, diff) = probability
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .enumerate()
+            .fold((0, 0.0f32), |best, (i, d)| if d > best.1 { (i, d) } else { best });
+        assert!(
+            diff <= TOLERANCE,
+            "pixel {at}: tract {} vs onnxruntime {} (|diff| {diff:e})",
+            probability[at],
+            expected[at]
+        );
+    }
 }
