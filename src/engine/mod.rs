@@ -6,8 +6,11 @@
 //! sha256 and the manifest against what this build computes (feature definition, channels), so
 //! a wrong or damaged model is a clear error at start, never a wrong answer later. [`load`]
 //! then builds the CPU engine, [`TractEngine`], optimised once for each region size the
-//! service will ask for.
+//! service will ask for. With the `ort-peer` feature, `ort::OrtEngine` runs the same model on
+//! ONNX Runtime for comparison.
 
+#[cfg(feature = "ort-peer")]
+pub mod ort;
 pub mod tract;
 
 use std::io::ErrorKind;
@@ -247,12 +250,20 @@ pub enum EngineError {
         /// What it said.
         reason: String,
     },
+    /// The ONNX Runtime library could not be opened (the `ort-peer` feature).
+    #[error("cannot use ONNX Runtime from {path}: {reason}")]
+    Runtime {
+        /// The library.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// A segmentation engine: feature planes of a region in, wire probability per pixel out.
 /// Made once at start for a fixed set of region sizes; `segment` reuses what was built then.
 pub trait SegmentationEngine: Send + std::fmt::Debug {
-    /// Short name for logs and reports (`tract`).
+    /// Short name for logs and reports (`tract`, `onnxruntime`).
     fn name(&self) -> &'static str;
 
     /// Writes the probability (0..1) of each pixel of a `width` × `height` region into
