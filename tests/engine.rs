@@ -235,3 +235,38 @@ fn tract_matches_onnx_runtime_on_the_committed_fixture() {
         );
     }
 }
+
+/// `wiretrace bench-engine` times tract on a sequence's crops and whole frames, writes its JSON
+/// report, and without the peer says how to get it.
+#[test]
+fn bench_engine_reports_tract_and_how_to_add_the_peer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seq = dir.path().join("seq");
+    let bin = env!("CARGO_BIN_EXE_wiretrace");
+    let synth = std::process::Command::new(bin)
+        .args(["synth", "--frames", "2", "--size", "160", "--difficulty", "hard", "--out"])
+        .arg(&seq)
+        .output()
+        .expect("run synth");
+    assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
+    let json = dir.path().join("engine.json");
+    let out = std::process::Command::new(bin)
+        .args(["bench-engine", "--frames", "3", "--manifest"])
+        .arg(manifest_path())
+        .arg("--seq")
+        .arg(&seq)
+        .arg("--json")
+        .arg(&json)
+        .env_remove("ORT_DYLIB_PATH")
+        .output()
+        .expect("run bench-engine");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("crop 160x160") && !stdout.contains("whole frame"), "{stdout}");
+    assert!(stdout.contains("ONNX Runtime peer not run") && stdout.contains("ORT_DYLIB_PATH"), "{stdout}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).expect("the JSON report")).expect("json");
+    let tract = &report["sizes"][0]["timings"][0];
+    assert_eq!((tract["engine"].as_str(), tract["calls"].as_u64()), (Some("tract"), Some(3)));
+    assert!(tract["median_us"].as_f64().is_some_and(|t| t > 0.0), "{report}");
+    assert_eq!(report["crop_centre"], "ground-truth wire");
+}
