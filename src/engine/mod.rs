@@ -101,7 +101,7 @@ pub enum EngineError {
         source: std::io::Error,
     },
     /// The manifest is not JSON of the expected shape.
-    #[error("model manifest {path}, line {line} column {column}: {source}")]
+    #[error("model manifest {path}:{line}:{column}: {message}")]
     ManifestJson {
         /// Manifest path.
         path: PathBuf,
@@ -109,9 +109,8 @@ pub enum EngineError {
         line: usize,
         /// Column of the problem (from 1).
         column: usize,
-        /// What serde said.
-        #[source]
-        source: serde_json::Error,
+        /// What serde said, without its position.
+        message: String,
     },
     /// The manifest is of a format this build does not read.
     #[error("model manifest {path}: format {found} is not supported (this build reads format {supported})")]
@@ -313,11 +312,11 @@ pub fn check(manifest_path: &Path) -> Result<CheckedModel, EngineError> {
         ErrorKind::NotFound => EngineError::ManifestMissing { path: path.clone() },
         _ => EngineError::ManifestUnreadable { path: path.clone(), source },
     })?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|source| EngineError::ManifestJson {
-        path: path.clone(),
-        line: source.line(),
-        column: source.column(),
-        source,
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
+        let (line, column) = (e.line(), e.column());
+        let full = e.to_string();
+        let message = full.strip_suffix(&format!(" at line {line} column {column}")).unwrap_or(&full).to_string();
+        EngineError::ManifestJson { path: path.clone(), line, column, message }
     })?;
     check_fields(&manifest, &path)?;
 
