@@ -342,6 +342,22 @@ pub fn load(manifest_path: &Path, sizes: &[(usize, usize)]) -> Result<TractEngin
     TractEngine::new(&check(manifest_path)?, sizes)
 }
 
+/// `features` and `probability` fit a `width` × `height` region.
+pub(crate) fn check_buffers(
+    features: &[f32],
+    probability: &[f32],
+    width: usize,
+    height: usize,
+) -> Result<(), EngineError> {
+    let n = width * height;
+    for (what, expected, got) in [("features", CHANNELS * n, features.len()), ("probability", n, probability.len())] {
+        if got != expected {
+            return Err(EngineError::BufferSize { what, expected, got, width, height });
+        }
+    }
+    Ok(())
+}
+
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()

@@ -12,8 +12,7 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::tract::check_buffers;
-use super::{CheckedModel, EngineError, SegmentationEngine};
+use super::{check_buffers, CheckedModel, EngineError, SegmentationEngine};
 use crate::vision::features::CHANNELS;
 
 const ENGINE: &str = "onnxruntime";

@@ -13,7 +13,7 @@ use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::{Factoid, InferenceModel};
 
-use super::{CheckedModel, EngineError, SegmentationEngine};
+use super::{check_buffers, CheckedModel, EngineError, SegmentationEngine};
 use crate::vision::features::CHANNELS;
 
 const ENGINE: &str = "tract";
@@ -122,22 +122,6 @@ impl SegmentationEngine for TractEngine {
         probability.copy_from_slice(values);
         Ok(())
     }
-}
-
-/// `features` and `probability` fit a `width` × `height` region.
-pub(crate) fn check_buffers(
-    features: &[f32],
-    probability: &[f32],
-    width: usize,
-    height: usize,
-) -> Result<(), EngineError> {
-    let n = width * height;
-    for (what, expected, got) in [("features", CHANNELS * n, features.len()), ("probability", n, probability.len())] {
-        if got != expected {
-            return Err(EngineError::BufferSize { what, expected, got, width, height });
-        }
-    }
-    Ok(())
 }
 
 /// The file holds a graph (an empty or foreign file can parse as an empty ONNX model), of the
