@@ -2,13 +2,14 @@
 //! surgical robot before a deadline.
 //!
 //! The modules follow the pipeline: [`capture`] → [`vision`] → [`pipeline`] → [`transport`];
-//! [`eval`] scores centerlines against ground truth, [`bench`] measures latency and memory, and
+//! [`engine`] is the learned segmentation engine, [`eval`] scores centerlines against ground truth, [`bench`] measures latency and memory, and
 //! [`demo`] runs the whole chain.
 
 pub mod bench;
 pub mod capture;
 pub mod config;
 pub mod demo;
+pub mod engine;
 pub mod eval;
 pub mod frame;
 pub mod gpio;

@@ -17,6 +17,7 @@ use wiretrace::capture::trigger::TriggeredSource;
 use wiretrace::capture::v4l2::{feed, FeedOptions, PixelFormat};
 use wiretrace::config::{self, Backend, ServiceConfig};
 use wiretrace::demo::{run_demo, summary_lines};
+use wiretrace::engine::bench::{bench_engines, EngineBenchOptions};
 use wiretrace::eval::report::evaluate;
 use wiretrace::gpio::{self, StatusLed};
 use wiretrace::pipeline::realtime::ThreadPlacement;
@@ -136,6 +137,22 @@ enum Command {
         deadline_ms: u64,
         #[command(flatten)]
         pipeline: PipelineArgs,
+    },
+    /// Time the learned engine alone on a sequence's regions: tract, and ONNX Runtime beside it
+    /// in a build with `--features ort-peer` and ORT_DYLIB_PATH set (engines/README.md).
+    BenchEngine {
+        /// The model's manifest.
+        #[arg(long, value_name = "FILE", default_value = "engines/wirenet.json")]
+        manifest: PathBuf,
+        /// Sequence directory (frames/NNNNNN.pgm; gt/centerlines.jsonl centres the crop).
+        #[arg(long)]
+        seq: PathBuf,
+        /// Frames timed, the sequence played again if shorter [default: the whole sequence].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        frames: Option<u32>,
+        /// Also write the report as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
     },
     /// Write a synthetic low-dose fluoroscopy sequence with ground truth.
     Synth {
@@ -323,6 +340,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             let options = BenchOptions { repeat, overload, config: pipeline.config(None)?, deadline };
             run_bench(&seq, json.as_deref(), &options)
         }
+        Command::BenchEngine { manifest, seq, frames, json } => bench_engine(manifest, seq, frames, json.as_deref()),
         Command::Feed { device, seq, format, looped } => feed_loopback(FeedOptions { device, seq, format, looped }),
         Command::Synth { out, seed, frames, size, fps, difficulty } => {
             let cfg = synth_config(seed, frames, size, fps, difficulty)?;
@@ -435,6 +453,20 @@ fn eval(seq: &Path, pred: Option<&Path>, json: Option<PathBuf>, config: &Pipelin
 fn run_bench(seq: &Path, json: Option<&Path>, options: &BenchOptions) -> anyhow::Result<()> {
     let stop = stop_flag()?;
     let report = bench(seq, options, &stop).with_context(|| format!("benchmarking {}", seq.display()))?;
+    println!("{report}");
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn bench_engine(manifest: PathBuf, seq: PathBuf, frames: Option<u32>, json: Option<&Path>) -> anyhow::Result<()> {
+    let peer_library = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from);
+    let options = EngineBenchOptions { manifest, seq, frames: frames.map(|n| n as usize), peer_library };
+    let report =
+        bench_engines(&options).with_context(|| format!("benchmarking the engine on {}", options.seq.display()))?;
     println!("{report}");
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&report)?;
