@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Trains WireNet on wiretrace's own synthetic sequences and exports it as ONNX with its
+manifest. One command, from the repository root (engines/train/README.md):
+
+    bash engines/train/train.sh
+
+Data: `wiretrace synth` sequences of every difficulty, seeds disjoint from the ones the eval
+and the tests use; every window is augmented on the fly (rotation, scale, elastic deformation,
+noise, blur, contrast and gamma) before its features are computed, as the service computes
+them (features.py, held to the Rust extractor by tests/features_parity.rs).
+
+Loss: BCE + Dice, then soft clDice (Shit et al., CVPR 2021) with a weight rising from zero:
+overlap first, then topology, so a one-pixel break in the wire costs what it costs the robot.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import features  # noqa: E402
+from model import WireNet, parameters  # noqa: E402
+
+# Seeds: eval and tests use 1-99; training and validation never overlap them.
+TRAIN_SEEDS = range(1000, 1024)
+VAL_SEEDS = range(2000, 2003)
+DIFFICULTIES = ("easy", "hard", "extreme")
+# How often each difficulty is drawn: the hard cases are where the network must earn its keep.
+DIFFICULTY_WEIGHTS = (1.0, 2.0, 2.0)
+FRAMES = 60
+FRAME_STEP = 2
+SIZE = 512
+CROP = 192
+MARGIN = 16  # >= features.reach_px(): the window's features equal the whole frame's there
+
+
+def read_pgm(path):
+    data = path.read_bytes()
+    parts = data.split(maxsplit=4)
+    if parts[0] != b"P5":
+        raise ValueError(f"{path}: not a binary PGM")
+    w, h, maxval = int(parts[1]), int(parts[2]), int(parts[3])
+    raw = parts[4]
+    dtype = ">u2" if maxval > 255 else "u1"
+    return np.frombuffer(raw, dtype=dtype, count=w * h).reshape(h, w).astype(np.uint16), maxval
+
+
+def sequence(binary, cache, difficulty, seed):
+    """Frames (log attenuation, float16 to keep memory small) and wire masks of one
+    sequence, written with `wiretrace synth` once and cached."""
+    npz = cache / f"{difficulty}_{seed}.npz"
+    if not npz.exists():
+        out = cache / f"{difficulty}_{seed}"
+        subprocess.run(
+            [binary, "synth", "--out", str(out), "--seed", str(seed), "--frames", str(FRAMES),
+             "--size", str(SIZE), "--difficulty", difficulty],
+            check=True, capture_output=True,
+        )
+        att, masks = [], []
+        for i in range(0, FRAMES, FRAME_STEP):
+            counts, maxval = read_pgm(out / "frames" / f"{i:06d}.pgm")
+            att.append(features.log_attenuation(counts, maxval).astype(np.float16))
+            masks.append((np.asarray(Image.open(out / "gt" / f"{i:06d}_mask.png")) > 0).astype(np.uint8))
+        np.savez(npz, att=np.stack(att), masks=np.stack(masks))
+        for f in sorted(out.rglob("*"), reverse=True):
+            f.unlink() if f.is_file() else f.rmdir()
+        out.rmdir()
+    z = np.load(npz)
+    return z["att"], z["masks"]
+
+
+def load(binary, cache, seeds):
+    data = {}
+    for d in DIFFICULTIES:
+        parts = [sequence(binary, cache, d, s) for s in seeds]
+        data[d] = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+    return data
+
+
+def window_grid(rng, centre, out_px, augment):
+    """Sampling grid (normalised coordinates of the 512 frame) of an out_px window around
+    centre (x, y): rotated, scaled and elastically deformed when augmenting."""
+    angle = rng.uniform(0, 2 * math.pi) if augment else 0.0
+    scale = math.exp(rng.uniform(math.log(0.8), math.log(1.25))) if augment else 1.0
+    c, s = math.cos(angle) * scale, math.sin(angle) * scale
+    t = np.arange(out_px, dtype=np.float64) - (out_px - 1) / 2
+    u, v = np.meshgrid(t, t)
+    x = centre[0] + c * u - s * v
+    y = centre[1] + s * u + c * v
+    if augment and rng.uniform() < 0.7:
+        amp = rng.uniform(0.5, 3.0)
+        coarse = rng.normal(0, amp, size=(2, 1, 6, 6)).astype(np.float32)
+        field = F.interpolate(torch.from_numpy(coarse), size=(out_px, out_px), mode="bicubic", align_corners=True)
+        x = x + field[0, 0].numpy()
+        y = y + field[1, 0].numpy()
+    gx = (2 * x + 1) / SIZE - 1
+    gy = (2 * y + 1) / SIZE - 1
+    return torch.from_numpy(np.stack([gx, gy], axis=-1).astype(np.float32))
+
+
+def photometric(rng, att):
+    """Contrast, gamma, blur and extra noise on one window of log attenuation [1, 1, H, W]."""
+    base = att.median()
+    att = base + (att - base) * rng.uniform(0.7, 1.4)
+    if rng.uniform() < 0.5:
+        lo, hi = att.min(), att.max()
+        span = (hi - lo).clamp_min(1e-6)
+        att = lo + span * ((att - lo) / span).clamp(0, 1) ** rng.uniform(0.7, 1.4)
+    if rng.uniform() < 0.3:
+        sigma = rng.uniform(0.3, 0.9)
+        r = 3
+        k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
+        k = k / k.sum()
+        att = F.conv2d(F.pad(att, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+        att = F.conv2d(F.pad(att, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
+    if rng.uniform() < 0.5:
+        att = att + torch.randn_like(att) * rng.uniform(0.0, 0.12)
+    return att
+
+
+def batch(rng, data, n, augment):
+    """n windows: features [n, C, CROP, CROP] and masks [n, 1, CROP, CROP]."""
+    out_px = CROP + 2 * MARGIN
+    names = list(data)
+    weights = np.array(DIFFICULTY_WEIGHTS) / sum(DIFFICULTY_WEIGHTS)
+    atts, masks = [], []
+    for _ in range(n):
+        att, mask = data[names[rng.choice(len(names), p=weights)]]
+        i = rng.integers(len(att))
+        ys, xs = np.nonzero(mask[i])
+        if len(xs) and rng.uniform() < 0.85:
+            j = rng.integers(len(xs))
+            centre = (xs[j] + rng.normal(0, CROP / 6), ys[j] + rng.normal(0, CROP / 6))
+        else:
+            centre = (rng.uniform(CROP / 2, SIZE - CROP / 2), rng.uniform(CROP / 2, SIZE - CROP / 2))
+        grid = window_grid(rng, centre, out_px, augment)[None]
+        a = torch.from_numpy(att[i].astype(np.float32))[None, None]
+        m = torch.from_numpy(mask[i].astype(np.float32))[None, None]
+        a = F.grid_sample(a, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        m = F.grid_sample(m, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        if augment:
+            a = photometric(rng, a)
+        atts.append(a)
+        masks.append((m[:, :, MARGIN:-MARGIN, MARGIN:-MARGIN] > 0.5).float())
+    x = features.features(torch.cat(atts), (MARGIN, MARGIN, CROP, CROP))
+    return x, torch.cat(masks)
+
+
+def soft_erode(x):
+    return -torch.maximum(F.max_pool2d(-x, (3, 1), 1, (1, 0)), F.max_pool2d(-x, (1, 3), 1, (0, 1)))
+
+
+def soft_dilate(x):
+    return F.max_pool2d(x, 3, 1, 1)
+
+
+def soft_skeleton(x, iterations=5):
+    skel = F.relu(x - soft_dilate(soft_erode(x)))
+    for _ in range(iterations):
+        x = soft_erode(x)
+        delta = F.relu(x - soft_dilate(soft_erode(x)))
+        skel = skel + F.relu(delta - skel * delta)
+    return skel
+
+
+def soft_cldice(p, t, eps=1.0):
+    sp, st = soft_skeleton(p), soft_skeleton(t)
+    tprec = ((sp * t).sum() + eps) / (sp.sum() + eps)
+    tsens = ((st * p).sum() + eps) / (st.sum() + eps)
+    return 1 - 2 * tprec * tsens / (tprec + tsens)
+
+
+def dice_loss(p, t, eps=1.0):
+    return 1 - (2 * (p * t).sum() + eps) / (p.sum() + t.sum() + eps)
+
+
+def cldice_weight(step, steps):
+    """0 for the first 30 % of training, then rising linearly to 0.5 at 70 %."""
+    f = step / steps
+    return 0.5 * min(max((f - 0.3) / 0.4, 0.0), 1.0)
+
+
+@torch.no_grad()
+def validate(model, val):
+    model.eval()
+    x, t = val
+    p = torch.cat([model(x[i : i + 16]) for i in range(0, len(x), 16)])
+    hard = (p > 0.5).float()
+    dice = 1 - dice_loss(hard, t, eps=1e-6).item()
+    cl = 1 - soft_cldice(hard, t, eps=1e-6).item()
+    model.train()
+    return dice, cl
+
+
+def export(model, out_dir, meta):
+    model.eval()
+    onnx_path = out_dir / "wirenet.onnx"
+    x = torch.zeros(1, features.CHANNELS, 256, 256)
+    torch.onnx.export(
+        model, x, str(onnx_path), input_names=["features"], output_names=["probability"], opset_version=17,
+        dynamo=False, dynamic_axes={"features": {2: "height", 3: "width"}, "probability": {2: "height", 3: "width"}},
+    )
+    manifest = {
+        "format": 1,
+        "model": onnx_path.name,
+        "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+        "feature_version": features.FEATURE_VERSION,
+        "input": {"name": "features", "channels": features.CHANNELS, "multiple_of": 8},
+        "output": {"name": "probability"},
+        "roi_px": 256,
+        "opset": 17,
+        "parameters": parameters(model),
+        **meta,
+    }
+    (out_dir / "wirenet.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wiretrace", default="target/release/wiretrace", help="the binary that writes the sequences")
+    ap.add_argument("--cache", default="/tmp/wiretrace-train", help="where the sequences are kept between runs")
+    ap.add_argument("--out", default=str(HERE.parent), help="where wirenet.onnx and wirenet.json go")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch threads; 1 where another process competes for the cores (OpenMP spins)")
+    args = ap.parse_args()
+
+    started = time.time()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    cache = pathlib.Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    train = load(args.wiretrace, cache, TRAIN_SEEDS)
+    val_data = load(args.wiretrace, cache, VAL_SEEDS)
+    val = batch(np.random.default_rng(12345), val_data, 96, augment=False)
+    data_s = time.time() - started
+    print(f"data: {sum(len(v[0]) for v in train.values())} training frames, {data_s:.0f} s", flush=True)
+
+    model = WireNet()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=args.steps, pct_start=0.1)
+    pos_weight = torch.tensor(3.0)
+    log_path = pathlib.Path(args.out) / "wirenet-training.csv"
+    log = ["step,seconds,lr,loss,bce,dice,cldice_loss,cldice_weight,val_dice,val_cldice"]
+    for step in range(1, args.steps + 1):
+        x, t = batch(rng, train, args.batch, augment=True)
+        logit = model.logits(x)
+        p = torch.sigmoid(logit)
+        bce = F.binary_cross_entropy_with_logits(logit, t, pos_weight=pos_weight)
+        dice = dice_loss(p, t)
+        w = cldice_weight(step, args.steps)
+        cl = soft_cldice(p, t)
+        loss = bce + dice + w * cl
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == args.steps:
+            vd, vc = validate(model, val)
+            line = (f"{step},{time.time() - started:.0f},{sched.get_last_lr()[0]:.2e},{loss.item():.4f},"
+                    f"{bce.item():.4f},{dice.item():.4f},{cl.item():.4f},{w:.3f},{vd:.4f},{vc:.4f}")
+            log.append(line)
+            print(line, flush=True)
+    log_path.write_text("\n".join(log) + "\n")
+    vd, vc = validate(model, val)
+    export(model, pathlib.Path(args.out), {
+        "training": {
+            "command": "bash engines/train/train.sh",
+            "seeds": {"train": [TRAIN_SEEDS.start, TRAIN_SEEDS.stop - 1], "validation": [VAL_SEEDS.start, VAL_SEEDS.stop - 1],
+                      "difficulties": list(DIFFICULTIES), "frames": f"0..{FRAMES} step {FRAME_STEP}", "torch": args.seed},
+            "steps": args.steps, "batch": args.batch, "crop_px": CROP,
+            "duration_s": round(time.time() - started), "data_s": round(data_s),
+            "machine": f"{torch.get_num_threads()} threads, torch {torch.__version__}",
+        },
+        "metrics": {"validation_windows": {"dice": round(vd, 4), "cldice": round(vc, 4)}},
+        "date": datetime.date.today().isoformat(),
+    })
+    print(f"done in {time.time() - started:.0f} s: val dice {vd:.4f} cldice {vc:.4f}")
+
+
+if __name__ == "__main__":
+    main()
