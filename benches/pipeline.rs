@@ -12,7 +12,7 @@ fn pipeline(c: &mut Criterion) {
     let mut g = common::group(c, "pipeline");
     for size in common::SIZES {
         let inputs = common::inputs(size);
-        let mut pipeline = Pipeline::new(size, size, &inputs.config);
+        let mut pipeline = Pipeline::new(size, size, &inputs.config).expect("classical pipeline");
         let id = common::size_id(&mut g, size);
         g.bench_function(id, |b| {
             b.iter(|| pipeline.process(black_box(&inputs.frame)).map(|w| w.map(|w| w.points_px.len())))

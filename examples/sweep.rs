@@ -22,7 +22,7 @@ fn arg(i: usize, default: u64) -> anyhow::Result<u64> {
 fn main() -> anyhow::Result<()> {
     let (first, seeds, frames, size) = (arg(1, 1)?, arg(2, 24)?, arg(3, 30)? as u32, arg(4, 512)? as usize);
     let difficulty: Difficulty = std::env::args().nth(5).as_deref().unwrap_or("easy").parse()?;
-    let mut pipeline = Pipeline::new(size, size, &PipelineConfig::default());
+    let mut pipeline = Pipeline::new(size, size, &PipelineConfig::default()).expect("classical pipeline");
     let mut frame = Frame::with_size(size, size);
     let (mut distances, mut tips) = (Vec::new(), Vec::new());
     let (mut visible, mut missed, mut wrong, mut false_alarms, mut empty) = (0, 0, 0, 0, 0);

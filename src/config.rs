@@ -129,18 +129,39 @@ pub struct ReplayConfig {
 }
 
 /// What finds the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
     /// The detector.
     pub kind: EngineKind,
     /// Where it runs.
     pub backend: Backend,
+    /// The learned engine's model manifest.
+    pub manifest: PathBuf,
+    /// Run the classical path, flagged degraded, when the model cannot be used.
+    pub allow_degraded: bool,
+}
+
+/// Where the package installs the model's manifest.
+pub const DEFAULT_MANIFEST: &str = "/usr/share/wiretrace/engines/wirenet.json";
+
+/// The model a command uses when none is named: a checkout's (`engines/wirenet.json` under
+/// the working directory, as with `cargo run`), else the package's.
+pub fn default_manifest() -> PathBuf {
+    let checkout = PathBuf::from("engines/wirenet.json");
+    if checkout.exists() {
+        checkout
+    } else {
+        PathBuf::from(DEFAULT_MANIFEST)
+    }
 }
 
 /// Detectors this build has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
+    /// The segmentation network (engines/) on the region around the wire, then thinning and
+    /// centerline: the default.
+    Learned,
     /// Multi-scale ridge filter, thinning and centerline: no model file.
     Classical,
 }
@@ -395,9 +416,17 @@ struct RawSynthetic {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEngine {
+    #[serde(default = "default_engine_kind")]
     kind: EngineKind,
     #[serde(default)]
     backend: Backend,
+    manifest: Option<PathBuf>,
+    #[serde(default)]
+    allow_degraded: bool,
+}
+
+fn default_engine_kind() -> EngineKind {
+    EngineKind::Learned
 }
 
 #[derive(Deserialize)]
@@ -507,9 +536,20 @@ impl RawConfig {
     fn validate(self) -> Result<ServiceConfig, Bad> {
         let source = self.source.validate()?;
         let fast = matches!(&source, SourceConfig::Replay(r) if r.pacing == Pacing::Fast);
-        let engine = self.engine.map_or(EngineConfig { kind: EngineKind::Classical, backend: Backend::Cpu }, |e| {
-            EngineConfig { kind: e.kind, backend: e.backend }
-        });
+        let engine = self.engine.map_or_else(
+            || EngineConfig {
+                kind: EngineKind::Learned,
+                backend: Backend::Cpu,
+                manifest: PathBuf::from(DEFAULT_MANIFEST),
+                allow_degraded: false,
+            },
+            |e| EngineConfig {
+                kind: e.kind,
+                backend: e.backend,
+                manifest: e.manifest.unwrap_or_else(|| PathBuf::from(DEFAULT_MANIFEST)),
+                allow_degraded: e.allow_degraded,
+            },
+        );
         let pipeline = self.pipeline.validate(fast)?;
         let sinks = validate_sinks(self.sinks)?;
         let (capture_thread, processing_thread, ridge_workers) = self.realtime.validate()?;
@@ -866,7 +906,15 @@ impl ServiceConfig {
             Backend::Cpu => "cpu",
             Backend::Cuda => "cuda",
         };
-        lines.push(format!("engine     classical on {backend}"));
+        let e = &self.engine;
+        lines.push(match e.kind {
+            EngineKind::Classical => format!("engine     classical on {backend}"),
+            EngineKind::Learned => format!(
+                "engine     learned on {backend}, model {}{}",
+                e.manifest.display(),
+                if e.allow_degraded { ", classical (degraded) if it cannot be used" } else { "" }
+            ),
+        });
         let p = &self.pipeline;
         lines.push(format!(
             "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, background {}",
@@ -982,7 +1030,13 @@ mod tests {
     #[test]
     fn optional_tables_take_their_defaults() {
         let config = parse(MINIMAL, Path::new("box.toml")).expect("valid");
-        assert_eq!(config.engine, EngineConfig { kind: EngineKind::Classical, backend: Backend::Cpu });
+        let learned = EngineConfig {
+            kind: EngineKind::Learned,
+            backend: Backend::Cpu,
+            manifest: PathBuf::from(DEFAULT_MANIFEST),
+            allow_degraded: false,
+        };
+        assert_eq!(config.engine, learned, "the learned engine, as the package installs it");
         assert_eq!(config.pipeline.heartbeat_period, Duration::from_secs(1));
         assert_eq!(
             (config.capture_thread, config.processing_thread),

@@ -78,7 +78,11 @@ fn score(message: &Message, truth: &[CenterlineTruth]) -> Option<FrameScore> {
 
 /// Generates the sequence, runs it paced like a camera and returns the scores; `on_frame` is
 /// called as each centerline arrives.
-pub fn run_demo(cfg: SynthConfig, mut on_frame: impl FnMut(&FrameScore) + Send) -> anyhow::Result<DemoReport> {
+pub fn run_demo(
+    cfg: SynthConfig,
+    pipeline: &PipelineConfig,
+    mut on_frame: impl FnMut(&FrameScore) + Send,
+) -> anyhow::Result<DemoReport> {
     let fps = cfg.fps;
     let mut synth = SyntheticSequence::new(cfg.clone());
     let truth: Vec<CenterlineTruth> = (0..cfg.frames).map(|i| synth.truth(i)).collect();
@@ -111,8 +115,7 @@ pub fn run_demo(cfg: SynthConfig, mut on_frame: impl FnMut(&FrameScore) + Send) 
             .map(|()| rx.stats())
         });
         let never = AtomicBool::new(false);
-        let summary =
-            run(Box::new(MemorySource::new(frames, fps)), &PipelineConfig::default(), sinks, &options, &never);
+        let summary = run(Box::new(MemorySource::new(frames, fps)), pipeline, sinks, &options, &never);
         // Loopback delivers at once; the pause lets the receiver drain its socket buffer.
         std::thread::sleep(Duration::from_millis(300));
         stop.store(true, Ordering::Relaxed);

@@ -15,7 +15,7 @@ use wiretrace::capture::replay::ReplaySource;
 use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
 use wiretrace::capture::trigger::TriggeredSource;
 use wiretrace::capture::v4l2::{feed, FeedOptions, PixelFormat};
-use wiretrace::config::{self, Backend, ServiceConfig};
+use wiretrace::config::{self, Backend, EngineKind, ServiceConfig};
 use wiretrace::demo::{run_demo, summary_lines};
 use wiretrace::engine::bench::{bench_engines, EngineBenchOptions};
 use wiretrace::eval::report::evaluate;
@@ -56,6 +56,8 @@ enum Command {
         /// Frame size (px, square).
         #[arg(long, default_value_t = 512)]
         size: usize,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
     /// Replay a sequence directory through the pipeline to the given sinks.
     Replay {
@@ -267,6 +269,17 @@ impl PlacementArgs {
 /// Pipeline options shared by the commands that run it.
 #[derive(clap::Args)]
 struct PipelineArgs {
+    /// What finds the wire: the learned network (the default) or the classical ridge filter.
+    #[arg(long, value_enum, default_value = "learned")]
+    engine: EngineKind,
+    /// The learned engine's model manifest [default: engines/wirenet.json, else
+    /// /usr/share/wiretrace/engines/wirenet.json].
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+    /// When the model is missing, corrupt or does not match this build, run the classical path
+    /// instead of refusing to start; every message then carries the degraded flag.
+    #[arg(long)]
+    allow_degraded: bool,
     /// Subtract a running background of this many frames (time constant) from each frame, so
     /// static anatomy fades while a moving wire stays.
     #[arg(long, value_name = "FRAMES")]
@@ -297,7 +310,9 @@ impl PipelineArgs {
             Some(frames) => bail!("--subtract-background {frames}: must be at least 1 frame"),
             None => None,
         };
-        Ok(PipelineConfig { background, ridge_workers, ..PipelineConfig::default() })
+        let config = PipelineConfig { background, ridge_workers, ..PipelineConfig::default() };
+        let manifest = self.manifest.clone().unwrap_or_else(config::default_manifest);
+        Ok(config.with_engine(self.engine, &manifest, self.allow_degraded)?)
     }
 }
 
@@ -320,7 +335,7 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Demo { seed, frames, size } => demo(seed, frames, size),
+        Command::Demo { seed, frames, size, pipeline } => demo(seed, frames, size, &pipeline.config(None)?),
         Command::Replay { dir, udp, serial, baud, fast, deadline_ms, placement, pipeline } => {
             let deadline = (!fast && deadline_ms > 0).then(|| Duration::from_millis(deadline_ms));
             let (capture_thread, processing_thread) = placement.threads();
@@ -387,13 +402,20 @@ fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn demo(seed: u64, frames: u32, size: usize) -> anyhow::Result<()> {
+fn demo(seed: u64, frames: u32, size: usize, pipeline: &PipelineConfig) -> anyhow::Result<()> {
     if frames > DEMO_MAX_FRAMES || size > DEMO_MAX_SIZE_PX {
         bail!("the demo keeps its frames in memory: at most {DEMO_MAX_FRAMES} frames of {DEMO_MAX_SIZE_PX} px (use synth and replay for more)");
     }
     let cfg = synth_config(seed, frames, size, 15.0, Difficulty::Easy)?;
-    println!("wiretrace demo: {frames} synthetic frames of {size}x{size} (seed {seed}), 15 fps, UDP loopback");
-    let report = run_demo(cfg, |f| {
+    let engine = match (&pipeline.learned, pipeline.degraded) {
+        (Some(l), _) => format!("learned engine ({})", l.model.manifest_path.display()),
+        (None, true) => "classical engine, degraded".to_string(),
+        (None, false) => "classical engine".to_string(),
+    };
+    println!(
+        "wiretrace demo: {frames} synthetic frames of {size}x{size} (seed {seed}), 15 fps, UDP loopback, {engine}"
+    );
+    let report = run_demo(cfg, pipeline, |f| {
         let d = f.distance_px.map_or("   -".into(), |d| format!("{d:4.2}"));
         let t = f.tip_error_px.map_or("   -".into(), |t| format!("{t:4.1}"));
         let what = match (f.points, f.wire_visible) {
@@ -695,7 +717,9 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
     let background =
         config.pipeline.subtract_background_frames.map(|frames| BackgroundParams { time_constant_frames: frames });
     let pipeline =
-        PipelineConfig { background, ridge_workers: config.ridge_workers.clone(), ..PipelineConfig::default() };
+        PipelineConfig { background, ridge_workers: config.ridge_workers.clone(), ..PipelineConfig::default() }
+            .with_engine(config.engine.kind, &config.engine.manifest, config.engine.allow_degraded)
+            .with_context(|| format!("{}: engine", path.display()))?;
     let led_stop = AtomicBool::new(false);
     let summary = std::thread::scope(|scope| {
         if let Some(line) = &config.gpio.status_led {

@@ -12,7 +12,7 @@ use embedded_hal::digital::InputPin;
 
 use crate::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
 use crate::capture::{CaptureError, FrameSource};
-use crate::config::{self, Backend, GpioLine, ServiceConfig, SourceConfig};
+use crate::config::{self, Backend, EngineKind, GpioLine, ServiceConfig, SourceConfig};
 use crate::frame::Frame;
 use crate::gpio;
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -125,7 +125,7 @@ pub fn run_checks(path: &Path) -> Vec<Check> {
             None
         }
     };
-    checks.push(engine());
+    checks.push(engine(config.as_ref()));
     checks.push(gpu(config.as_ref()));
     if let Some(c) = &config {
         let held = service_running();
@@ -178,9 +178,31 @@ fn trigger(line: &GpioLine) -> Check {
     }
 }
 
-/// The classical engine on the CPU, run on one synthetic frame with a wire in it.
-fn engine() -> Check {
+/// The configured engine (the learned one when there is no valid configuration), loaded and
+/// checked as the service would (without a configuration: the model `run` would take), then
+/// run on one synthetic frame with a wire in it.
+fn engine(config: Option<&ServiceConfig>) -> Check {
     const SIDE: usize = 256;
+    let (kind, manifest, allow_degraded) = match config {
+        Some(c) => (c.engine.kind, c.engine.manifest.clone(), c.engine.allow_degraded),
+        None => (EngineKind::Learned, config::default_manifest(), false),
+    };
+    let pipeline_config = match PipelineConfig::default().with_engine(kind, &manifest, allow_degraded) {
+        Ok(p) => p,
+        Err(e) => {
+            return Check::fail(
+                "engine",
+                e.to_string(),
+                "reinstall the package (it ships the model and its manifest), or point engine.manifest at a model \
+                 this version was built for; engine.allow_degraded = true runs the classical engine meanwhile",
+            )
+        }
+    };
+    let what = match (&pipeline_config.learned, pipeline_config.degraded) {
+        (Some(_), _) => format!("learned ({}) on the CPU", manifest.display()),
+        (None, true) => "classical on the CPU, DEGRADED: the learned engine cannot be used (see the log)".to_string(),
+        (None, false) => "classical on the CPU".to_string(),
+    };
     let cfg = SynthConfig { seed: 7, size_px: SIDE, frames: 33, fps: 15.0, difficulty: Difficulty::Easy };
     let mut synth = SyntheticSequence::new(cfg);
     let mut frame = Frame::with_size(SIDE, SIDE);
@@ -188,23 +210,24 @@ fn engine() -> Check {
     frame.maxval = synth.maxval();
     frame.index = 30;
     frame.capture = Micros::now();
-    let mut pipeline = Pipeline::new(SIDE, SIDE, &PipelineConfig::default());
+    let mut pipeline = match Pipeline::new(SIDE, SIDE, &pipeline_config) {
+        Ok(p) => p,
+        Err(e) => return Check::fail("engine", format!("{what}: {e}"), "reinstall the package"),
+    };
     let started = Instant::now();
+    let fix = "reinstall the package; report the version (`wiretrace --version`) if it persists";
     match pipeline.process(&frame) {
-        Ok(Some(wire)) => Check::pass(
+        Ok(Some(wire)) if !pipeline_config.degraded => Check::pass(
             "engine",
             format!(
-                "classical on the CPU reference backend: found the wire in a {SIDE}x{SIDE} test frame ({} points) in {} ms",
+                "{what}: found the wire in a {SIDE}x{SIDE} test frame ({} points) in {} ms",
                 wire.points_px.len(),
                 started.elapsed().as_millis()
             ),
         ),
-        Ok(None) => Check::fail(
-            "engine",
-            "classical on the CPU: no wire found in a test frame that has one",
-            "reinstall the package; report the version (`wiretrace --version`) if it persists",
-        ),
-        Err(e) => Check::fail("engine", format!("classical on the CPU: {e}"), "reinstall the package"),
+        Ok(Some(_)) => Check::fail("engine", what, "reinstall the package, or fix the model the log names"),
+        Ok(None) => Check::fail("engine", format!("{what}: no wire found in a test frame that has one"), fix),
+        Err(e) => Check::fail("engine", format!("{what}: {e}"), fix),
     }
 }
 

@@ -133,7 +133,7 @@ fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig)
         Sinks::start(vec![Box::new(UdpSink::new(addr).expect("udp sink"))], WhenFull::Wait, None).expect("sinks");
     let mut source = MemorySource::new(frames, 15.0);
     let ridge_threads = config.ridge_workers.len() + 1;
-    let mut pipeline = Pipeline::new(SIZE, SIZE, &config);
+    let mut pipeline = Pipeline::new(SIZE, SIZE, &config).expect("classical pipeline");
     let mut frame = Frame::with_size(SIZE, SIZE);
     let mut rejected = bad_frame();
     let mut datagram = [0u8; MAX_MESSAGE_LEN];
@@ -381,7 +381,7 @@ fn bad_frames_logged_by_a_subscriber() {
         .with_writer(std::io::sink)
         .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
         .finish();
-    let mut pipeline = Pipeline::new(SIZE, SIZE, &PipelineConfig::default());
+    let mut pipeline = Pipeline::new(SIZE, SIZE, &PipelineConfig::default()).expect("classical pipeline");
     let mut frame = bad_frame();
     let counted = tracing::subscriber::with_default(subscriber, || {
         let mut before = 0;

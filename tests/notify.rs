@@ -53,7 +53,8 @@ fn read_until(socket: &UnixDatagram, timeout: Duration, notes: &mut Vec<Note>, u
 }
 
 /// systemd's notify socket, the robot's UDP socket and the service started on a configuration
-/// in `dir` with `source`, the robot as its sink, and `others` (further tables).
+/// in `dir` with `source`, the robot as its sink, the repository's model, and `others` (further
+/// tables).
 fn systemd_and_robot(dir: &Path, source: &str, others: &str) -> (UnixDatagram, UdpSocket, Service) {
     let notify_path = dir.join("notify");
     let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
@@ -62,7 +63,8 @@ fn systemd_and_robot(dir: &Path, source: &str, others: &str) -> (UnixDatagram, U
     robot.set_nonblocking(true).expect("nonblocking");
     let config = dir.join("wiretrace.toml");
     let sinks = format!("[sinks]\nudp = [\"{}\"]\n", robot.local_addr().expect("address"));
-    fs::write(&config, format!("{source}\n{sinks}\n{others}")).expect("write config");
+    let engine = concat!("[engine]\nmanifest = \"", env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json\"\n");
+    fs::write(&config, format!("{source}\n{sinks}\n{engine}\n{others}")).expect("write config");
     let service = start_service(&config, &notify_path);
     (notify, robot, service)
 }

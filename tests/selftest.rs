@@ -11,6 +11,10 @@ use std::process::Output;
 
 use nix::pty::{openpty, OpenptyResult};
 
+/// The engine table that points the service at the repository's model (a box has the
+/// package's, the default).
+const MODEL: &str = concat!("[engine]\nmanifest = \"", env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json\"\n");
+
 /// A pseudo-terminal standing in for the robot's serial adapter, and its device path.
 fn pty() -> (OpenptyResult, String) {
     let pair = openpty(None, None).expect("openpty");
@@ -43,15 +47,16 @@ fn no_camera_and_no_gpu_fail_clearly_and_the_cpu_backend_passes() {
         format!(
             "[source]\nkind = \"v4l2\"\n[source.v4l2]\ndevice = \"/dev/wiretrace-camera\"\npixel_format = \"Y16\"\n\
              width = 512\nheight = 512\nfps = 15.0\n\n[sinks]\nudp = [\"{}\"]\n[[sinks.serial]]\npath = \"{serial}\"\n\
-             baud = 57600\n",
-            receiver.local_addr().expect("address")
+             baud = 57600\n\n{MODEL}",
+            receiver.local_addr().expect("address"),
         ),
     )
     .expect("write config");
     let (out, lines) = selftest(&config);
     assert_eq!(lines.len(), 7, "one line per check:\n{}", lines.join("\n"));
     line(&lines, "PASS", "config", "valid, source v4l2");
-    line(&lines, "PASS", "engine", "classical on the CPU reference backend: found the wire");
+    line(&lines, "PASS", "engine", "on the CPU: found the wire in a 256x256 test frame");
+    line(&lines, "PASS", "engine", "learned (");
     line(&lines, "INFO", "gpu", "not available: this build has no CUDA backend");
     let camera = line(&lines, "FAIL", "camera", "built without V4L2 support");
     assert!(camera.contains("-> fix: /dev/wiretrace-camera does not exist: install the board package"), "{camera}");
@@ -62,6 +67,22 @@ fn no_camera_and_no_gpu_fail_clearly_and_the_cpu_backend_passes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("selftest: 1 of 7 checks failed"));
     receiver.set_nonblocking(true).expect("nonblocking");
     assert!(receiver.recv(&mut [0u8; 64]).is_err(), "selftest sends nothing to a sink");
+}
+
+#[test]
+fn a_missing_model_fails_the_engine_check_with_its_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("wiretrace.toml");
+    std::fs::write(
+        &config,
+        "[source]\nkind = \"synthetic\"\n[source.synthetic]\nsize = 128\nframes = 5\nfps = 15.0\n\n\
+         [engine]\nmanifest = \"/nonexistent/wirenet.json\"\n\n[sinks]\nudp = [\"127.0.0.1:9\"]\n",
+    )
+    .expect("write config");
+    let (out, lines) = selftest(&config);
+    let engine = line(&lines, "FAIL", "engine", "/nonexistent/wirenet.json");
+    assert!(engine.contains("-> fix: reinstall the package"), "{engine}");
+    assert!(!out.status.success());
 }
 
 #[test]
@@ -112,7 +133,7 @@ fn a_replayed_sequence_and_loopback_pass_every_check() {
     std::fs::write(
         &config,
         format!(
-            "[source]\nkind = \"replay\"\n[source.replay]\ndir = \"{}\"\n\n[sinks]\nudp = [\"localhost:7400\"]\n",
+            "[source]\nkind = \"replay\"\n[source.replay]\ndir = \"{}\"\n\n[sinks]\nudp = [\"localhost:7400\"]\n\n{MODEL}",
             seq.display()
         ),
     )
@@ -133,7 +154,7 @@ fn without_a_config_file_the_fix_says_how_to_get_one() {
         "config",
         "cannot read /nonexistent/wiretrace.toml: No such file or directory (os error 2) -> fix: write it",
     );
-    line(&lines, "PASS", "engine", "CPU");
+    line(&lines, "PASS", "engine", "learned (engines/wirenet.json) on the CPU");
 }
 
 #[test]
@@ -149,7 +170,9 @@ fn while_the_service_runs_the_devices_it_holds_are_skipped_not_failed() {
     std::fs::write(
         &config,
         "[source]\nkind = \"v4l2\"\n[source.v4l2]\ndevice = \"/dev/wiretrace-camera\"\npixel_format = \"Y16\"\n\
-         width = 512\nheight = 512\nfps = 15.0\n\n[[sinks.serial]]\npath = \"/dev/wiretrace-robot\"\nbaud = 115200\n",
+         width = 512\nheight = 512\nfps = 15.0\n\n[[sinks.serial]]\npath = \"/dev/wiretrace-robot\"\nbaud = 115200\n\n"
+            .to_string()
+            + MODEL,
     )
     .expect("write config");
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());

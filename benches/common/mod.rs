@@ -77,7 +77,7 @@ pub fn inputs(size: usize) -> Inputs {
     let mut frame = Frame::with_size(size, size);
     frame.maxval = synth.maxval();
     let config = PipelineConfig::default();
-    let mut pipeline = Pipeline::new(size, size, &config);
+    let mut pipeline = Pipeline::new(size, size, &config).expect("classical pipeline");
     for index in FRAME - PRIMING_FRAMES..=FRAME {
         synth.render(index, &mut frame.pixels);
         frame.index = index;

@@ -20,6 +20,9 @@ use crate::vision::Plane;
 /// Why a sequence could not be scored.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// The pipeline's engine could not be built.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     /// The sequence or its ground truth could not be read.
     #[error(transparent)]
     Sequence(#[from] SequenceError),
@@ -251,7 +254,7 @@ pub fn read_predictions(path: &Path) -> Result<BTreeMap<u32, Vec<[f32; 2]>>, Eva
 }
 
 /// Scores the sequence in `dir`: from `predictions` (receiver output) if given, else by running
-/// the classical pipeline on every frame in process.
+/// the pipeline `config` describes on every frame in process.
 pub fn evaluate(dir: &Path, predictions: Option<&Path>, config: &PipelineConfig) -> Result<SequenceReport, EvalError> {
     let truths = read_centerlines(dir)?;
     let truth_of = |frame: u32| truths.iter().find(|t| t.frame == frame).map_or(&[][..], |t| t.points.as_slice());
@@ -260,7 +263,7 @@ pub fn evaluate(dir: &Path, predictions: Option<&Path>, config: &PipelineConfig)
     let (width, height) = source.size();
     let mut predictor = match predictions {
         Some(path) => Predictor::File(read_predictions(path)?),
-        None => Predictor::Pipeline(Box::new(Pipeline::new(width, height, config))),
+        None => Predictor::Pipeline(Box::new(Pipeline::new(width, height, config)?)),
     };
     let mut frame = Frame::with_size(width, height);
     let (mut truth_mask, mut mask_bytes) = (Plane::new(width, height), Vec::new());

@@ -6,19 +6,27 @@
 pub mod realtime;
 pub mod runner;
 
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::EngineKind;
+use crate::engine::{self, CheckedModel, EngineError, SegmentationEngine, TractEngine};
 use crate::frame::Frame;
 use crate::time::Micros;
 use crate::vision::background::{BackgroundParams, BackgroundSuppressor};
 use crate::vision::bands::BandedRidge;
 use crate::vision::bridging::{BridgeParams, GapBridger};
 use crate::vision::centerline::{CenterlineExtractor, CenterlineParams, Wire};
+use crate::vision::features::{FeatureExtractor, Roi, CHANNELS};
 use crate::vision::field::{FieldOfView, FieldParams};
 use crate::vision::normalise::Normaliser;
 use crate::vision::ridge::{RidgeMap, RidgeParams};
+use crate::vision::roi::{self, RoiParams};
 use crate::vision::thinning::Thinning;
 use crate::vision::threshold::{Hysteresis, ThresholdParams};
 use crate::vision::Plane;
 use realtime::ThreadPlacement;
+use wiretrace_protocol::BackendId;
 
 /// Largest frame side (px) the pipeline is built for: its planes take about 80 bytes a pixel,
 /// 1.3 GiB at 4096 × 4096.
@@ -42,11 +50,90 @@ pub struct PipelineConfig {
     pub bridging: BridgeParams,
     /// Centerline from skeleton.
     pub centerline: CenterlineParams,
+    /// The learned engine in place of the ridge stage; the classical path when `None`.
+    pub learned: Option<LearnedConfig>,
+    /// The learned engine was asked for but could not be used, and the classical path runs in
+    /// its place (`--allow-degraded`): every message carries the degraded flag.
+    pub degraded: bool,
+}
+
+impl PipelineConfig {
+    /// This configuration with `kind` finding the wire. The learned engine's model is read
+    /// from `manifest` and checked now (sha256, feature definition, a network the engine can
+    /// run), so that a bad model stops the start with its reason, or with `allow_degraded`
+    /// leaves the classical path running and every message flagged degraded.
+    pub fn with_engine(mut self, kind: EngineKind, manifest: &Path, allow_degraded: bool) -> Result<Self, EngineError> {
+        self.learned = None;
+        self.degraded = false;
+        if kind == EngineKind::Classical {
+            return Ok(self);
+        }
+        match engine::check(manifest).and_then(|model| TractEngine::new(&model, &[]).map(|_| model)) {
+            Ok(model) => self.learned = Some(LearnedConfig::new(Arc::new(model))),
+            Err(e) if allow_degraded => {
+                tracing::warn!("{e}; running the classical engine instead, every message flagged degraded");
+                self.degraded = true;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(self)
+    }
+}
+
+/// The learned segmentation engine and the parameters of the stages after it, which read a
+/// wire probability where the classical path has a ridge depth.
+#[derive(Debug, Clone)]
+pub struct LearnedConfig {
+    /// The verified model.
+    pub model: Arc<CheckedModel>,
+    /// The region the network runs on.
+    pub roi: RoiParams,
+    /// Hysteresis on the probability.
+    pub threshold: ThresholdParams,
+    /// Centerline, its depths read as probabilities.
+    pub centerline: CenterlineParams,
+}
+
+impl LearnedConfig {
+    /// The defaults for `model`: its manifest's region side, the hysteresis at probabilities
+    /// 0.5 and 0.3, and a path kept as a wire where its mean probability is at least 0.5.
+    pub fn new(model: Arc<CheckedModel>) -> Self {
+        let roi = RoiParams { side_px: model.manifest.roi_px, ..RoiParams::default() };
+        LearnedConfig {
+            model,
+            roi,
+            threshold: ThresholdParams {
+                high: 0.5,
+                low: 0.3,
+                high_over_noise: 0.0,
+                low_over_noise: 0.0,
+                prior_radius_px: 2.5,
+            },
+            centerline: CenterlineParams {
+                min_length_px: 16.0,
+                entry_min_length_px: 6.0,
+                entry_min_mean_depth: 0.4,
+                min_mean_over_noise: 0.0,
+                min_mean_depth: 0.4,
+                confident_mean_depth: 0.85,
+                ..CenterlineParams::default()
+            },
+        }
+    }
 }
 
 /// Why a frame could not be processed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PipelineError {
+    /// The learned engine failed on this frame (it was checked at start, so this is a bug or
+    /// a broken runtime, not bad input).
+    #[error("frame {index}: segmentation engine failed: {reason}")]
+    Engine {
+        /// Frame index.
+        index: u32,
+        /// What the engine said.
+        reason: String,
+    },
     /// The frame does not have the size the pipeline was built for.
     #[error("frame {index} is {got_w}x{got_h}, the pipeline runs at {want_w}x{want_h}")]
     SizeMismatch {
@@ -73,11 +160,15 @@ pub enum PipelineError {
 }
 
 /// Stages as the deadline check names them, in order; `sending` is the hand-over after the last.
+/// The learned path has `segmentation` where the classical path has `ridge`.
 const STAGES: [&str; 7] = ["normalise", "ridge", "threshold", "thinning", "bridging", "centerline", "sending"];
+const LEARNED_STAGES: [&str; 7] =
+    ["normalise", "segmentation", "threshold", "thinning", "bridging", "centerline", "sending"];
 
 /// Reads the clock at each stage boundary of one frame: learns each stage's best recent
 /// duration and says when the frame cannot make its deadline.
 struct StageClock {
+    names: &'static [&'static str; 7],
     deadline: Option<Micros>,
     index: u32,
     last: Micros,
@@ -85,8 +176,8 @@ struct StageClock {
 }
 
 impl StageClock {
-    fn start(deadline: Option<Micros>, index: u32) -> Self {
-        StageClock { deadline, index, last: Micros::now(), next: 0 }
+    fn start(names: &'static [&'static str; 7], deadline: Option<Micros>, index: u32) -> Self {
+        StageClock { names, deadline, index, last: Micros::now(), next: 0 }
     }
 
     /// Crosses into the next stage: folds the stage just run into `cost_us` (its best recent
@@ -106,7 +197,7 @@ impl StageClock {
             *cost = if *cost == 0 || took < *cost { took } else { *cost + (took - *cost) / 32 };
         }
         self.last = now;
-        let stage = STAGES[self.next.min(STAGES.len() - 1)];
+        let stage = self.names[self.next.min(STAGES.len() - 1)];
         let left: u64 = cost_us[self.next.min(cost_us.len())..].iter().sum();
         self.next += 1;
         match self.deadline {
@@ -122,8 +213,101 @@ impl StageClock {
     }
 }
 
-/// The classical CPU pipeline: log attenuation (→ background suppression) → Hessian ridge →
-/// hysteresis → Zhang-Suen → gap bridging → centerline. All planes are allocated in [`Pipeline::new`].
+/// The learned segmentation stage: the features of a region around the tracked wire, the
+/// network's wire probability over it, written where the classical path writes its ridge
+/// depth, with the Hessian normal at σ = 1 px for sub-pixel refinement.
+#[derive(Debug)]
+struct Learned {
+    engine: Box<dyn SegmentationEngine>,
+    roi: RoiParams,
+    crop: FeatureExtractor,
+    whole: FeatureExtractor,
+    /// The engine's input for the largest region: the frame, its sides rounded up to the
+    /// network's multiple (the rest left zero, which reads as a flat image).
+    features: Vec<f32>,
+    /// The whole frame's features before they are spread to the engine's rows, for a frame
+    /// whose sides are not a multiple of the network's (empty where they are).
+    unpadded: Vec<f32>,
+    probability: Vec<f32>,
+    /// The engine's size of the whole frame.
+    whole_px: (usize, usize),
+    /// The region of the last frame.
+    last: Roi,
+    /// The last centerline ended on an edge of its region inside the frame.
+    cut: bool,
+    /// Nothing occludes a skeleton that came from the network (bridging's occlusion mask).
+    no_occlusion: Plane<u8>,
+}
+
+impl Learned {
+    fn new(width: usize, height: usize, config: &LearnedConfig) -> Result<Self, EngineError> {
+        let multiple = config.model.manifest.input.multiple_of.max(1);
+        let up = |n: usize| n.div_ceil(multiple) * multiple;
+        let whole_px = (up(width), up(height));
+        let side = config.roi.side_px;
+        let crop_fits = side < width && side < height && side.is_multiple_of(multiple);
+        let mut sizes = vec![whole_px];
+        if crop_fits {
+            sizes.push((side, side));
+        }
+        let engine = TractEngine::new(&config.model, &sizes)?;
+        let n = width * height;
+        let crop_px = if crop_fits { side } else { width.min(height) };
+        Ok(Learned {
+            engine: Box::new(engine),
+            roi: RoiParams { side_px: if crop_fits { side } else { usize::MAX }, ..config.roi },
+            crop: FeatureExtractor::new(width, height, crop_px, crop_px),
+            whole: FeatureExtractor::new(width, height, width, height),
+            features: vec![0.0; CHANNELS * whole_px.0 * whole_px.1],
+            unpadded: if whole_px == (width, height) { Vec::new() } else { vec![0.0; CHANNELS * n] },
+            probability: vec![0.0; whole_px.0 * whole_px.1],
+            whole_px,
+            last: Roi::whole(width, height),
+            cut: false,
+            no_occlusion: Plane::new(width, height),
+        })
+    }
+
+    /// Segments the region chosen from `prior` into `out`: probability and normals inside
+    /// it, zero strength outside.
+    fn segment(&mut self, attenuation: &Plane<f32>, prior: &[[f32; 2]], out: &mut RidgeMap) -> Result<(), String> {
+        let (w, h) = (attenuation.width, attenuation.height);
+        let roi = if self.cut { Roi::whole(w, h) } else { roi::choose(prior, w, h, self.roi) };
+        let whole = roi == Roi::whole(w, h);
+        let (ew, eh) = if whole { self.whole_px } else { (roi.width, roi.height) };
+        let extractor = if whole { &mut self.whole } else { &mut self.crop };
+        let n = roi.width * roi.height;
+        if (ew, eh) == (roi.width, roi.height) {
+            extractor.extract(attenuation, roi, &mut self.features[..CHANNELS * n]).map_err(|e| e.to_string())?;
+        } else {
+            let region = &mut self.unpadded[..CHANNELS * n];
+            extractor.extract(attenuation, roi, region).map_err(|e| e.to_string())?;
+            for (c, plane) in region.chunks_exact(n).enumerate() {
+                for (y, row) in plane.chunks_exact(roi.width).enumerate() {
+                    let to = (c * eh + y) * ew;
+                    self.features[to..to + roi.width].copy_from_slice(row);
+                }
+            }
+        }
+        let probability = &mut self.probability[..ew * eh];
+        self.engine.segment(&self.features[..CHANNELS * ew * eh], ew, eh, probability).map_err(|e| e.to_string())?;
+        out.strength.data.fill(0.0);
+        let (nx, ny) = extractor.normals();
+        for y in 0..roi.height {
+            let at = (roi.y + y) * w + roi.x;
+            let from = y * roi.width;
+            out.strength.data[at..at + roi.width].copy_from_slice(&probability[y * ew..y * ew + roi.width]);
+            out.normal_x.data[at..at + roi.width].copy_from_slice(&nx.data[from..from + roi.width]);
+            out.normal_y.data[at..at + roi.width].copy_from_slice(&ny.data[from..from + roi.width]);
+        }
+        self.last = roi;
+        Ok(())
+    }
+}
+
+/// The CPU pipeline: log attenuation (→ background suppression) → Hessian ridge, or the
+/// learned engine → hysteresis → Zhang-Suen → gap bridging → centerline. All planes are
+/// allocated in [`Pipeline::new`].
 #[derive(Debug)]
 pub struct Pipeline {
     width: usize,
@@ -133,6 +317,7 @@ pub struct Pipeline {
     background: Option<BackgroundSuppressor>,
     field: FieldOfView,
     ridge: BandedRidge,
+    learned: Option<Learned>,
     ridge_map: RidgeMap,
     hysteresis: Hysteresis,
     segmentation: Plane<u8>,
@@ -145,10 +330,17 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Builds every stage for `width` × `height` frames.
-    pub fn new(width: usize, height: usize, config: &PipelineConfig) -> Self {
+    /// Builds every stage for `width` × `height` frames; with a learned engine, optimises its
+    /// network for the region and the whole frame, which fails only for a model the engine
+    /// cannot run.
+    pub fn new(width: usize, height: usize, config: &PipelineConfig) -> Result<Self, EngineError> {
         let n = width * height;
-        Pipeline {
+        let learned = config.learned.as_ref().map(|l| Learned::new(width, height, l)).transpose()?;
+        let (threshold, centerline) = match &config.learned {
+            Some(l) => (l.threshold, l.centerline),
+            None => (config.threshold, config.centerline),
+        };
+        Ok(Pipeline {
             width,
             height,
             normaliser: Normaliser::new(),
@@ -156,8 +348,9 @@ impl Pipeline {
             background: config.background.map(|p| BackgroundSuppressor::new(width, height, p)),
             field: FieldOfView::new(width, height, config.field),
             ridge: BandedRidge::new(width, height, config.ridge.clone(), &config.ridge_workers),
+            learned,
             ridge_map: RidgeMap::new(width, height),
-            hysteresis: Hysteresis::new(n, config.threshold),
+            hysteresis: Hysteresis::new(n, threshold),
             segmentation: Plane::new(width, height),
             skeleton: Plane::new(width, height),
             thinning: Thinning::new(n),
@@ -166,12 +359,26 @@ impl Pipeline {
                 width,
                 height,
                 CenterlineParams {
-                    max_points: config.centerline.max_points.min(wiretrace_protocol::MAX_POINTS),
-                    ..config.centerline
+                    max_points: centerline.max_points.min(wiretrace_protocol::MAX_POINTS),
+                    ..centerline
                 },
             ),
             stage_cost_us: [0; STAGES.len() - 1],
+        })
+    }
+
+    /// What finds the wire: the learned engine or the ridge filter, both on the CPU.
+    pub fn backend(&self) -> BackendId {
+        if self.learned.is_some() {
+            BackendId::CPU_LEARNED
+        } else {
+            BackendId::CPU_CLASSICAL
         }
+    }
+
+    /// The region the learned engine segmented in the last frame; `None` on the classical path.
+    pub fn roi(&self) -> Option<Roi> {
+        self.learned.as_ref().map(|l| l.last)
     }
 
     /// Frame size this pipeline runs at.
@@ -188,7 +395,8 @@ impl Pipeline {
     /// stage boundary, and once the deadline has passed, or the stages left would take it past
     /// even at their best pace, the frame is abandoned with [`PipelineError::DeadlineMissed`].
     pub fn process_by(&mut self, frame: &Frame, deadline: Option<Micros>) -> Result<Option<Wire<'_>>, PipelineError> {
-        let mut clock = StageClock::start(deadline, frame.index);
+        let names = if self.learned.is_some() { &LEARNED_STAGES } else { &STAGES };
+        let mut clock = StageClock::start(names, deadline, frame.index);
         // A frame abandoned before extraction still counts for the tracker: its prior ages.
         macro_rules! boundary {
             () => {
@@ -214,7 +422,15 @@ impl Pipeline {
             background.apply(&mut self.attenuation);
         }
         boundary!();
-        self.ridge.detect(&self.attenuation, &mut self.ridge_map);
+        match &mut self.learned {
+            None => self.ridge.detect(&self.attenuation, &mut self.ridge_map),
+            Some(learned) => {
+                if let Err(reason) = learned.segment(&self.attenuation, self.extractor.prior(), &mut self.ridge_map) {
+                    self.extractor.skip_frame();
+                    return Err(PipelineError::Engine { index: frame.index, reason });
+                }
+            }
+        }
         if collimated {
             self.field.suppress(&mut self.ridge_map.strength);
         }
@@ -224,9 +440,15 @@ impl Pipeline {
         self.skeleton.data.copy_from_slice(&self.segmentation.data);
         self.thinning.apply(&mut self.skeleton);
         boundary!();
-        self.bridger.apply(&mut self.skeleton, self.ridge.thick_mask());
+        let occluded = self.learned.as_ref().map_or(self.ridge.thick_mask(), |l| &l.no_occlusion);
+        self.bridger.apply(&mut self.skeleton, occluded);
         boundary!();
-        let wire = self.extractor.extract(&self.skeleton, &self.ridge_map, self.hysteresis.noise());
+        let noise = if self.learned.is_some() { 0.0 } else { self.hysteresis.noise() };
+        let wire = self.extractor.extract(&self.skeleton, &self.ridge_map, noise);
+        if let Some(learned) = &mut self.learned {
+            let (w, h) = (self.width, self.height);
+            learned.cut = wire.is_some_and(|wire| roi::cut_by_edge(wire.points_px, learned.last, w, h, 3.0));
+        }
         // Past this point the tracker has seen the frame; only the result is thrown away.
         clock.boundary(&mut self.stage_cost_us).map(|()| wire)
     }
@@ -281,7 +503,7 @@ mod tests {
     fn a_frame_that_cannot_make_its_deadline_is_abandoned_before_the_work() {
         let cfg = SynthConfig { seed: 7, size_px: 256, frames: 40, fps: 15.0, difficulty: Difficulty::Easy };
         let mut synth = SyntheticSequence::new(cfg);
-        let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default());
+        let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default()).expect("classical pipeline");
         for i in 30..34 {
             assert!(pipeline.process(&frame(&mut synth, i)).is_ok());
         }
@@ -295,7 +517,10 @@ mod tests {
         let err = pipeline.process_by(&f, Some(tight)).err();
         assert_eq!(err, Some(PipelineError::DeadlineMissed { index: 34, stage: "normalise" }));
         let past = Micros(Micros::now().0.saturating_sub(1));
-        let err = Pipeline::new(256, 256, &PipelineConfig::default()).process_by(&f, Some(past)).err();
+        let err = Pipeline::new(256, 256, &PipelineConfig::default())
+            .expect("classical pipeline")
+            .process_by(&f, Some(past))
+            .err();
         assert_eq!(err, Some(PipelineError::DeadlineMissed { index: 34, stage: "normalise" }), "already past");
     }
 
@@ -303,7 +528,7 @@ mod tests {
     fn one_slow_frame_does_not_make_every_later_frame_miss() {
         let cfg = SynthConfig { seed: 7, size_px: 256, frames: 64, fps: 15.0, difficulty: Difficulty::Easy };
         let mut synth = SyntheticSequence::new(cfg);
-        let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default());
+        let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default()).expect("classical pipeline");
         assert!(pipeline.process(&frame(&mut synth, 30)).is_ok());
         let best: u64 = pipeline.stage_cost_us.iter().sum();
         // As if the first frame had been very slow (cold caches, a busy core): forty times its

@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use wiretrace_protocol::{
-    BackendId, Body, Centerline, Confidence, Heartbeat, HeartbeatFlags, Message, StatusFlags, SubpixelPoint, MAX_POINTS,
+    Body, Centerline, Confidence, Heartbeat, HeartbeatFlags, Message, StatusFlags, SubpixelPoint, MAX_POINTS,
 };
 
 use super::realtime::{place, ThreadPlacement};
@@ -437,12 +437,14 @@ pub fn run(
         Pacing::Camera => WhenFull::DropOldest,
         Pacing::Fast => WhenFull::Wait,
     };
+    let (width, height) = source.size();
+    // Built before anything starts: a model the engine cannot run stops the run here.
+    let mut pipeline = Pipeline::new(width, height, config).map_err(std::io::Error::other)?;
+    let backend = pipeline.backend();
     let sinks = Sinks::start(sinks, when_full, options.deadline)?;
     let budget_us = options.deadline.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
     let started = Instant::now();
     let start_us = Micros::now();
-    let (width, height) = source.size();
-    let mut pipeline = Pipeline::new(width, height, config);
     let mut log = LogBudget::new(started);
     let exchange = Exchange::new(width, height);
     let counters = Counters::default();
@@ -457,11 +459,16 @@ pub fn run(
         frames_seen: saturating_u32(counters.seen.load(Ordering::Relaxed)),
         frames_dropped: saturating_u32(counters.dropped()),
         deadline_misses: saturating_u32(counters.misses.load(Ordering::Relaxed)),
-        backend: BackendId::CPU_CLASSICAL,
-        flags: if counters.no_signal.load(Ordering::Relaxed) {
-            HeartbeatFlags::NO_SIGNAL
-        } else {
-            HeartbeatFlags::default()
+        backend,
+        flags: {
+            let mut flags = HeartbeatFlags::default();
+            if counters.no_signal.load(Ordering::Relaxed) {
+                flags.insert(HeartbeatFlags::NO_SIGNAL);
+            }
+            if config.degraded {
+                flags.insert(HeartbeatFlags::DEGRADED);
+            }
+            flags
         },
     };
     let source_failed = std::thread::scope(|scope| {
@@ -504,7 +511,10 @@ pub fn run(
                             None
                         }
                     };
-                    if let Some(c) = message {
+                    if let Some(mut c) = message {
+                        if config.degraded {
+                            c.status.insert(StatusFlags::DEGRADED);
+                        }
                         let missed = c.status.contains(StatusFlags::DEADLINE_MISSED);
                         if !missed && c.status.contains(StatusFlags::NO_WIRE) {
                             no_wire += 1;

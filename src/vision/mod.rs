@@ -1,7 +1,8 @@
 //! Finding the wire in one frame. One module per stage, each the CPU reference:
 //! [`normalise`] (→ optional [`background`] suppression) → [`ridge`] (within the [`field`] of
 //! view) → [`threshold`] → [`thinning`] → [`bridging`] → [`centerline`]. [`features`] are the
-//! learned engine's input, in place of the ridge stage's; [`clahe`] is there for display.
+//! learned engine's input, in place of the ridge stage's, over the region [`roi`] chooses;
+//! [`clahe`] is there for display.
 //! [`bands`] runs the ridge stage over bands of the frame on several threads, with the same
 //! output.
 //!
@@ -17,6 +18,7 @@ pub mod features;
 pub mod field;
 pub mod normalise;
 pub mod ridge;
+pub mod roi;
 pub mod thinning;
 pub mod threshold;
 
