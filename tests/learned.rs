@@ -19,12 +19,13 @@ fn config(kind: EngineKind) -> PipelineConfig {
     PipelineConfig::default().with_engine(kind, Path::new(MANIFEST), false).expect("the shipped model loads")
 }
 
-/// A modest bar on one fixed sequence; the full comparison over seeds and difficulties is the
-/// benchmark (`engines/train/evaluate.py`).
+/// The bar on extreme sequences (clDice 0.05 higher, Dice higher, no more frames
+/// without an answer) on one fixed sequence, the eval's first seed; the full comparison over
+/// seeds and difficulties is the benchmark (`engines/train/evaluate.py`).
 #[test]
 fn the_learned_path_beats_the_classical_path_on_an_extreme_sequence() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = SynthConfig { seed: 5, size_px: 512, frames: 24, fps: 15.0, difficulty: Difficulty::Extreme };
+    let cfg = SynthConfig { seed: 1, size_px: 512, frames: 40, fps: 15.0, difficulty: Difficulty::Extreme };
     write_sequence(&cfg, dir.path()).expect("write sequence");
     let learned = evaluate(dir.path(), None, &config(EngineKind::Learned)).expect("learned eval");
     let classical = evaluate(dir.path(), None, &config(EngineKind::Classical)).expect("classical eval");
@@ -36,7 +37,7 @@ fn the_learned_path_beats_the_classical_path_on_an_extreme_sequence() {
         learned.failures,
         classical.failures
     );
-    assert!(mean(&learned.cl_dice) >= mean(&classical.cl_dice) + 0.02, "clDice");
+    assert!(mean(&learned.cl_dice) >= mean(&classical.cl_dice) + 0.05, "clDice");
     assert!(mean(&learned.dice) > mean(&classical.dice), "Dice");
     assert!(learned.failures <= classical.failures, "frames with a wire and no answer");
 }

@@ -233,6 +233,10 @@ struct Learned {
     whole_px: (usize, usize),
     /// The region of the last frame.
     last: Roi,
+    /// The last frame was searched one square of it, not the whole (nothing tracked).
+    partial: bool,
+    /// The square of the search the next untracked frame takes.
+    search_next: usize,
     /// The last centerline ended on an edge of its region inside the frame.
     cut: bool,
     /// Nothing occludes a skeleton that came from the network (bridging's occlusion mask).
@@ -263,6 +267,8 @@ impl Learned {
             probability: vec![0.0; whole_px.0 * whole_px.1],
             whole_px,
             last: Roi::whole(width, height),
+            partial: false,
+            search_next: 0,
             cut: false,
             no_occlusion: Plane::new(width, height),
         })
@@ -272,7 +278,20 @@ impl Learned {
     /// it, zero strength outside.
     fn segment(&mut self, attenuation: &Plane<f32>, prior: &[[f32; 2]], out: &mut RidgeMap) -> Result<(), String> {
         let (w, h) = (attenuation.width, attenuation.height);
-        let roi = if self.cut { Roi::whole(w, h) } else { roi::choose(prior, w, h, self.roi) };
+        let side = self.roi.side_px;
+        let searching = prior.is_empty() && side < w && side < h;
+        let roi = if searching {
+            self.search_next += 1;
+            roi::search_tile(self.search_next - 1, w, h, side)
+        } else {
+            let centred = roi::choose(prior, w, h, self.roi);
+            if self.cut && centred == self.last {
+                Roi::whole(w, h)
+            } else {
+                centred
+            }
+        };
+        self.partial = searching;
         let whole = roi == Roi::whole(w, h);
         let (ew, eh) = if whole { self.whole_px } else { (roi.width, roi.height) };
         let extractor = if whole { &mut self.whole } else { &mut self.crop };
@@ -379,6 +398,12 @@ impl Pipeline {
     /// The region the learned engine segmented in the last frame; `None` on the classical path.
     pub fn roi(&self) -> Option<Roi> {
         self.learned.as_ref().map(|l| l.last)
+    }
+
+    /// The last frame was searched in part only (the learned engine's search for a wire it
+    /// does not track, one square a frame): its result is flagged degraded.
+    pub fn searched_in_part(&self) -> bool {
+        self.learned.as_ref().is_some_and(|l| l.partial)
     }
 
     /// Frame size this pipeline runs at.

@@ -512,7 +512,7 @@ pub fn run(
                         }
                     };
                     if let Some(mut c) = message {
-                        if config.degraded {
+                        if config.degraded || pipeline.searched_in_part() {
                             c.status.insert(StatusFlags::DEGRADED);
                         }
                         let missed = c.status.contains(StatusFlags::DEADLINE_MISSED);

@@ -126,11 +126,12 @@ impl FeatureExtractor {
             row.copy_from_slice(&attenuation.data[at..at + pw]);
         }
         let (ox, oy) = (roi.x - px, roi.y - py);
-        let inside = |i: usize| (oy + i / rw) * pw + ox + i % rw;
+        // Row `y` of the region within the padded plane.
+        let inside = |y: usize| (oy + y) * pw + ox..(oy + y) * pw + ox + rw;
 
         let image = &mut out[..n];
-        for (i, v) in image.iter_mut().enumerate() {
-            *v = self.padded.data[inside(i)];
+        for (y, row) in image.chunks_exact_mut(rw).enumerate() {
+            row.copy_from_slice(&self.padded.data[inside(y)]);
         }
         self.median_scratch.copy_from_slice(image);
         let mid = (n - 1) / 2;
@@ -141,13 +142,18 @@ impl FeatureExtractor {
             let h = self.hessian.compute(&self.padded, scale);
             let (l1s, rest) = out[(1 + 2 * scale) * n..].split_at_mut(n);
             let l2s = &mut rest[..n];
-            for (i, (l1, l2)) in l1s.iter_mut().zip(l2s.iter_mut()).enumerate() {
-                let j = inside(i);
-                let (xx, xy, yy) = (h.xx.data[j], h.xy.data[j], h.yy.data[j]);
-                let (a, b) = eigenvalues(xx, xy, yy);
-                (*l1, *l2) = (a.clamp(-CLAMP, CLAMP), b.clamp(-CLAMP, CLAMP));
-                if scale == 0 {
-                    (self.normal_x.data[i], self.normal_y.data[i]) = normal_vector(xx, xy, yy, b);
+            for y in 0..rh {
+                let at = inside(y);
+                let (xx, xy, yy) = (&h.xx.data[at.clone()], &h.xy.data[at.clone()], &h.yy.data[at]);
+                let row = y * rw..(y + 1) * rw;
+                let (l1s, l2s) = (&mut l1s[row.clone()], &mut l2s[row.clone()]);
+                let (nxs, nys) = (&mut self.normal_x.data[row.clone()], &mut self.normal_y.data[row]);
+                for x in 0..rw {
+                    let (a, b) = eigenvalues(xx[x], xy[x], yy[x]);
+                    (l1s[x], l2s[x]) = (a.clamp(-CLAMP, CLAMP), b.clamp(-CLAMP, CLAMP));
+                    if scale == 0 {
+                        (nxs[x], nys[x]) = normal_vector(xx[x], xy[x], yy[x], b);
+                    }
                 }
             }
         }

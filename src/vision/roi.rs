@@ -3,10 +3,15 @@
 //! The network costs per pixel, so it runs on a fixed square around the tracked wire rather
 //! than on the whole frame. The square follows the wire: it is centred on the bounding box of
 //! the last frame's centerline grown by a margin (the wire advances and breathes between
-//! frames). The whole frame is the region when there is nothing to follow (tracking lost, or
-//! the first frames), when the wire with its margin is longer than the square, and for the
-//! frame after a centerline that ended on the square's edge inside the frame: the wire may go
-//! on beyond it, and a crop would keep cutting it there.
+//! frames). The whole frame is the region when the wire with its margin is longer than the
+//! square, and when a centerline ended on the square's edge inside the frame and centring on
+//! it again would not move the square: the wire may go on beyond it.
+//!
+//! With nothing to follow (the first frames, tracking lost) the frame is searched one square
+//! a frame ([`search_tile`]), so every frame keeps the pace of a crop: a whole-frame pass costs
+//! four times as much at 512², more than a frame's budget. A wire anywhere is in view within
+//! as many frames as there are squares (4 at 512²); what a partial search finds, or does not,
+//! is flagged degraded in its message.
 
 use super::features::Roi;
 
@@ -48,6 +53,16 @@ pub fn choose(prior: &[[f32; 2]], frame_w: usize, frame_h: usize, params: RoiPar
         centred.min(frame - side)
     };
     Roi { x: start(x0, x1, frame_w), y: start(y0, y1, frame_h), width: side, height: side }
+}
+
+/// The `k`-th square of the search (cyclic): squares of side `side_px` on a grid that covers a
+/// `frame_w` × `frame_h` frame, the last row and column pushed inside the frame, row by row.
+pub fn search_tile(k: usize, frame_w: usize, frame_h: usize, side_px: usize) -> Roi {
+    let (cols, rows) = (frame_w.div_ceil(side_px).max(1), frame_h.div_ceil(side_px).max(1));
+    let k = k % (cols * rows);
+    let (i, j) = (k % cols, k / cols);
+    let (x, y) = ((i * side_px).min(frame_w - side_px), (j * side_px).min(frame_h - side_px));
+    Roi { x, y, width: side_px, height: side_px }
 }
 
 /// Whether a centerline ends on an edge of `roi` that is not the frame's border (within
@@ -94,6 +109,15 @@ mod tests {
     #[test]
     fn a_frame_no_larger_than_the_region_is_segmented_whole() {
         assert_eq!(choose(&[[10.0, 10.0], [20.0, 20.0]], 256, 300, P), Roi::whole(256, 300));
+    }
+
+    #[test]
+    fn the_search_covers_the_frame_square_by_square() {
+        let tiles: Vec<Roi> = (0..5).map(|k| search_tile(k, 512, 512, 256)).collect();
+        let at: Vec<(usize, usize)> = tiles.iter().map(|t| (t.x, t.y)).collect();
+        assert_eq!(at, [(0, 0), (256, 0), (0, 256), (256, 256), (0, 0)]);
+        let odd: Vec<(usize, usize)> = (0..6).map(|k| search_tile(k, 600, 300, 256)).map(|t| (t.x, t.y)).collect();
+        assert_eq!(odd, [(0, 0), (256, 0), (344, 0), (0, 44), (256, 44), (344, 44)], "the last ones pushed inside");
     }
 
     #[test]
