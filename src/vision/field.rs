@@ -33,6 +33,8 @@ pub struct FieldOfView {
     rows: Plane<f32>,
     /// One row of column sums of `rows`.
     column_sum: Vec<f32>,
+    /// Per column, how many pixels of a row its box covers (fewer at the borders).
+    row_counts: Vec<f32>,
     outside: Plane<u8>,
     scratch: Plane<u8>,
 }
@@ -44,6 +46,12 @@ impl FieldOfView {
             params,
             rows: Plane::new(width, height),
             column_sum: vec![0.0; width],
+            row_counts: (0..width)
+                .map(|x| {
+                    let r = params.smooth_half_width_px;
+                    ((x + r).min(width - 1) - x.saturating_sub(r) + 1) as f32
+                })
+                .collect(),
             outside: Plane::new(width, height),
             scratch: Plane::new(width, height),
         }
@@ -67,9 +75,7 @@ impl FieldOfView {
                 };
                 out.iter_mut().zip(from).for_each(|(o, &v)| *o += v);
             }
-            for (x, o) in row_out.iter_mut().enumerate() {
-                *o /= ((x + r).min(w - 1) - x.saturating_sub(r) + 1) as f32;
-            }
+            row_out.iter_mut().zip(&self.row_counts).for_each(|(o, &n)| *o /= n);
         }
         let mut count = 0;
         for y in 0..h {
@@ -85,9 +91,10 @@ impl FieldOfView {
                 count += usize::from(out);
             }
         }
-        if count > 0 {
-            super::ridge::dilate(&mut self.outside, self.params.margin_px, &mut self.scratch);
+        if count == 0 {
+            return 0;
         }
+        super::ridge::dilate(&mut self.outside, self.params.margin_px, &mut self.scratch);
         self.outside.data.iter().filter(|&&v| v != 0).count()
     }
 

@@ -82,7 +82,9 @@ impl Hysteresis {
     /// `prior_radius_px` of the polyline `prior` (empty: none), 0 elsewhere.
     pub fn apply(&mut self, strength: &Plane<f32>, prior: &[[f32; 2]], mask: &mut Plane<u8>) {
         let (w, h) = (strength.width, strength.height);
-        let noise = self.noise_depth(strength);
+        // Thresholds that do not follow the noise (a probability's) need no estimate of it.
+        let follows_noise = self.params.high_over_noise > 0.0 || self.params.low_over_noise > 0.0;
+        let noise = if follows_noise { self.noise_depth(strength) } else { 0.0 };
         self.noise = noise;
         let p = self.params;
         let (high, low) = (p.high.max(p.high_over_noise * noise), p.low.max(p.low_over_noise * noise));
