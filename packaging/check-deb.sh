@@ -34,6 +34,9 @@ has -rwxr-xr-x usr/share/wiretrace/board/provision.sh
 has -rw-r--r-- usr/share/wiretrace/board/README.md
 has -rw-r--r-- usr/share/wiretrace/board/bench/README.md
 has -rw-r--r-- usr/share/wiretrace/engines/README.md
+# The learned engine's model and manifest, where the default configuration names them.
+has -rw-r--r-- usr/share/wiretrace/engines/wirenet.onnx
+has -rw-r--r-- usr/share/wiretrace/engines/wirenet.json
 has -rw-r--r-- usr/share/wiretrace/kernels/README.md
 for board in jetson-agx-orin jetson-orin-nx-nano jetson-xavier-nx; do
     for f in wiretrace.toml board.env wiretrace-clocks.service wiretrace.service.d/board.conf; do
