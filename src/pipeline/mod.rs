@@ -567,4 +567,44 @@ mod tests {
         let deadline = Micros(Micros::now().0 + 10 * best);
         assert!(pipeline.process_by(&frame(&mut synth, 63), Some(deadline)).is_ok(), "{:?}", pipeline.stage_cost_us);
     }
+
+    /// With nothing tracked the learned engine searches a square a frame, round the frame,
+    /// and says so; once it tracks the wire it segments a square around it, and the result is
+    /// no longer partial.
+    #[test]
+    fn the_learned_engine_searches_square_by_square_then_follows_the_wire() {
+        let manifest = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json"));
+        let config = PipelineConfig::default().with_engine(EngineKind::Learned, manifest, false).expect("model");
+        let cfg = SynthConfig { seed: 2, size_px: 512, frames: 30, fps: 15.0, difficulty: Difficulty::Easy };
+        let mut synth = SyntheticSequence::new(cfg);
+        let mut pipeline = Pipeline::new(512, 512, &config).expect("learned pipeline");
+        let render = |synth: &mut SyntheticSequence, index: u32| {
+            let mut f = Frame::with_size(512, 512);
+            synth.render(index, &mut f.pixels);
+            f.maxval = synth.maxval();
+            f.index = index;
+            f
+        };
+        let square = |x, y| Some(Roi { x, y, width: 256, height: 256 });
+        let mut searched = Vec::new();
+        // The synthetic wire is out of view for at least the first three frames.
+        for i in 0..3 {
+            assert_eq!(pipeline.process(&render(&mut synth, i)).expect("frame"), None, "no wire in view yet");
+            assert!(pipeline.searched_in_part());
+            searched.push(pipeline.roi());
+        }
+        assert_eq!(searched, [square(0, 0), square(256, 0), square(0, 256)]);
+        let mut tracked = false;
+        for i in 3..30 {
+            let found = pipeline.process(&render(&mut synth, i)).expect("frame").is_some();
+            if found && !pipeline.searched_in_part() {
+                tracked = true;
+                let roi = pipeline.roi().expect("a region");
+                let tip = *pipeline.prior().last().expect("tracked");
+                let inside = |v: f32, lo: usize| v >= lo as f32 && v < (lo + 256) as f32;
+                assert!(inside(tip[0], roi.x) && inside(tip[1], roi.y), "frame {i}: tip {tip:?} outside {roi:?}");
+            }
+        }
+        assert!(tracked, "the wire was followed by a region around it");
+    }
 }
