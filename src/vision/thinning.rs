@@ -25,13 +25,19 @@ impl Thinning {
         if w < 3 || h < 3 {
             return;
         }
+        // Only set pixels change, and none is ever set: the scan can stay within their
+        // bounding box (the learned engine's mask covers one region of the frame).
+        let Some((x0, y0, x1, y1)) = bounding_box(mask) else {
+            return;
+        };
+        let (xs, ys) = (x0.max(1)..=x1.min(w - 2), y0.max(1)..=y1.min(h - 2));
         loop {
             let mut changed = false;
             for second in [false, true] {
                 self.marked.clear();
-                for y in 1..h - 1 {
+                for y in ys.clone() {
                     let row = y * w;
-                    for x in 1..w - 1 {
+                    for x in xs.clone() {
                         if mask.data[row + x] != 0 && removable(&mask.data, w, row + x, second) {
                             self.marked.push((row + x) as u32);
                         }
@@ -47,6 +53,20 @@ impl Thinning {
             }
         }
     }
+}
+
+/// The smallest (x0, y0, x1, y1), inclusive, holding every set pixel; `None` when none is.
+fn bounding_box(mask: &Plane<u8>) -> Option<(usize, usize, usize, usize)> {
+    let w = mask.width;
+    let rows = || mask.data.chunks_exact(w).enumerate().filter(|(_, r)| r.iter().any(|&v| v != 0));
+    let (y0, y1) = (rows().next()?.0, rows().last()?.0);
+    let (mut x0, mut x1) = (w - 1, 0);
+    for (_, row) in rows() {
+        if let (Some(first), Some(last)) = (row.iter().position(|&v| v != 0), row.iter().rposition(|&v| v != 0)) {
+            (x0, x1) = (x0.min(first), x1.max(last));
+        }
+    }
+    Some((x0, y0, x1, y1))
 }
 
 /// The Zhang-Suen deletion test for the pixel at `i` (not on the border).
