@@ -1028,6 +1028,21 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_table_names_the_model_and_whether_to_degrade() {
+        let text =
+            format!("{MINIMAL}\n[engine]\nkind = \"learned\"\nmanifest = \"/opt/m.json\"\nallow_degraded = true\n");
+        let engine = parse(&text, Path::new("box.toml")).expect("valid").engine;
+        assert_eq!(
+            (engine.kind, engine.manifest, engine.allow_degraded),
+            (EngineKind::Learned, "/opt/m.json".into(), true)
+        );
+        let classical = format!("{MINIMAL}\n[engine]\nkind = \"classical\"\n");
+        assert_eq!(parse(&classical, Path::new("box.toml")).expect("valid").engine.kind, EngineKind::Classical);
+        let (key, line, _) = error(&format!("{MINIMAL}\n[engine]\nkind = \"neural\"\n"));
+        assert_eq!((key.as_deref(), line), (Some("engine.kind"), 13));
+    }
+
+    #[test]
     fn optional_tables_take_their_defaults() {
         let config = parse(MINIMAL, Path::new("box.toml")).expect("valid");
         let learned = EngineConfig {

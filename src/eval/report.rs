@@ -152,7 +152,7 @@ pub struct SequenceReport {
 enum Predictor {
     /// Receiver output, by frame.
     File(BTreeMap<u32, Vec<[f32; 2]>>),
-    /// The classical pipeline, run here.
+    /// The pipeline (the learned or the classical engine), run here.
     Pipeline(Box<Pipeline>),
 }
 

@@ -59,7 +59,7 @@ impl Thinning {
 fn bounding_box(mask: &Plane<u8>) -> Option<(usize, usize, usize, usize)> {
     let w = mask.width;
     let rows = || mask.data.chunks_exact(w).enumerate().filter(|(_, r)| r.iter().any(|&v| v != 0));
-    let (y0, y1) = (rows().next()?.0, rows().last()?.0);
+    let (y0, y1) = (rows().next()?.0, rows().next_back()?.0);
     let (mut x0, mut x1) = (w - 1, 0);
     for (_, row) in rows() {
         if let (Some(first), Some(last)) = (row.iter().position(|&v| v != 0), row.iter().rposition(|&v| v != 0)) {
