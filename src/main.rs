@@ -466,8 +466,13 @@ fn eval(seq: &Path, pred: Option<&Path>, json: Option<PathBuf>, config: &Pipelin
         let name = seq.file_name().map_or("sequence".into(), |n| n.to_string_lossy().into_owned());
         PathBuf::from(format!("{name}.eval.json"))
     });
-    let text = serde_json::to_string_pretty(&report)?;
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    write_report(&path, &report)
+}
+
+/// Writes a report as pretty JSON and says where.
+fn write_report(path: &Path, report: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("report written to {}", path.display());
     Ok(())
 }
@@ -476,12 +481,7 @@ fn run_bench(seq: &Path, json: Option<&Path>, options: &BenchOptions) -> anyhow:
     let stop = stop_flag()?;
     let report = bench(seq, options, &stop).with_context(|| format!("benchmarking {}", seq.display()))?;
     println!("{report}");
-    if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("report written to {}", path.display());
-    }
-    Ok(())
+    json.map_or(Ok(()), |path| write_report(path, &report))
 }
 
 fn bench_engine(manifest: PathBuf, seq: PathBuf, frames: Option<u32>, json: Option<&Path>) -> anyhow::Result<()> {
@@ -490,12 +490,7 @@ fn bench_engine(manifest: PathBuf, seq: PathBuf, frames: Option<u32>, json: Opti
     let report =
         bench_engines(&options).with_context(|| format!("benchmarking the engine on {}", options.seq.display()))?;
     println!("{report}");
-    if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("report written to {}", path.display());
-    }
-    Ok(())
+    json.map_or(Ok(()), |path| write_report(path, &report))
 }
 
 fn print_run_summary(what: &str, s: &RunSummary) {
