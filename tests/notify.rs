@@ -63,7 +63,7 @@ fn systemd_and_robot(dir: &Path, source: &str, others: &str) -> (UnixDatagram, U
     robot.set_nonblocking(true).expect("nonblocking");
     let config = dir.join("wiretrace.toml");
     let sinks = format!("[sinks]\nudp = [\"{}\"]\n", robot.local_addr().expect("address"));
-    let engine = concat!("[engine]\nmanifest = \"", env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json\"\n");
+    let engine = common::MODEL_TABLE;
     fs::write(&config, format!("{source}\n{sinks}\n{engine}\n{others}")).expect("write config");
     let service = start_service(&config, &notify_path);
     (notify, robot, service)

@@ -11,10 +11,6 @@ use std::process::Output;
 
 use nix::pty::{openpty, OpenptyResult};
 
-/// The engine table that points the service at the repository's model (a box has the
-/// package's, the default).
-const MODEL: &str = concat!("[engine]\nmanifest = \"", env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json\"\n");
-
 /// A pseudo-terminal standing in for the robot's serial adapter, and its device path.
 fn pty() -> (OpenptyResult, String) {
     let pair = openpty(None, None).expect("openpty");
@@ -47,8 +43,9 @@ fn no_camera_and_no_gpu_fail_clearly_and_the_cpu_backend_passes() {
         format!(
             "[source]\nkind = \"v4l2\"\n[source.v4l2]\ndevice = \"/dev/wiretrace-camera\"\npixel_format = \"Y16\"\n\
              width = 512\nheight = 512\nfps = 15.0\n\n[sinks]\nudp = [\"{}\"]\n[[sinks.serial]]\npath = \"{serial}\"\n\
-             baud = 57600\n\n{MODEL}",
+             baud = 57600\n\n{}",
             receiver.local_addr().expect("address"),
+            common::MODEL_TABLE,
         ),
     )
     .expect("write config");
@@ -133,8 +130,9 @@ fn a_replayed_sequence_and_loopback_pass_every_check() {
     std::fs::write(
         &config,
         format!(
-            "[source]\nkind = \"replay\"\n[source.replay]\ndir = \"{}\"\n\n[sinks]\nudp = [\"localhost:7400\"]\n\n{MODEL}",
-            seq.display()
+            "[source]\nkind = \"replay\"\n[source.replay]\ndir = \"{}\"\n\n[sinks]\nudp = [\"localhost:7400\"]\n\n{}",
+            seq.display(),
+            common::MODEL_TABLE
         ),
     )
     .expect("write config");
@@ -172,7 +170,7 @@ fn while_the_service_runs_the_devices_it_holds_are_skipped_not_failed() {
         "[source]\nkind = \"v4l2\"\n[source.v4l2]\ndevice = \"/dev/wiretrace-camera\"\npixel_format = \"Y16\"\n\
          width = 512\nheight = 512\nfps = 15.0\n\n[[sinks.serial]]\npath = \"/dev/wiretrace-robot\"\nbaud = 115200\n\n"
             .to_string()
-            + MODEL,
+            + common::MODEL_TABLE,
     )
     .expect("write config");
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());

@@ -8,6 +8,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
 
+/// The configuration table that points the service at the repository's model (a box has the
+/// package's, the default).
+pub const MODEL_TABLE: &str =
+    concat!("[engine]\nmanifest = \"", env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json\"\n");
+
 pub fn wiretrace() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wiretrace"));
     c.env("RUST_LOG", "info");
