@@ -167,14 +167,32 @@ pub enum EngineKind {
 }
 
 /// Where the engine runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// The reference CPU implementation.
     #[default]
     Cpu,
-    /// CUDA kernels on the GPU (the Jetson's).
+    /// CUDA kernels on the GPU (the Jetson's) for the ridge or feature stage and thinning;
+    /// the CPU runs them where no GPU can be used, and says why.
     Cuda,
+}
+
+impl Backend {
+    /// The GPU this backend runs on: `None` for the CPU, and for CUDA where no GPU can be
+    /// used, the log saying why (the CPU then runs every stage, and heartbeats say so).
+    pub fn open_gpu(self) -> Option<std::sync::Arc<crate::gpu::Gpu>> {
+        match self {
+            Backend::Cpu => None,
+            Backend::Cuda => match crate::gpu::Gpu::open(crate::gpu::default_cache_dir().as_deref()) {
+                Ok(gpu) => Some(gpu),
+                Err(e) => {
+                    tracing::warn!("engine.backend = \"cuda\": {e}; the CPU runs every stage");
+                    None
+                }
+            },
+        }
+    }
 }
 
 /// Pipeline settings of the service.

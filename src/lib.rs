@@ -13,6 +13,10 @@ pub mod engine;
 pub mod eval;
 pub mod frame;
 pub mod gpio;
+// The GPU path calls CUDA through cudarc: its launches and driver calls are `unsafe`, each
+// with its reason beside it.
+#[allow(unsafe_code)]
+pub mod gpu;
 pub mod pipeline;
 pub mod selftest;
 pub mod service;

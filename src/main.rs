@@ -272,6 +272,10 @@ struct PipelineArgs {
     /// What finds the wire: the learned network (the default) or the classical ridge filter.
     #[arg(long, value_enum, default_value = "learned")]
     engine: EngineKind,
+    /// Where the ridge (or feature) and thinning stages run: the CPU, or CUDA kernels on the
+    /// GPU, with the CPU in their place, and the log saying why, where no GPU can be used.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: Backend,
     /// The learned engine's model manifest [default: engines/wirenet.json, else
     /// /usr/share/wiretrace/engines/wirenet.json].
     #[arg(long, value_name = "FILE")]
@@ -310,7 +314,8 @@ impl PipelineArgs {
             Some(frames) => bail!("--subtract-background {frames}: must be at least 1 frame"),
             None => None,
         };
-        let config = PipelineConfig { background, ridge_workers, ..PipelineConfig::default() };
+        let config =
+            PipelineConfig { background, ridge_workers, gpu: self.backend.open_gpu(), ..PipelineConfig::default() };
         let manifest = self.manifest.clone().unwrap_or_else(config::default_manifest);
         Ok(config.with_engine(self.engine, &manifest, self.allow_degraded)?)
     }
@@ -666,9 +671,6 @@ fn open_sinks(config: &ServiceConfig) -> anyhow::Result<NamedSinks> {
 /// The service: everything from the configuration file, until the source ends or SIGTERM.
 fn run_service(path: &Path) -> anyhow::Result<()> {
     let config = config::load(path)?;
-    if config.engine.backend == Backend::Cuda {
-        bail!("{}: engine.backend = \"cuda\": this build has no CUDA backend; set backend = \"cpu\"", path.display());
-    }
     let stop = stop_flag()?;
     let (mut source, pacing) = config::open_source(&config.source)?;
     if let Some(line) = &config.gpio.frame_trigger {
@@ -711,10 +713,14 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
     };
     let background =
         config.pipeline.subtract_background_frames.map(|frames| BackgroundParams { time_constant_frames: frames });
-    let pipeline =
-        PipelineConfig { background, ridge_workers: config.ridge_workers.clone(), ..PipelineConfig::default() }
-            .with_engine(config.engine.kind, &config.engine.manifest, config.engine.allow_degraded)
-            .with_context(|| format!("{}: engine", path.display()))?;
+    let pipeline = PipelineConfig {
+        background,
+        ridge_workers: config.ridge_workers.clone(),
+        gpu: config.engine.backend.open_gpu(),
+        ..PipelineConfig::default()
+    }
+    .with_engine(config.engine.kind, &config.engine.manifest, config.engine.allow_degraded)
+    .with_context(|| format!("{}: engine", path.display()))?;
     let led_stop = AtomicBool::new(false);
     let summary = std::thread::scope(|scope| {
         if let Some(line) = &config.gpio.status_led {

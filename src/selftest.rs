@@ -15,6 +15,7 @@ use crate::capture::{CaptureError, FrameSource};
 use crate::config::{self, Backend, EngineKind, GpioLine, ServiceConfig, SourceConfig};
 use crate::frame::Frame;
 use crate::gpio;
+use crate::gpu::{default_cache_dir, Gpu};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::time::Micros;
 use crate::transport::serial::open_port;
@@ -231,16 +232,20 @@ fn engine(config: Option<&ServiceConfig>) -> Check {
     }
 }
 
-/// This build has no GPU backend: a FAIL when the configuration asks for one, else INFO.
+/// The GPU, where the configuration asks for one: a FAIL when none can be used (the service
+/// would run on the CPU, slower than the board is sized for), else what it is. Opening it
+/// compiles the kernels into the cache, so the service's first start is quick.
 fn gpu(config: Option<&ServiceConfig>) -> Check {
-    let reason = "not available: this build has no CUDA backend";
     match config.map(|c| c.engine.backend) {
-        Some(Backend::Cuda) => Check::fail(
-            "gpu",
-            format!("engine.backend = \"cuda\": {reason}"),
-            "set engine.backend = \"cpu\", or install a build with CUDA",
-        ),
-        _ => Check::info("gpu", format!("{reason}; the engine runs on the CPU")),
+        Some(Backend::Cuda) => match Gpu::open(default_cache_dir().as_deref()) {
+            Ok(gpu) => Check::pass("gpu", format!("{}: every kernel loaded", gpu.describe())),
+            Err(e) => Check::fail(
+                "gpu",
+                format!("engine.backend = \"cuda\": {e}"),
+                "check the NVIDIA driver (nvidia-smi) and the CUDA libraries of the JetPack, or set engine.backend = \"cpu\"",
+            ),
+        },
+        _ => Check::info("gpu", "engine.backend = \"cpu\": the engine runs on the CPU".to_string()),
     }
 }
 

@@ -54,7 +54,7 @@ fn no_camera_and_no_gpu_fail_clearly_and_the_cpu_backend_passes() {
     line(&lines, "PASS", "config", "valid, source v4l2");
     line(&lines, "PASS", "engine", "on the CPU: found the wire in a 256x256 test frame");
     line(&lines, "PASS", "engine", "learned (");
-    line(&lines, "INFO", "gpu", "not available: this build has no CUDA backend");
+    line(&lines, "INFO", "gpu", "engine.backend = \"cpu\": the engine runs on the CPU");
     let camera = line(&lines, "FAIL", "camera", "built without V4L2 support");
     assert!(camera.contains("-> fix: /dev/wiretrace-camera does not exist: install the board package"), "{camera}");
     line(&lines, "PASS", "sink", &format!("serial {serial} opens at 57600 baud"));
@@ -83,7 +83,7 @@ fn a_missing_model_fails_the_engine_check_with_its_fix() {
 }
 
 #[test]
-fn a_gpu_asked_for_a_missing_serial_port_an_led_and_a_trigger_without_gpio_fail_with_their_fixes() {
+fn a_gpu_that_cannot_be_used_a_missing_serial_port_an_led_and_a_trigger_without_gpio_fail_with_their_fixes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("wiretrace.toml");
     std::fs::write(
@@ -96,12 +96,11 @@ fn a_gpu_asked_for_a_missing_serial_port_an_led_and_a_trigger_without_gpio_fail_
     .expect("write config");
     let (out, lines) = selftest(&config);
     assert!(!out.status.success());
-    line(
-        &lines,
-        "FAIL",
-        "gpu",
-        "engine.backend = \"cuda\": not available: this build has no CUDA backend -> fix: set engine.backend = \"cpu\"",
-    );
+    if wiretrace::gpu::Gpu::open(None).is_err() {
+        let gpu = line(&lines, "FAIL", "gpu", "engine.backend = \"cuda\": no CUDA driver");
+        assert!(gpu.contains("-> fix: check the NVIDIA driver (nvidia-smi)"), "{gpu}");
+        assert!(gpu.contains("or set engine.backend = \"cpu\""), "{gpu}");
+    }
     let serial = line(&lines, "FAIL", "sink", "serial /dev/wiretrace-no-such-port: cannot open");
     assert!(serial.contains("-> fix: connect the robot's serial adapter"), "{serial}");
     line(&lines, "PASS", "source", "synthetic: one 128x128 frame");

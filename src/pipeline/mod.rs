@@ -12,6 +12,10 @@ use std::sync::Arc;
 use crate::config::EngineKind;
 use crate::engine::{self, CheckedModel, EngineError, SegmentationEngine, TractEngine};
 use crate::frame::Frame;
+use crate::gpu::features::GpuFeatures;
+use crate::gpu::ridge::GpuRidge;
+use crate::gpu::thinning::GpuThinning;
+use crate::gpu::{Gpu, GpuError};
 use crate::time::Micros;
 use crate::vision::background::{BackgroundParams, BackgroundSuppressor};
 use crate::vision::bands::BandedRidge;
@@ -55,6 +59,9 @@ pub struct PipelineConfig {
     /// The learned engine was asked for but could not be used, and the classical path runs in
     /// its place (`--allow-degraded`): every message carries the degraded flag.
     pub degraded: bool,
+    /// The GPU the ridge (or feature) and thinning stages run on; the CPU runs them when
+    /// `None`, or when the GPU fails.
+    pub gpu: Option<Arc<Gpu>>,
 }
 
 impl PipelineConfig {
@@ -241,10 +248,12 @@ struct Learned {
     cut: bool,
     /// Nothing occludes a skeleton that came from the network (bridging's occlusion mask).
     no_occlusion: Plane<u8>,
+    /// The features computed on the GPU, in place of `crop` and `whole`.
+    gpu: Option<GpuFeatures>,
 }
 
 impl Learned {
-    fn new(width: usize, height: usize, config: &LearnedConfig) -> Result<Self, EngineError> {
+    fn new(width: usize, height: usize, config: &LearnedConfig, gpu: Option<&Arc<Gpu>>) -> Result<Self, EngineError> {
         let multiple = config.model.manifest.input.multiple_of.max(1);
         let up = |n: usize| n.div_ceil(multiple) * multiple;
         let whole_px = (up(width), up(height));
@@ -271,6 +280,11 @@ impl Learned {
             search_next: 0,
             cut: false,
             no_occlusion: Plane::new(width, height),
+            gpu: gpu.and_then(|gpu| {
+                GpuFeatures::new(Arc::clone(gpu), width, height, whole_px)
+                    .map_err(|e| tracing::warn!("{e}; the CPU computes the learned engine's features"))
+                    .ok()
+            }),
         })
     }
 
@@ -294,33 +308,72 @@ impl Learned {
         self.partial = searching;
         let whole = roi == Roi::whole(w, h);
         let (ew, eh) = if whole { self.whole_px } else { (roi.width, roi.height) };
+        if let Some(gpu) = &mut self.gpu {
+            if let Err(e) = gpu.extract(attenuation, roi, (ew, eh), &mut self.features) {
+                tracing::error!("{e}; the CPU computes the learned engine's features from now on");
+                self.gpu = None;
+            }
+        }
         let extractor = if whole { &mut self.whole } else { &mut self.crop };
-        let n = roi.width * roi.height;
-        if (ew, eh) == (roi.width, roi.height) {
-            extractor.extract(attenuation, roi, &mut self.features[..CHANNELS * n]).map_err(|e| e.to_string())?;
-        } else {
-            let region = &mut self.unpadded[..CHANNELS * n];
-            extractor.extract(attenuation, roi, region).map_err(|e| e.to_string())?;
-            for (c, plane) in region.chunks_exact(n).enumerate() {
-                for (y, row) in plane.chunks_exact(roi.width).enumerate() {
-                    let to = (c * eh + y) * ew;
-                    self.features[to..to + roi.width].copy_from_slice(row);
+        if self.gpu.is_none() {
+            let n = roi.width * roi.height;
+            if (ew, eh) == (roi.width, roi.height) {
+                extractor.extract(attenuation, roi, &mut self.features[..CHANNELS * n]).map_err(|e| e.to_string())?;
+            } else {
+                let region = &mut self.unpadded[..CHANNELS * n];
+                extractor.extract(attenuation, roi, region).map_err(|e| e.to_string())?;
+                for (c, plane) in region.chunks_exact(n).enumerate() {
+                    for (y, row) in plane.chunks_exact(roi.width).enumerate() {
+                        let to = (c * eh + y) * ew;
+                        self.features[to..to + roi.width].copy_from_slice(row);
+                    }
                 }
             }
         }
         let probability = &mut self.probability[..ew * eh];
         self.engine.segment(&self.features[..CHANNELS * ew * eh], ew, eh, probability).map_err(|e| e.to_string())?;
         out.strength.data.fill(0.0);
-        let (nx, ny) = extractor.normals();
+        let (nx, ny) = match &self.gpu {
+            Some(gpu) => gpu.normals(),
+            None => {
+                let (nx, ny) = extractor.normals();
+                (&nx.data[..], &ny.data[..])
+            }
+        };
         for y in 0..roi.height {
             let at = (roi.y + y) * w + roi.x;
             let from = y * roi.width;
             out.strength.data[at..at + roi.width].copy_from_slice(&probability[y * ew..y * ew + roi.width]);
-            out.normal_x.data[at..at + roi.width].copy_from_slice(&nx.data[from..from + roi.width]);
-            out.normal_y.data[at..at + roi.width].copy_from_slice(&ny.data[from..from + roi.width]);
+            out.normal_x.data[at..at + roi.width].copy_from_slice(&nx[from..from + roi.width]);
+            out.normal_y.data[at..at + roi.width].copy_from_slice(&ny[from..from + roi.width]);
         }
         self.last = roi;
         Ok(())
+    }
+}
+
+/// The stages the GPU runs, with the thick mask the GPU ridge stage brings back.
+#[derive(Debug)]
+struct GpuStages {
+    gpu: Arc<Gpu>,
+    /// `None` on the learned path, whose features are the GPU's work instead.
+    ridge: Option<GpuRidge>,
+    thick_mask: Plane<u8>,
+    thinning: GpuThinning,
+}
+
+impl GpuStages {
+    fn new(gpu: &Arc<Gpu>, width: usize, height: usize, config: &PipelineConfig) -> Result<Self, GpuError> {
+        let ridge = match config.learned {
+            None => Some(GpuRidge::new(Arc::clone(gpu), width, height, &config.ridge)?),
+            Some(_) => None,
+        };
+        Ok(GpuStages {
+            gpu: Arc::clone(gpu),
+            ridge,
+            thick_mask: Plane::new(width, height),
+            thinning: GpuThinning::new(Arc::clone(gpu), width, height)?,
+        })
     }
 }
 
@@ -344,6 +397,8 @@ pub struct Pipeline {
     thinning: Thinning,
     bridger: GapBridger,
     extractor: CenterlineExtractor,
+    /// The classical ridge stage and the thinning on the GPU; `None`: on the CPU.
+    gpu: Option<GpuStages>,
     /// Best recent duration (µs) of each stage, for the deadline check.
     stage_cost_us: [u64; STAGES.len() - 1],
 }
@@ -354,7 +409,11 @@ impl Pipeline {
     /// cannot run.
     pub fn new(width: usize, height: usize, config: &PipelineConfig) -> Result<Self, EngineError> {
         let n = width * height;
-        let learned = config.learned.as_ref().map(|l| Learned::new(width, height, l)).transpose()?;
+        let learned =
+            config.learned.as_ref().map(|l| Learned::new(width, height, l, config.gpu.as_ref())).transpose()?;
+        let gpu = config.gpu.as_ref().and_then(|gpu| {
+            GpuStages::new(gpu, width, height, config).map_err(|e| tracing::warn!("{e}; the CPU runs every stage")).ok()
+        });
         let (threshold, centerline) = match &config.learned {
             Some(l) => (l.threshold, l.centerline),
             None => (config.threshold, config.centerline),
@@ -382,13 +441,17 @@ impl Pipeline {
                     ..centerline
                 },
             ),
+            gpu,
             stage_cost_us: [0; STAGES.len() - 1],
         })
     }
 
-    /// What finds the wire: the learned engine or the ridge filter, both on the CPU.
+    /// What finds the wire: the GPU's kernels (with the learned engine on the CPU, when it
+    /// runs), or the learned engine or the ridge filter on the CPU.
     pub fn backend(&self) -> BackendId {
-        if self.learned.is_some() {
+        if self.gpu.is_some() {
+            BackendId::GPU_CUDA
+        } else if self.learned.is_some() {
             BackendId::CPU_LEARNED
         } else {
             BackendId::CPU_CLASSICAL
@@ -448,7 +511,11 @@ impl Pipeline {
         }
         boundary!();
         match &mut self.learned {
-            None => self.ridge.detect(&self.attenuation, &mut self.ridge_map),
+            None => {
+                if !self.ridge_on_gpu(frame) {
+                    self.ridge.detect(&self.attenuation, &mut self.ridge_map);
+                }
+            }
             Some(learned) => {
                 if let Err(reason) = learned.segment(&self.attenuation, self.extractor.prior(), &mut self.ridge_map) {
                     self.extractor.skip_frame();
@@ -463,9 +530,15 @@ impl Pipeline {
         self.hysteresis.apply(&self.ridge_map.strength, self.extractor.prior(), &mut self.segmentation);
         boundary!();
         self.skeleton.data.copy_from_slice(&self.segmentation.data);
-        self.thinning.apply(&mut self.skeleton);
+        if !self.thinning_on_gpu() {
+            self.thinning.apply(&mut self.skeleton);
+        }
         boundary!();
-        let occluded = self.learned.as_ref().map_or(self.ridge.thick_mask(), |l| &l.no_occlusion);
+        let occluded = match (&self.learned, &self.gpu) {
+            (Some(l), _) => &l.no_occlusion,
+            (None, Some(GpuStages { ridge: Some(_), thick_mask, .. })) => thick_mask,
+            (None, _) => self.ridge.thick_mask(),
+        };
         self.bridger.apply(&mut self.skeleton, occluded);
         boundary!();
         let noise = if self.learned.is_some() { 0.0 } else { self.hysteresis.noise() };
@@ -495,7 +568,50 @@ impl Pipeline {
 
     /// Where the last frame's thick structures (catheters) were masked.
     pub fn thick_mask(&self) -> &Plane<u8> {
-        self.ridge.thick_mask()
+        match &self.gpu {
+            Some(GpuStages { ridge: Some(_), thick_mask, .. }) => thick_mask,
+            _ => self.ridge.thick_mask(),
+        }
+    }
+
+    /// The ridge stage of `frame` on the GPU; false when there is none, or when it failed
+    /// (then the log says why, and the CPU runs the GPU's stages from now on).
+    fn ridge_on_gpu(&mut self, frame: &Frame) -> bool {
+        let Some(GpuStages { ridge: Some(ridge), thick_mask, .. }) = &mut self.gpu else {
+            return false;
+        };
+        // Background suppression changes the attenuation on the CPU: that is what is sent.
+        let loaded = match &self.background {
+            None => ridge.load_frame(frame, self.normaliser.table(frame.maxval)),
+            Some(_) => ridge.load_attenuation(&self.attenuation),
+        };
+        match loaded.and_then(|()| ridge.detect(&mut self.ridge_map, thick_mask)) {
+            Ok(()) => true,
+            Err(e) => self.gpu_failed(&e),
+        }
+    }
+
+    /// The thinning of the skeleton plane on the GPU; false as [`Pipeline::ridge_on_gpu`].
+    fn thinning_on_gpu(&mut self) -> bool {
+        let Some(stages) = &mut self.gpu else {
+            return false;
+        };
+        match stages.thinning.apply(&mut self.skeleton) {
+            Ok(()) => true,
+            Err(e) => {
+                self.skeleton.data.copy_from_slice(&self.segmentation.data);
+                self.gpu_failed(&e)
+            }
+        }
+    }
+
+    /// Leaves the GPU for good after `e`: a device that failed once is not trusted with the
+    /// next frame. Returns false, for the caller to run the stage on the CPU.
+    fn gpu_failed(&mut self, e: &GpuError) -> bool {
+        let device = self.gpu.as_ref().map(|g| g.gpu.describe()).unwrap_or_default();
+        tracing::error!("GPU {device}: {e}; the CPU runs every stage from now on");
+        self.gpu = None;
+        false
     }
 
     /// The last frame's segmentation: every pixel the hysteresis kept (0 or 1), wire and

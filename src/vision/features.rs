@@ -133,9 +133,7 @@ impl FeatureExtractor {
         for (y, row) in image.chunks_exact_mut(rw).enumerate() {
             row.copy_from_slice(&self.padded.data[inside(y)]);
         }
-        self.median_scratch.copy_from_slice(image);
-        let mid = (n - 1) / 2;
-        let median = *self.median_scratch.select_nth_unstable_by(mid, f32::total_cmp).1;
+        let median = region_median(attenuation, roi, &mut self.median_scratch);
         image.iter_mut().for_each(|v| *v = (*v - median).clamp(-CLAMP, CLAMP));
 
         for scale in 0..SCALES_PX.len() {
@@ -164,6 +162,18 @@ impl FeatureExtractor {
     pub fn normals(&self) -> (&Plane<f32>, &Plane<f32>) {
         (&self.normal_x, &self.normal_y)
     }
+}
+
+/// The lower median of `roi` of `attenuation`, ordered by [`f32::total_cmp`]; `scratch` holds
+/// at least the region's pixels.
+pub(crate) fn region_median(attenuation: &Plane<f32>, roi: Roi, scratch: &mut [f32]) -> f32 {
+    let n = roi.width * roi.height;
+    let values = &mut scratch[..n];
+    for (y, row) in values.chunks_exact_mut(roi.width).enumerate() {
+        let at = (roi.y + y) * attenuation.width + roi.x;
+        row.copy_from_slice(&attenuation.data[at..at + roi.width]);
+    }
+    *values.select_nth_unstable_by((n - 1) / 2, f32::total_cmp).1
 }
 
 #[cfg(test)]

@@ -29,7 +29,17 @@ impl Normaliser {
     /// Writes `-ln(v / maxval)` per pixel into `out`; zero counts are taken as half a count,
     /// so a saturated-dark pixel is large but finite.
     pub fn log_attenuation(&mut self, frame: &Frame, out: &mut Plane<f32>) {
-        let maxval = frame.maxval.max(1);
+        let lut = self.table(frame.maxval);
+        let top = lut.len() - 1;
+        for (o, &p) in out.data.iter_mut().zip(&frame.pixels) {
+            *o = lut[usize::from(p).min(top)];
+        }
+    }
+
+    /// The attenuation of every value `0..=maxval` of a detector with `maxval` (at least 1),
+    /// rebuilt only when `maxval` changes.
+    pub fn table(&mut self, maxval: u16) -> &[f32] {
+        let maxval = maxval.max(1);
         if maxval != self.lut_maxval {
             let ln_max = f32::from(maxval).ln();
             for (v, entry) in self.lut.iter_mut().enumerate().take(usize::from(maxval) + 1) {
@@ -37,10 +47,7 @@ impl Normaliser {
             }
             self.lut_maxval = maxval;
         }
-        let top = usize::from(maxval);
-        for (o, &p) in out.data.iter_mut().zip(&frame.pixels) {
-            *o = self.lut[usize::from(p).min(top)];
-        }
+        &self.lut[..=usize::from(maxval)]
     }
 }
 

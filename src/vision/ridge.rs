@@ -47,13 +47,32 @@ impl Default for RidgeParams {
     }
 }
 
+impl RidgeParams {
+    /// Radius (px) of the square the thick mask is dilated by: a catheter's walls lie that far
+    /// from its axis.
+    pub(crate) fn thick_dilation_px(&self) -> usize {
+        self.thick_scale_px.ceil() as usize + 1
+    }
+
+    /// Width (px) of the band along the frame's border where responses parallel to it are
+    /// echoes of the reflection there.
+    pub(crate) fn border_margin_px(&self) -> usize {
+        self.wire_scales_px.iter().copied().fold(0.0, f32::max).ceil() as usize + 1
+    }
+
+    /// Cosine of [`RidgeParams::parallel_tolerance_rad`].
+    pub(crate) fn parallel_min_cos(&self) -> f32 {
+        self.parallel_tolerance_rad.cos()
+    }
+}
+
 /// One-dimensional Gaussian kernels of a scale: smoothing, first and second derivative.
 #[derive(Debug, Clone)]
-struct Kernels {
-    radius: usize,
-    g: Vec<f32>,
-    d1: Vec<f32>,
-    d2: Vec<f32>,
+pub(crate) struct Kernels {
+    pub(crate) radius: usize,
+    pub(crate) g: Vec<f32>,
+    pub(crate) d1: Vec<f32>,
+    pub(crate) d2: Vec<f32>,
 }
 
 impl Kernels {
@@ -63,7 +82,7 @@ impl Kernels {
     /// which compose to scale σ. The two passes are folded into one kernel per axis, cut at
     /// ±6σ where the taps are below 2e-8 of the peak (measured against scikit-image: within
     /// 2e-5 relative, `tests/golden.rs`).
-    fn new(sigma_px: f32) -> Self {
+    pub(crate) fn new(sigma_px: f32) -> Self {
         let s = f64::from(sigma_px) / std::f64::consts::SQRT_2;
         let pass_radius = (7.0 * s).ceil() as i64;
         let xs: Vec<f64> = (-pass_radius..=pass_radius).map(|x| x as f64).collect();
@@ -541,7 +560,7 @@ impl RidgeDetector {
     }
 
     fn thick_dilation_px(&self) -> usize {
-        self.params.thick_scale_px.ceil() as usize + 1
+        self.params.thick_dilation_px()
     }
 
     /// Scale-normalised Hessian of `input` at `sigma_px`: the reference that faster variants
@@ -571,7 +590,7 @@ impl RidgeDetector {
         self.mark_thick_centres();
         let radius = self.thick_dilation_px();
         dilate(&mut self.thick_mask, radius, &mut self.dilate_scratch);
-        let min_cos = self.params.parallel_tolerance_rad.cos();
+        let min_cos = self.params.parallel_min_cos();
         for (i, v) in out.strength.data.iter_mut().enumerate() {
             if self.thick_mask.data[i] != 0 && *v > 0.0 {
                 let (tx, ty) = self.work.normal_at(i);
@@ -588,8 +607,8 @@ impl RidgeDetector {
     /// it. So ridges in the outermost pixels that run parallel to the border are dropped.
     fn suppress_border_echoes(&self, out: &mut RidgeMap) {
         let (w, h) = (out.strength.width, out.strength.height);
-        let margin = self.params.wire_scales_px.iter().copied().fold(0.0, f32::max).ceil() as usize + 1;
-        let min_cos = self.params.parallel_tolerance_rad.cos();
+        let margin = self.params.border_margin_px();
+        let min_cos = self.params.parallel_min_cos();
         for y in 0..h {
             for x in 0..w {
                 let near_row = (self.image_rows.0 && y < margin) || (self.image_rows.1 && y + margin >= h);

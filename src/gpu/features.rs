@@ -1,0 +1,112 @@
+//! The learned engine's input on the GPU: [`crate::vision::features::FeatureExtractor`] in
+//! `kernels/features.cu`, written straight into the engine's padded channel-major layout.
+//! The Hessians are taken over the whole frame, which a region's features equal by their
+//! definition; the median of the region is taken on the host, which holds the attenuation.
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaSlice, PushKernelArg};
+
+use super::ridge::{DeviceKernels, HessianPlanes};
+use super::{grid_2d, Gpu, GpuError, KernelId};
+use crate::vision::features::{region_median, Roi, CHANNELS, CLAMP, SCALES_PX};
+use crate::vision::Plane;
+
+/// Feature extraction for regions of `width` × `height` frames, every buffer made at start.
+#[derive(Debug)]
+pub struct GpuFeatures {
+    gpu: Arc<Gpu>,
+    kernels: [DeviceKernels; 2],
+    scales: [HessianPlanes; 2],
+    input: CudaSlice<f32>,
+    out: CudaSlice<f32>,
+    normal_x: CudaSlice<f32>,
+    normal_y: CudaSlice<f32>,
+    median_scratch: Vec<f32>,
+    normals: (Vec<f32>, Vec<f32>),
+    /// Pixels of the last region.
+    region_px: usize,
+}
+
+impl GpuFeatures {
+    /// The stage for `width` × `height` frames, its output at most `max_engine_px` (the
+    /// engine's largest input, each side a multiple of the network's).
+    pub fn new(gpu: Arc<Gpu>, width: usize, height: usize, max_engine_px: (usize, usize)) -> Result<Self, GpuError> {
+        let stream = gpu.stream().clone();
+        let f32s = |len: usize| stream.alloc_zeros::<f32>(len).map_err(GpuError::driver("allocation"));
+        let n = width * height;
+        Ok(GpuFeatures {
+            kernels: [DeviceKernels::new(&gpu, SCALES_PX[0])?, DeviceKernels::new(&gpu, SCALES_PX[1])?],
+            scales: [HessianPlanes::new(&gpu, width, height)?, HessianPlanes::new(&gpu, width, height)?],
+            input: f32s(n)?,
+            out: f32s(CHANNELS * max_engine_px.0 * max_engine_px.1)?,
+            normal_x: f32s(n)?,
+            normal_y: f32s(n)?,
+            median_scratch: vec![0.0; n],
+            normals: (vec![0.0; n], vec![0.0; n]),
+            region_px: 0,
+            gpu,
+        })
+    }
+
+    /// Writes the features of `roi` of `attenuation` into `out` laid out for an engine input
+    /// of `engine_px` (each channel `engine_px.0 × engine_px.1`, the region at its top left,
+    /// zero elsewhere), and keeps the normal at σ = 1 px for [`GpuFeatures::normals`].
+    pub fn extract(
+        &mut self,
+        attenuation: &Plane<f32>,
+        roi: Roi,
+        engine_px: (usize, usize),
+        out: &mut [f32],
+    ) -> Result<(), GpuError> {
+        let gpu = Arc::clone(&self.gpu);
+        let stream = gpu.stream();
+        let (fw, fh) = (attenuation.width, attenuation.height);
+        let (ew, eh) = engine_px;
+        let len = CHANNELS * ew * eh;
+        let fits = roi.x + roi.width <= fw && roi.y + roi.height <= fh && roi.width <= ew && roi.height <= eh;
+        if !fits || len > self.out.len() || len > out.len() || fw * fh != self.input.len() {
+            return Err(GpuError::Size(format!(
+                "region {roi:?} of a {fw}x{fh} frame into an engine input of {ew}x{eh} ({} values held)",
+                self.out.len()
+            )));
+        }
+        stream
+            .memcpy_htod(&attenuation.data[..], &mut self.input)
+            .map_err(GpuError::driver("upload of the attenuation"))?;
+        for (planes, k) in self.scales.iter_mut().zip(&self.kernels) {
+            planes.rows(&gpu, &self.input, k)?;
+            planes.hessian(&gpu, k)?;
+        }
+        let median = region_median(attenuation, roi, &mut self.median_scratch);
+        let mut target = self.out.slice_mut(..len);
+        stream.memset_zeros(&mut target).map_err(GpuError::driver("clearing the engine input"))?;
+        let [one, two] = &self.scales;
+        let ints = [fw, roi.x, roi.y, roi.width, roi.height].map(|v| v as i32);
+        let (ewi, ehi) = (ew as i32, eh as i32);
+        let mut launch = stream.launch_builder(gpu.function(KernelId::PackFeatures));
+        launch.arg(&self.input).arg(&one.xx).arg(&one.xy).arg(&one.yy).arg(&two.xx).arg(&two.xy).arg(&two.yy);
+        for v in &ints {
+            launch.arg(v);
+        }
+        launch.arg(&median).arg(&CLAMP).arg(&mut target).arg(&ewi).arg(&ehi);
+        launch.arg(&mut self.normal_x).arg(&mut self.normal_y);
+        // SAFETY: the arguments match wt_pack_features's; the region lies in the frame
+        // (checked by the caller's choice of region), its normals fit the frame-sized planes
+        // and the output holds CHANNELS × ew × eh values with ew, eh at least the region's.
+        unsafe { launch.launch(grid_2d(roi.width, roi.height)) }.map_err(GpuError::driver("wt_pack_features"))?;
+        let down = GpuError::driver("download of the features");
+        stream.memcpy_dtoh(&target, &mut out[..len]).map_err(&down)?;
+        let n = roi.width * roi.height;
+        self.region_px = n;
+        stream.memcpy_dtoh(&self.normal_x.slice(..n), &mut self.normals.0[..n]).map_err(&down)?;
+        stream.memcpy_dtoh(&self.normal_y.slice(..n), &mut self.normals.1[..n]).map_err(&down)?;
+        gpu.synchronize()
+    }
+
+    /// The unit normal across the ridge at σ = 1 px over the last region (x and y planes,
+    /// region-sized, row-major).
+    pub fn normals(&self) -> (&[f32], &[f32]) {
+        (&self.normals.0[..self.region_px], &self.normals.1[..self.region_px])
+    }
+}
