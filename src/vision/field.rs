@@ -35,6 +35,8 @@ pub struct FieldOfView {
     column_sum: Vec<f32>,
     /// Per column, how many pixels of a row its box covers (fewer at the borders).
     row_counts: Vec<f32>,
+    /// Per row: it holds a pixel near or above the threshold.
+    hot_rows: Vec<bool>,
     outside: Plane<u8>,
     scratch: Plane<u8>,
 }
@@ -52,6 +54,7 @@ impl FieldOfView {
                     ((x + r).min(width - 1) - x.saturating_sub(r) + 1) as f32
                 })
                 .collect(),
+            hot_rows: vec![false; height],
             outside: Plane::new(width, height),
             scratch: Plane::new(width, height),
         }
@@ -62,9 +65,26 @@ impl FieldOfView {
     pub fn update(&mut self, attenuation: &Plane<f32>) -> usize {
         let (w, h) = (attenuation.width, attenuation.height);
         let r = self.params.smooth_half_width_px;
+        let threshold = self.params.outside_attenuation;
+        // A box mean above the threshold needs a pixel above it in the box (a mean is at most
+        // its largest term; the margin covers the sum's rounding), so rows with no such pixel
+        // within `r` are inside the field without a sum: on most frames no shutter is in view.
+        let near = threshold * (1.0 - 1e-5);
+        for (hot, row) in self.hot_rows.iter_mut().zip(attenuation.data.chunks_exact(w)) {
+            *hot = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) > near;
+        }
+        let window = |y: usize| y.saturating_sub(r)..=(y + r).min(h - 1);
+        let any_hot = |rows: std::ops::RangeInclusive<usize>| self.hot_rows[rows].iter().any(|&hot| hot);
         // Box means as sums of shifted rows, in the order a window sum would add them, so
-        // the compiler vectorises them.
-        for (row_in, row_out) in attenuation.data.chunks_exact(w).zip(self.rows.data.chunks_exact_mut(w)) {
+        // the compiler vectorises them; only for rows some output row that can be outside
+        // reads.
+        for (y, (row_in, row_out)) in
+            attenuation.data.chunks_exact(w).zip(self.rows.data.chunks_exact_mut(w)).enumerate()
+        {
+            let (lo, hi) = (y.saturating_sub(2 * r), (y + 2 * r).min(h - 1));
+            if !any_hot(lo..=hi) {
+                continue;
+            }
             row_out.fill(0.0);
             for d in -(r.min(w - 1) as isize)..=r.min(w - 1) as isize {
                 let shift = d.unsigned_abs();
@@ -79,14 +99,19 @@ impl FieldOfView {
         }
         let mut count = 0;
         for y in 0..h {
+            let outside = &mut self.outside.data[y * w..(y + 1) * w];
+            if !any_hot(window(y)) {
+                outside.fill(0);
+                continue;
+            }
             let (lo, hi) = (y.saturating_sub(r), (y + r).min(h - 1));
             self.column_sum.fill(0.0);
             for row in self.rows.data[lo * w..(hi + 1) * w].chunks_exact(w) {
                 self.column_sum.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
             }
             let count_rows = (hi - lo + 1) as f32;
-            for (o, &sum) in self.outside.data[y * w..(y + 1) * w].iter_mut().zip(&self.column_sum) {
-                let out = sum / count_rows > self.params.outside_attenuation;
+            for (o, &sum) in outside.iter_mut().zip(&self.column_sum) {
+                let out = sum / count_rows > threshold;
                 *o = u8::from(out);
                 count += usize::from(out);
             }
@@ -144,5 +169,62 @@ mod tests {
         let mut strength = Plane { width: 20, height: 20, data: vec![0.5; 400] };
         fov.suppress(&mut strength);
         assert!(strength.data.iter().all(|&s| s == 0.5));
+    }
+
+    /// Every pixel's box mean, summed the way `update` sums, then the dilation: what `update`
+    /// gives when it sums every row.
+    fn outside_by_summing_everything(att: &Plane<f32>, params: FieldParams) -> Plane<u8> {
+        let (w, h, r) = (att.width, att.height, params.smooth_half_width_px);
+        let mut rows = Plane::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let (lo, hi) = (x.saturating_sub(r), (x + r).min(w - 1));
+                let mut sum = 0.0f32;
+                for d in -(r as isize)..=r as isize {
+                    let at = x as isize + d;
+                    if at >= 0 && (at as usize) < w {
+                        sum += att.data[y * w + at as usize];
+                    }
+                }
+                rows.data[y * w + x] = sum / (hi - lo + 1) as f32;
+            }
+        }
+        let mut outside = Plane::new(w, h);
+        for y in 0..h {
+            let (lo, hi) = (y.saturating_sub(r), (y + r).min(h - 1));
+            for x in 0..w {
+                let sum: f32 = (lo..=hi).map(|yy| rows.data[yy * w + x]).sum();
+                outside.data[y * w + x] = u8::from(sum / (hi - lo + 1) as f32 > params.outside_attenuation);
+            }
+        }
+        let mut scratch = Plane::new(w, h);
+        super::super::ridge::dilate(&mut outside, params.margin_px, &mut scratch);
+        outside
+    }
+
+    /// Rows far from any dark pixel are skipped, and the mask is the one summing every row
+    /// gives: a shutter on one side, a dark band in the middle, values just under and at the
+    /// threshold.
+    #[test]
+    fn skipping_rows_without_dark_pixels_changes_nothing() {
+        let (w, h) = (48, 90);
+        let params = FieldParams::default();
+        let mut att = Plane::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                att.data[y * w + x] = match y {
+                    0..=9 => 9.0,
+                    40..=44 => 6.0 + 0.1 * (x % 3) as f32,
+                    60..=70 => 6.0 - 1e-6 * (x % 5) as f32,
+                    _ => 2.0 + 0.01 * ((x * 7 + y * 3) % 13) as f32,
+                };
+            }
+        }
+        let mut fov = FieldOfView::new(w, h, params);
+        let count = fov.update(&att);
+        let want = outside_by_summing_everything(&att, params);
+        assert_eq!(fov.outside, want);
+        assert_eq!(count, want.data.iter().filter(|&&v| v != 0).count());
+        assert!(fov.outside.at(20, 25) == 0 && fov.outside.at(20, 2) == 1, "kept and dropped rows");
     }
 }
