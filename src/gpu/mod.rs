@@ -77,6 +77,11 @@ impl GpuError {
     }
 }
 
+/// The CUDA version whose driver API cudarc is built against (its `cuda-11040` feature in
+/// Cargo.toml): JetPack 5's, so Xavier runs the GPU path too. Newer drivers keep every call of
+/// it; an older one lacks some, and cudarc would abort the process on the first missing call.
+const BUILT_FOR_CUDA: i32 = 11040;
+
 /// A kernel source file of `kernels/`, embedded in the binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Source {
@@ -265,6 +270,20 @@ impl Gpu {
     }
 
     fn open_present(cache: Option<&Path>) -> Result<Arc<Gpu>, GpuError> {
+        let mut version = 0;
+        // SAFETY: cuDriverGetVersion writes one int and needs no cuInit.
+        unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version) }
+            .result()
+            .map_err(|e| GpuError::NoDevice(e.to_string()))?;
+        if version < BUILT_FOR_CUDA {
+            return Err(GpuError::NoDevice(format!(
+                "the CUDA driver is version {}.{}, this build needs {}.{} or newer",
+                version / 1000,
+                version % 1000 / 10,
+                BUILT_FOR_CUDA / 1000,
+                BUILT_FOR_CUDA % 1000 / 10
+            )));
+        }
         let ctx = CudaContext::new(0).map_err(|e| GpuError::NoDevice(e.to_string()))?;
         // One stream does all the work in order: the per-buffer events cudarc would record
         // for several streams are not needed.
