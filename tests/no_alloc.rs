@@ -25,6 +25,7 @@ use wiretrace::capture::trigger::TriggeredSource;
 use wiretrace::capture::{CaptureError, FrameSource};
 use wiretrace::config::GpioLine;
 use wiretrace::frame::Frame;
+use wiretrace::gpu::Gpu;
 use wiretrace::pipeline::realtime::ThreadPlacement;
 use wiretrace::pipeline::runner::{centerline_message, run, Pacing, RunMonitor, RunOptions};
 use wiretrace::pipeline::{Pipeline, PipelineConfig};
@@ -134,6 +135,7 @@ fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig)
     let mut source = MemorySource::new(frames, 15.0);
     let ridge_threads = config.ridge_workers.len() + 1;
     let mut pipeline = Pipeline::new(SIZE, SIZE, &config).expect("classical pipeline");
+    let backend = pipeline.backend();
     let mut frame = Frame::with_size(SIZE, SIZE);
     let mut rejected = bad_frame();
     let mut datagram = [0u8; MAX_MESSAGE_LEN];
@@ -188,12 +190,13 @@ fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig)
     }
     let reports = sinks.finish();
     println!(
-        "frame by frame, {ridge_threads} ridge threads, {COUNTED} frames of {SIZE}x{SIZE} after {WARM_UP} to \
+        "frame by frame, {backend}, {ridge_threads} ridge threads, {COUNTED} frames of {SIZE}x{SIZE} after {WARM_UP} to \
          warm up ({wires} with a wire, {} bad), allocations: {counts:?}",
         (WARM_UP..WARM_UP + COUNTED).filter(|&i| bad(i)).count()
     );
     assert!(wires >= COUNTED / 2, "the wire path was exercised: {wires} of {COUNTED} frames");
     assert_eq!(reports[0].errors, 0);
+    assert_eq!(pipeline.backend(), backend, "the backend held to the end");
     let Counts { process, message, sink, bad_frames, heartbeats } = counts;
     assert_eq!((process, message, sink, bad_frames, heartbeats), (0, 0, 0, 0, 0), "allocations per part");
 }
@@ -476,7 +479,7 @@ type Scenario = (&'static str, Box<dyn FnOnce()>);
 
 fn main() {
     let frames = frames();
-    let scenarios: [Scenario; 9] = [
+    let scenarios: [Scenario; 10] = [
         ("serial sink with the port down", Box::new(serial_sink_with_the_port_down)),
         (
             "pipeline and sinks frame by frame",
@@ -495,6 +498,19 @@ fn main() {
                         frames,
                         PipelineConfig { ridge_workers, ..PipelineConfig::default() },
                     )
+                }
+            }),
+        ),
+        (
+            "pipeline and sinks frame by frame, ridge stage and thinning on the GPU",
+            Box::new({
+                let frames = frames.clone();
+                move || match Gpu::open(None) {
+                    Ok(gpu) => pipeline_and_sinks_frame_by_frame(
+                        frames,
+                        PipelineConfig { gpu: Some(gpu), ..PipelineConfig::default() },
+                    ),
+                    Err(e) => println!("SKIPPED: no CUDA device ({e})"),
                 }
             }),
         ),

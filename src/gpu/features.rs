@@ -5,10 +5,8 @@
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, PushKernelArg};
-
 use super::ridge::{DeviceKernels, HessianPlanes};
-use super::{grid_2d, Gpu, GpuError, KernelId};
+use super::{grid_2d, DeviceBuffer, Gpu, GpuError, KernelId};
 use crate::vision::features::{region_median, Roi, CHANNELS, CLAMP, SCALES_PX};
 use crate::vision::Plane;
 
@@ -18,10 +16,10 @@ pub struct GpuFeatures {
     gpu: Arc<Gpu>,
     kernels: [DeviceKernels; 2],
     scales: [HessianPlanes; 2],
-    input: CudaSlice<f32>,
-    out: CudaSlice<f32>,
-    normal_x: CudaSlice<f32>,
-    normal_y: CudaSlice<f32>,
+    input: DeviceBuffer<f32>,
+    out: DeviceBuffer<f32>,
+    normal_x: DeviceBuffer<f32>,
+    normal_y: DeviceBuffer<f32>,
     median_scratch: Vec<f32>,
     normals: (Vec<f32>, Vec<f32>),
     /// Pixels of the last region.
@@ -32,8 +30,7 @@ impl GpuFeatures {
     /// The stage for `width` × `height` frames, its output at most `max_engine_px` (the
     /// engine's largest input, each side a multiple of the network's).
     pub fn new(gpu: Arc<Gpu>, width: usize, height: usize, max_engine_px: (usize, usize)) -> Result<Self, GpuError> {
-        let stream = gpu.stream().clone();
-        let f32s = |len: usize| stream.alloc_zeros::<f32>(len).map_err(GpuError::driver("allocation"));
+        let f32s = |len: usize| DeviceBuffer::zeros(&gpu, len);
         let n = width * height;
         Ok(GpuFeatures {
             kernels: [DeviceKernels::new(&gpu, SCALES_PX[0])?, DeviceKernels::new(&gpu, SCALES_PX[1])?],
@@ -59,7 +56,7 @@ impl GpuFeatures {
         engine_px: (usize, usize),
         out: &mut [f32],
     ) -> Result<(), GpuError> {
-        let gpu = Arc::clone(&self.gpu);
+        let gpu = &*self.gpu;
         let stream = gpu.stream();
         let (fw, fh) = (attenuation.width, attenuation.height);
         let (ew, eh) = engine_px;
@@ -72,35 +69,34 @@ impl GpuFeatures {
             )));
         }
         stream
-            .memcpy_htod(&attenuation.data[..], &mut self.input)
+            .memcpy_htod(&attenuation.data[..], &mut self.input.slice)
             .map_err(GpuError::driver("upload of the attenuation"))?;
-        for (planes, k) in self.scales.iter_mut().zip(&self.kernels) {
-            planes.rows(&gpu, &self.input, k)?;
-            planes.hessian(&gpu, k)?;
+        for (planes, k) in self.scales.iter().zip(&self.kernels) {
+            planes.rows(gpu, &self.input, k)?;
+            planes.hessian(gpu, k)?;
         }
         let median = region_median(attenuation, roi, &mut self.median_scratch);
-        let mut target = self.out.slice_mut(..len);
-        stream.memset_zeros(&mut target).map_err(GpuError::driver("clearing the engine input"))?;
+        stream
+            .memset_zeros(&mut self.out.slice.slice_mut(..len))
+            .map_err(GpuError::driver("clearing the engine input"))?;
         let [one, two] = &self.scales;
-        let ints = [fw, roi.x, roi.y, roi.width, roi.height].map(|v| v as i32);
+        let [fwi, x, y, rw, rh] = [fw, roi.x, roi.y, roi.width, roi.height].map(|v| v as i32);
         let (ewi, ehi) = (ew as i32, eh as i32);
-        let mut launch = stream.launch_builder(gpu.function(KernelId::PackFeatures));
-        launch.arg(&self.input).arg(&one.xx).arg(&one.xy).arg(&one.yy).arg(&two.xx).arg(&two.xy).arg(&two.yy);
-        for v in &ints {
-            launch.arg(v);
-        }
-        launch.arg(&median).arg(&CLAMP).arg(&mut target).arg(&ewi).arg(&ehi);
-        launch.arg(&mut self.normal_x).arg(&mut self.normal_y);
-        // SAFETY: the arguments match wt_pack_features's; the region lies in the frame
-        // (checked by the caller's choice of region), its normals fit the frame-sized planes
-        // and the output holds CHANNELS × ew × eh values with ew, eh at least the region's.
-        unsafe { launch.launch(grid_2d(roi.width, roi.height)) }.map_err(GpuError::driver("wt_pack_features"))?;
+        // SAFETY: the arguments match wt_pack_features's; the region lies in the frame and in
+        // the engine's input (checked above), its normals fit the frame-sized planes, and the
+        // output holds at least CHANNELS × ew × eh values.
+        unsafe {
+            launch!(gpu, KernelId::PackFeatures, grid_2d(roi.width, roi.height);
+                &self.input.addr, &one.xx.addr, &one.xy.addr, &one.yy.addr, &two.xx.addr, &two.xy.addr, &two.yy.addr,
+                &fwi, &x, &y, &rw, &rh, &median, &CLAMP, &self.out.addr, &ewi, &ehi,
+                &self.normal_x.addr, &self.normal_y.addr)
+        }?;
         let down = GpuError::driver("download of the features");
-        stream.memcpy_dtoh(&target, &mut out[..len]).map_err(&down)?;
+        stream.memcpy_dtoh(&self.out.slice.slice(..len), &mut out[..len]).map_err(&down)?;
         let n = roi.width * roi.height;
         self.region_px = n;
-        stream.memcpy_dtoh(&self.normal_x.slice(..n), &mut self.normals.0[..n]).map_err(&down)?;
-        stream.memcpy_dtoh(&self.normal_y.slice(..n), &mut self.normals.1[..n]).map_err(&down)?;
+        stream.memcpy_dtoh(&self.normal_x.slice.slice(..n), &mut self.normals.0[..n]).map_err(&down)?;
+        stream.memcpy_dtoh(&self.normal_y.slice.slice(..n), &mut self.normals.1[..n]).map_err(&down)?;
         gpu.synchronize()
     }
 

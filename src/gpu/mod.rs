@@ -6,6 +6,18 @@
 //! cudarc loads `libcuda` and `libnvrtc` when first asked, so this builds and runs where
 //! CUDA is absent: [`Gpu::open`] then says why, and the service runs the CPU path.
 
+/// Launches a kernel on the GPU's stream: `launch!(gpu, KernelId, LaunchConfig; &arg, ...)`,
+/// each argument a reference to a value of the kernel's parameter type (a buffer by its
+/// [`DeviceBuffer::addr`]). The pointers to the values stay on the stack, where
+/// `cuLaunchKernel` reads them: a launch allocates nothing. It is `unsafe`: the arguments must
+/// match the kernel's parameters in number, order and type.
+macro_rules! launch {
+    ($gpu:expr, $id:expr, $cfg:expr; $($arg:expr),+ $(,)?) => {{
+        let mut params = [$(std::ptr::from_ref($arg).cast_mut().cast::<std::ffi::c_void>()),+];
+        $gpu.launch($id, $cfg, &mut params)
+    }};
+}
+
 pub mod features;
 pub mod ridge;
 pub mod thinning;
@@ -14,7 +26,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, LaunchConfig};
+use std::ffi::c_void;
+
+use cudarc::driver::sys::CUdeviceptr;
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DeviceRepr, LaunchConfig, ValidAsZeroBits,
+};
 use cudarc::nvrtc::{CompileOptions, Ptx};
 use sha2::{Digest, Sha256};
 
@@ -329,6 +346,25 @@ impl Gpu {
         &self.functions[at]
     }
 
+    /// Launches `id` with `params`, pointers to its arguments' values (see `launch!`).
+    ///
+    /// # Safety
+    /// `params` must match the kernel's parameters in number, order and type, and every buffer
+    /// they name must hold what the kernel reads and writes.
+    pub(crate) unsafe fn launch(
+        &self,
+        id: KernelId,
+        cfg: LaunchConfig,
+        params: &mut [*mut c_void],
+    ) -> Result<(), GpuError> {
+        let function = self.function(id).cu_function();
+        let (grid, block, shared) = (cfg.grid_dim, cfg.block_dim, cfg.shared_mem_bytes);
+        // SAFETY: the caller vouches for the arguments; the function and the stream belong
+        // to this context.
+        unsafe { cudarc::driver::result::launch_kernel(function, grid, block, shared, self.stream.cu_stream(), params) }
+            .map_err(GpuError::driver(id.entry()))
+    }
+
     /// Waits for the stream's work.
     pub(crate) fn synchronize(&self) -> Result<(), GpuError> {
         self.stream.synchronize().map_err(GpuError::driver("synchronize"))
@@ -348,6 +384,39 @@ fn cached_or_compiled(cache: Option<&Path>, source: Source, arch: &str) -> Resul
         }
     }
     Ok(ptx)
+}
+
+/// A device buffer and its address, taken once: kernels are given the address.
+#[derive(Debug)]
+pub(crate) struct DeviceBuffer<T> {
+    pub(crate) slice: CudaSlice<T>,
+    pub(crate) addr: CUdeviceptr,
+}
+
+impl<T: DeviceRepr + ValidAsZeroBits> DeviceBuffer<T> {
+    /// `len` zeros.
+    pub(crate) fn zeros(gpu: &Gpu, len: usize) -> Result<Self, GpuError> {
+        let slice = gpu.stream().alloc_zeros::<T>(len).map_err(GpuError::driver("allocation"))?;
+        Ok(Self::new(gpu, slice))
+    }
+
+    /// A copy of `data`.
+    pub(crate) fn from_host(gpu: &Gpu, data: &[T]) -> Result<Self, GpuError> {
+        let slice = gpu.stream().clone_htod(data).map_err(GpuError::driver("upload"))?;
+        Ok(Self::new(gpu, slice))
+    }
+
+    fn new(gpu: &Gpu, slice: CudaSlice<T>) -> Self {
+        // With event tracking off (Gpu::open) the guard returned beside the address does
+        // nothing; the address stays valid as long as the slice.
+        let addr = slice.device_ptr(gpu.stream()).0;
+        DeviceBuffer { slice, addr }
+    }
+
+    /// Values held.
+    pub(crate) fn len(&self) -> usize {
+        self.slice.len()
+    }
 }
 
 /// Fails unless `got` equals `want` values (`what` names the buffer).

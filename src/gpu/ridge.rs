@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::LaunchConfig;
 
-use super::{check_len, grid_1d, grid_2d, Gpu, GpuError, KernelId};
+use super::{check_len, grid_1d, grid_2d, DeviceBuffer, Gpu, GpuError, KernelId};
 use crate::frame::Frame;
 use crate::vision::ridge::{Kernels, RidgeMap, RidgeParams};
 use crate::vision::Plane;
@@ -21,16 +21,21 @@ const ROW_BLOCK: u32 = 256;
 pub(crate) struct DeviceKernels {
     pub(crate) sigma_px: f32,
     pub(crate) radius: i32,
-    pub(crate) g: CudaSlice<f32>,
-    pub(crate) d1: CudaSlice<f32>,
-    pub(crate) d2: CudaSlice<f32>,
+    pub(crate) g: DeviceBuffer<f32>,
+    pub(crate) d1: DeviceBuffer<f32>,
+    pub(crate) d2: DeviceBuffer<f32>,
 }
 
 impl DeviceKernels {
     pub(crate) fn new(gpu: &Gpu, sigma_px: f32) -> Result<Self, GpuError> {
         let k = Kernels::new(sigma_px);
-        let up = |taps: &[f32]| gpu.stream().clone_htod(taps).map_err(GpuError::driver("upload of kernel taps"));
-        Ok(DeviceKernels { sigma_px, radius: k.radius as i32, g: up(&k.g)?, d1: up(&k.d1)?, d2: up(&k.d2)? })
+        Ok(DeviceKernels {
+            sigma_px,
+            radius: k.radius as i32,
+            g: DeviceBuffer::from_host(gpu, &k.g)?,
+            d1: DeviceBuffer::from_host(gpu, &k.d1)?,
+            d2: DeviceBuffer::from_host(gpu, &k.d2)?,
+        })
     }
 }
 
@@ -40,17 +45,17 @@ impl DeviceKernels {
 pub(crate) struct HessianPlanes {
     pub(crate) width: usize,
     pub(crate) height: usize,
-    smooth: CudaSlice<f32>,
-    first: CudaSlice<f32>,
-    second: CudaSlice<f32>,
-    pub(crate) xx: CudaSlice<f32>,
-    pub(crate) xy: CudaSlice<f32>,
-    pub(crate) yy: CudaSlice<f32>,
+    smooth: DeviceBuffer<f32>,
+    first: DeviceBuffer<f32>,
+    second: DeviceBuffer<f32>,
+    pub(crate) xx: DeviceBuffer<f32>,
+    pub(crate) xy: DeviceBuffer<f32>,
+    pub(crate) yy: DeviceBuffer<f32>,
 }
 
 impl HessianPlanes {
     pub(crate) fn new(gpu: &Gpu, width: usize, height: usize) -> Result<Self, GpuError> {
-        let plane = || gpu.stream().alloc_zeros::<f32>(width * height).map_err(GpuError::driver("allocation"));
+        let plane = || DeviceBuffer::zeros(gpu, width * height);
         Ok(HessianPlanes {
             width,
             height,
@@ -63,29 +68,30 @@ impl HessianPlanes {
         })
     }
 
-    /// The row pass of `k` over `input`.
-    pub(crate) fn rows(&mut self, gpu: &Gpu, input: &CudaSlice<f32>, k: &DeviceKernels) -> Result<(), GpuError> {
+    /// The row pass of `k` over `input` (a plane of this size).
+    pub(crate) fn rows(&self, gpu: &Gpu, input: &DeviceBuffer<f32>, k: &DeviceKernels) -> Result<(), GpuError> {
         let (w, h) = (self.width as i32, self.height as i32);
         let cfg = LaunchConfig {
             grid_dim: ((self.width as u32).div_ceil(ROW_BLOCK), self.height as u32, 1),
             block_dim: (ROW_BLOCK, 1, 1),
             shared_mem_bytes: (ROW_BLOCK + 2 * k.radius as u32) * 4,
         };
-        let mut launch = gpu.stream().launch_builder(gpu.function(KernelId::RidgeRows));
-        launch.arg(input).arg(&w).arg(&h).arg(&k.g).arg(&k.d1).arg(&k.d2).arg(&k.radius);
-        launch.arg(&mut self.smooth).arg(&mut self.first).arg(&mut self.second);
+        let (smooth, first, second) = (&self.smooth.addr, &self.first.addr, &self.second.addr);
         // SAFETY: the arguments match wt_ridge_rows's parameters; every plane holds w × h
-        // values and the shared memory the tile needs is asked for.
-        unsafe { launch.launch(cfg) }.map(drop).map_err(GpuError::driver("wt_ridge_rows"))
+        // values, each kernel 2r + 1 taps, and the shared memory the tile needs is asked for.
+        unsafe {
+            launch!(gpu, KernelId::RidgeRows, cfg;
+                &input.addr, &w, &h, &k.g.addr, &k.d1.addr, &k.d2.addr, &k.radius, smooth, first, second)
+        }
     }
 
     /// The Hessian of the last row pass, scaled by σ².
-    pub(crate) fn hessian(&mut self, gpu: &Gpu, k: &DeviceKernels) -> Result<(), GpuError> {
+    pub(crate) fn hessian(&self, gpu: &Gpu, k: &DeviceKernels) -> Result<(), GpuError> {
         let s2 = k.sigma_px * k.sigma_px;
-        let (w, h) = (self.width, self.height);
-        cols(gpu, (w, h), &self.second, (&k.g, k.radius, false, s2), &mut self.xx)?;
-        cols(gpu, (w, h), &self.first, (&k.d1, k.radius, true, s2), &mut self.xy)?;
-        cols(gpu, (w, h), &self.smooth, (&k.d2, k.radius, false, s2), &mut self.yy)
+        let size = (self.width, self.height);
+        cols(gpu, size, &self.second, (&k.g, k.radius, false, s2), &self.xx)?;
+        cols(gpu, size, &self.first, (&k.d1, k.radius, true, s2), &self.xy)?;
+        cols(gpu, size, &self.smooth, (&k.d2, k.radius, false, s2), &self.yy)
     }
 }
 
@@ -93,15 +99,17 @@ impl HessianPlanes {
 fn cols(
     gpu: &Gpu,
     (w, h): (usize, usize),
-    input: &CudaSlice<f32>,
-    (k, radius, anti, scale): (&CudaSlice<f32>, i32, bool, f32),
-    out: &mut CudaSlice<f32>,
+    input: &DeviceBuffer<f32>,
+    (k, radius, anti, scale): (&DeviceBuffer<f32>, i32, bool, f32),
+    out: &DeviceBuffer<f32>,
 ) -> Result<(), GpuError> {
     let (wi, hi, anti) = (w as i32, h as i32, i32::from(anti));
-    let mut launch = gpu.stream().launch_builder(gpu.function(KernelId::RidgeCols));
-    launch.arg(input).arg(&wi).arg(&hi).arg(k).arg(&radius).arg(&anti).arg(&scale).arg(out);
-    // SAFETY: the arguments match wt_ridge_cols's parameters; both planes hold w × h values.
-    unsafe { launch.launch(grid_2d(w, h)) }.map(drop).map_err(GpuError::driver("wt_ridge_cols"))
+    // SAFETY: the arguments match wt_ridge_cols's parameters; both planes hold w × h values,
+    // the kernel 2r + 1 taps.
+    unsafe {
+        launch!(gpu, KernelId::RidgeCols, grid_2d(w, h);
+            &input.addr, &wi, &hi, &k.addr, &radius, &anti, &scale, &out.addr)
+    }
 }
 
 /// [`crate::vision::ridge::RidgeDetector`] on the GPU, with every buffer made at start.
@@ -112,45 +120,43 @@ pub struct GpuRidge {
     wire: Vec<DeviceKernels>,
     thick: DeviceKernels,
     planes: HessianPlanes,
-    pixels: CudaSlice<u16>,
-    lut: CudaSlice<f32>,
+    pixels: DeviceBuffer<u16>,
+    lut: DeviceBuffer<f32>,
     lut_maxval: u16,
-    input: CudaSlice<f32>,
-    gx: CudaSlice<f32>,
-    gy: CudaSlice<f32>,
-    strength: CudaSlice<f32>,
-    normal_x: CudaSlice<f32>,
-    normal_y: CudaSlice<f32>,
-    raw: CudaSlice<f32>,
-    response: CudaSlice<f32>,
-    mask: CudaSlice<u8>,
-    scratch: CudaSlice<u8>,
+    input: DeviceBuffer<f32>,
+    gx: DeviceBuffer<f32>,
+    gy: DeviceBuffer<f32>,
+    strength: DeviceBuffer<f32>,
+    normal_x: DeviceBuffer<f32>,
+    normal_y: DeviceBuffer<f32>,
+    raw: DeviceBuffer<f32>,
+    response: DeviceBuffer<f32>,
+    mask: DeviceBuffer<u8>,
+    scratch: DeviceBuffer<u8>,
 }
 
 impl GpuRidge {
     /// The ridge stage for `width` × `height` frames with `params`.
     pub fn new(gpu: Arc<Gpu>, width: usize, height: usize, params: &RidgeParams) -> Result<Self, GpuError> {
         let n = width * height;
-        let stream = gpu.stream().clone();
-        let f32s = |len: usize| stream.alloc_zeros::<f32>(len).map_err(GpuError::driver("allocation"));
-        let u8s = || stream.alloc_zeros::<u8>(n).map_err(GpuError::driver("allocation"));
+        let plane = || DeviceBuffer::<f32>::zeros(&gpu, n);
         let wire = params.wire_scales_px.iter().map(|&s| DeviceKernels::new(&gpu, s)).collect::<Result<Vec<_>, _>>()?;
         Ok(GpuRidge {
             thick: DeviceKernels::new(&gpu, params.thick_scale_px)?,
             planes: HessianPlanes::new(&gpu, width, height)?,
-            pixels: stream.alloc_zeros::<u16>(n).map_err(GpuError::driver("allocation"))?,
-            lut: f32s(usize::from(u16::MAX) + 1)?,
+            pixels: DeviceBuffer::zeros(&gpu, n)?,
+            lut: DeviceBuffer::zeros(&gpu, usize::from(u16::MAX) + 1)?,
             lut_maxval: 0,
-            input: f32s(n)?,
-            gx: f32s(n)?,
-            gy: f32s(n)?,
-            strength: f32s(n)?,
-            normal_x: f32s(n)?,
-            normal_y: f32s(n)?,
-            raw: f32s(n)?,
-            response: f32s(n)?,
-            mask: u8s()?,
-            scratch: u8s()?,
+            input: plane()?,
+            gx: plane()?,
+            gy: plane()?,
+            strength: plane()?,
+            normal_x: plane()?,
+            normal_y: plane()?,
+            raw: plane()?,
+            response: plane()?,
+            mask: DeviceBuffer::zeros(&gpu, n)?,
+            scratch: DeviceBuffer::zeros(&gpu, n)?,
             wire,
             params: params.clone(),
             gpu,
@@ -165,15 +171,21 @@ impl GpuRidge {
         check_len("the attenuation table", table.len(), usize::from(maxval) + 1)?;
         let stream = self.gpu.stream();
         if maxval != self.lut_maxval {
-            stream.memcpy_htod(table, &mut self.lut).map_err(GpuError::driver("upload of the attenuation table"))?;
+            stream
+                .memcpy_htod(table, &mut self.lut.slice)
+                .map_err(GpuError::driver("upload of the attenuation table"))?;
             self.lut_maxval = maxval;
         }
-        stream.memcpy_htod(&frame.pixels[..], &mut self.pixels).map_err(GpuError::driver("upload of the frame"))?;
-        let (top, n) = (i32::from(maxval), self.planes.width as i32 * self.planes.height as i32);
-        let mut launch = stream.launch_builder(self.gpu.function(KernelId::LogAttenuation));
-        launch.arg(&self.pixels).arg(&self.lut).arg(&top).arg(&mut self.input).arg(&n);
-        // SAFETY: the arguments match wt_log_attenuation's; the table has 65 536 entries.
-        unsafe { launch.launch(grid_1d(n as usize)) }.map(drop).map_err(GpuError::driver("wt_log_attenuation"))
+        stream
+            .memcpy_htod(&frame.pixels[..], &mut self.pixels.slice)
+            .map_err(GpuError::driver("upload of the frame"))?;
+        let (top, n) = (i32::from(maxval), self.pixels.len() as i32);
+        // SAFETY: the arguments match wt_log_attenuation's; the table has 65 536 entries, the
+        // frame and the attenuation n values.
+        unsafe {
+            launch!(self.gpu, KernelId::LogAttenuation, grid_1d(n as usize);
+                &self.pixels.addr, &self.lut.addr, &top, &self.input.addr, &n)
+        }
     }
 
     /// An attenuation plane made on the CPU (after background suppression) as the input.
@@ -181,14 +193,14 @@ impl GpuRidge {
         check_len("the attenuation", attenuation.data.len(), self.input.len())?;
         self.gpu
             .stream()
-            .memcpy_htod(&attenuation.data[..], &mut self.input)
+            .memcpy_htod(&attenuation.data[..], &mut self.input.slice)
             .map_err(GpuError::driver("upload of the attenuation"))
     }
 
     /// The loaded input's log attenuation, for tests and diagnostics.
     pub fn input(&self, out: &mut Plane<f32>) -> Result<(), GpuError> {
         check_len("the attenuation", out.data.len(), self.input.len())?;
-        self.gpu.stream().memcpy_dtoh(&self.input, &mut out.data[..]).map_err(GpuError::driver("download"))?;
+        self.gpu.stream().memcpy_dtoh(&self.input.slice, &mut out.data[..]).map_err(GpuError::driver("download"))?;
         self.gpu.synchronize()
     }
 
@@ -204,60 +216,56 @@ impl GpuRidge {
         ] {
             check_len(what, got, w * h)?;
         }
-        let gpu = Arc::clone(&self.gpu);
-        let stream = gpu.stream();
+        let gpu = &*self.gpu;
         let (wi, hi, n) = (w as i32, h as i32, (w * h) as i32);
         let two_b2 = 2.0 * self.params.beta * self.params.beta;
-        let mut launch = stream.launch_builder(gpu.function(KernelId::RidgeInit));
-        launch.arg(&mut self.strength).arg(&mut self.normal_x).arg(&mut self.normal_y).arg(&mut self.raw).arg(&n);
+        let (strength, nx, ny, raw) = (&self.strength.addr, &self.normal_x.addr, &self.normal_y.addr, &self.raw.addr);
         // SAFETY: the arguments match wt_ridge_init's; every plane holds n values.
-        unsafe { launch.launch(grid_1d(w * h)) }.map_err(GpuError::driver("wt_ridge_init"))?;
-        for k in &self.wire {
-            self.planes.rows(&gpu, &self.input, k)?;
-            self.planes.hessian(&gpu, k)?;
-            let s1 = k.sigma_px;
-            cols(&gpu, (w, h), &self.planes.first, (&k.g, k.radius, false, s1), &mut self.gx)?;
-            cols(&gpu, (w, h), &self.planes.smooth, (&k.d1, k.radius, true, s1), &mut self.gy)?;
-            let p = &self.planes;
-            let mut launch = stream.launch_builder(gpu.function(KernelId::RidgeFold));
-            launch.arg(&p.xx).arg(&p.xy).arg(&p.yy).arg(&self.gx).arg(&self.gy);
-            launch.arg(&mut self.strength).arg(&mut self.normal_x).arg(&mut self.normal_y).arg(&mut self.raw);
-            launch.arg(&n).arg(&two_b2).arg(&self.params.edge_tolerance);
-            // SAFETY: the arguments match wt_ridge_fold's; every plane holds n values.
-            unsafe { launch.launch(grid_1d(w * h)) }.map_err(GpuError::driver("wt_ridge_fold"))?;
-        }
-        self.planes.rows(&gpu, &self.input, &self.thick)?;
-        self.planes.hessian(&gpu, &self.thick)?;
+        unsafe { launch!(gpu, KernelId::RidgeInit, grid_1d(w * h); strength, nx, ny, raw, &n) }?;
         let p = &self.planes;
-        let mut launch = stream.launch_builder(gpu.function(KernelId::WeightedDepth));
-        launch.arg(&p.xx).arg(&p.xy).arg(&p.yy).arg(&mut self.response).arg(&n).arg(&two_b2);
+        for k in &self.wire {
+            p.rows(gpu, &self.input, k)?;
+            p.hessian(gpu, k)?;
+            let s1 = k.sigma_px;
+            cols(gpu, (w, h), &p.first, (&k.g, k.radius, false, s1), &self.gx)?;
+            cols(gpu, (w, h), &p.smooth, (&k.d1, k.radius, true, s1), &self.gy)?;
+            // SAFETY: the arguments match wt_ridge_fold's; every plane holds n values.
+            unsafe {
+                launch!(gpu, KernelId::RidgeFold, grid_1d(w * h);
+                    &p.xx.addr, &p.xy.addr, &p.yy.addr, &self.gx.addr, &self.gy.addr,
+                    strength, nx, ny, raw, &n, &two_b2, &self.params.edge_tolerance)
+            }?;
+        }
+        p.rows(gpu, &self.input, &self.thick)?;
+        p.hessian(gpu, &self.thick)?;
+        let (hessian, response, mask) = ((&p.xx.addr, &p.xy.addr, &p.yy.addr), &self.response.addr, &self.mask.addr);
         // SAFETY: the arguments match wt_weighted_depth's; every plane holds n values.
-        unsafe { launch.launch(grid_1d(w * h)) }.map_err(GpuError::driver("wt_weighted_depth"))?;
+        unsafe {
+            launch!(gpu, KernelId::WeightedDepth, grid_1d(w * h); hessian.0, hessian.1, hessian.2, response, &n, &two_b2)
+        }?;
         let min_depth = self.params.thick_min_depth;
-        let mut launch = stream.launch_builder(gpu.function(KernelId::ThickCentres));
-        launch.arg(&self.response).arg(&self.raw).arg(&p.xx).arg(&p.xy).arg(&p.yy).arg(&mut self.mask);
-        launch.arg(&wi).arg(&hi).arg(&min_depth);
         // SAFETY: the arguments match wt_thick_centres's; every plane holds w × h values.
-        unsafe { launch.launch(grid_2d(w, h)) }.map_err(GpuError::driver("wt_thick_centres"))?;
+        unsafe {
+            launch!(gpu, KernelId::ThickCentres, grid_2d(w, h);
+                response, raw, hessian.0, hessian.1, hessian.2, mask, &wi, &hi, &min_depth)
+        }?;
         let radius = self.params.thick_dilation_px() as i32;
-        for axis in [0i32, 1] {
-            let (from, to) = if axis == 0 { (&self.mask, &mut self.scratch) } else { (&self.scratch, &mut self.mask) };
-            let mut launch = stream.launch_builder(gpu.function(KernelId::Dilate));
-            launch.arg(from).arg(to).arg(&wi).arg(&hi).arg(&radius).arg(&axis);
+        for (axis, from, to) in [(0i32, mask, &self.scratch.addr), (1, &self.scratch.addr, mask)] {
             // SAFETY: the arguments match wt_dilate's; both masks hold w × h values.
-            unsafe { launch.launch(grid_2d(w, h)) }.map_err(GpuError::driver("wt_dilate"))?;
+            unsafe { launch!(gpu, KernelId::Dilate, grid_2d(w, h); from, to, &wi, &hi, &radius, &axis) }?;
         }
         let (min_cos, margin) = (self.params.parallel_min_cos(), self.params.border_margin_px() as i32);
-        let mut launch = stream.launch_builder(gpu.function(KernelId::RidgeFinish));
-        launch.arg(&mut self.strength).arg(&self.normal_x).arg(&self.normal_y).arg(&self.mask);
-        launch.arg(&p.xx).arg(&p.xy).arg(&p.yy).arg(&wi).arg(&hi).arg(&min_cos).arg(&margin);
         // SAFETY: the arguments match wt_ridge_finish's; every plane holds w × h values.
-        unsafe { launch.launch(grid_2d(w, h)) }.map_err(GpuError::driver("wt_ridge_finish"))?;
+        unsafe {
+            launch!(gpu, KernelId::RidgeFinish, grid_2d(w, h);
+                strength, nx, ny, mask, hessian.0, hessian.1, hessian.2, &wi, &hi, &min_cos, &margin)
+        }?;
+        let stream = gpu.stream();
         let down = GpuError::driver("download of the ridge map");
-        stream.memcpy_dtoh(&self.strength, &mut out.strength.data[..]).map_err(&down)?;
-        stream.memcpy_dtoh(&self.normal_x, &mut out.normal_x.data[..]).map_err(&down)?;
-        stream.memcpy_dtoh(&self.normal_y, &mut out.normal_y.data[..]).map_err(&down)?;
-        stream.memcpy_dtoh(&self.mask, &mut thick_mask.data[..]).map_err(&down)?;
+        stream.memcpy_dtoh(&self.strength.slice, &mut out.strength.data[..]).map_err(&down)?;
+        stream.memcpy_dtoh(&self.normal_x.slice, &mut out.normal_x.data[..]).map_err(&down)?;
+        stream.memcpy_dtoh(&self.normal_y.slice, &mut out.normal_y.data[..]).map_err(&down)?;
+        stream.memcpy_dtoh(&self.mask.slice, &mut thick_mask.data[..]).map_err(&down)?;
         gpu.synchronize()
     }
 }
