@@ -80,6 +80,26 @@ __device__ __forceinline__ float wt_exp(float x) {
     return (p * r * r + r + 1.0f) * two_n;
 }
 
+// The index step to the neighbour across a ridge whose normal is (nx, ny) in a plane w wide:
+// the direction rounded to one of the four pixel directions by comparison against tan(pi/8),
+// as ridge.rs's across_step (no arctangent, whose last bit differs between libraries).
+__device__ __forceinline__ int wt_across_step(float nx, float ny, int w) {
+    const float TAN_PI_8 = 0.41421357f;
+    float x = nx;
+    float y = ny;
+    if (ny < 0.0f || (ny == 0.0f && nx < 0.0f)) {
+        x = -nx;
+        y = -ny;
+    }
+    if (y < TAN_PI_8 * fabsf(x)) {
+        return 1;
+    }
+    if (fabsf(x) <= TAN_PI_8 * y) {
+        return w;
+    }
+    return x > 0.0f ? w + 1 : w - 1;
+}
+
 __device__ __forceinline__ float wt_clamp(float v, float lo, float hi) {
     v = v < lo ? lo : v;
     return v > hi ? hi : v;

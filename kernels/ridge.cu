@@ -123,11 +123,9 @@ extern "C" __global__ void wt_weighted_depth(const float* xx, const float* xy, c
 
 // Marks the axes of thick ridges: the thick depth above `min_depth`, above every wire scale's
 // raw depth, and a maximum across the ridge along the thick Hessian's normal (rounded to one
-// of the four pixel directions). Border pixels are never marked.
+// of the four pixel directions, wt_across_step). Border pixels are never marked.
 extern "C" __global__ void wt_thick_centres(const float* depth, const float* raw, const float* xx, const float* xy,
                                             const float* yy, wt_u8* mask, int w, int h, float min_depth) {
-    const float PI = 3.14159265358979323846f;
-    const float FRAC_PI_4 = 0.78539816339744830962f;
     int x = blockIdx.x * blockDim.x + threadIdx.x;
     int y = blockIdx.y * blockDim.y + threadIdx.y;
     if (x >= w || y >= h) {
@@ -143,12 +141,7 @@ extern "C" __global__ void wt_thick_centres(const float* depth, const float* raw
         float vx;
         float vy;
         wt_normal(xx[i], xy[i], yy[i], l2, &vx, &vy);
-        float angle = fmodf(atan2f(vy, vx), PI);
-        if (angle < 0.0f) {
-            angle += PI;
-        }
-        int octant = (int)roundf(angle / FRAC_PI_4);
-        int step = octant == 0 || octant == 4 ? 1 : octant == 1 ? w + 1 : octant == 2 ? w : w - 1;
+        int step = wt_across_step(vx, vy, w);
         marked = t >= depth[i - step] && t >= depth[i + step];
     }
     mask[i] = marked;

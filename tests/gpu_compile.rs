@@ -1,11 +1,12 @@
-//! Every kernel compiles with NVRTC for the boards' GPUs: Xavier (sm_72) and Orin (sm_87).
+//! Every kernel compiles with NVRTC for the boards' GPUs, Xavier (sm_72) and Orin (sm_87): to
+//! their machine code, and to the PTX the service builds at start (`compute_72`, `compute_87`).
 //! NVRTC is a CPU library, so this needs no GPU: CI loads the `libnvrtc` of the pinned
 //! `nvidia-cuda-nvrtc-cu12` wheel (.ci/run). Elsewhere, without the library, it says SKIPPED,
 //! unless WIRETRACE_REQUIRE_NVRTC is set, as CI sets it.
 
 use wiretrace::gpu::{compile, GpuError, KernelId, Source, SOURCES};
 
-const BOARD_ARCHS: [&str; 2] = ["sm_72", "sm_87"];
+const BOARD_ARCHS: [&str; 4] = ["sm_72", "sm_87", "compute_72", "compute_87"];
 
 /// Whether NVRTC can be loaded; fails where it must be.
 fn nvrtc_or_skip() -> bool {

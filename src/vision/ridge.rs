@@ -645,19 +645,34 @@ impl RidgeDetector {
                     continue;
                 }
                 let (nx, ny) = self.work.normal_at(i);
-                let angle = ny.atan2(nx).rem_euclid(std::f32::consts::PI);
-                let step: isize = match (angle / std::f32::consts::FRAC_PI_4).round() as i32 {
-                    0 | 4 => 1,
-                    1 => w as isize + 1,
-                    2 => w as isize,
-                    _ => w as isize - 1,
-                };
+                let step = across_step(nx, ny, w as isize);
                 let (a, b) = (depth[(i as isize - step) as usize], depth[(i as isize + step) as usize]);
                 if t >= a && t >= b {
                     self.thick_mask.data[i] = 1;
                 }
             }
         }
+    }
+}
+
+/// The index step to the neighbour across a ridge whose normal is (`nx`, `ny`), in a plane
+/// `w` wide: the normal's direction rounded to one of the four pixel directions, by comparison
+/// against tan(π/8) (no arctangent, whose last bit differs between libraries: the GPU's kernel
+/// makes the same comparisons, `kernels/common.cuh`).
+#[inline]
+pub(crate) fn across_step(nx: f32, ny: f32, w: isize) -> isize {
+    const TAN_PI_8: f32 = 0.414_213_57;
+    // The normal and its opposite are the same direction across the ridge: take the one in
+    // the upper half plane.
+    let (x, y) = if ny < 0.0 || (ny == 0.0 && nx < 0.0) { (-nx, -ny) } else { (nx, ny) };
+    if y < TAN_PI_8 * x.abs() {
+        1
+    } else if x.abs() <= TAN_PI_8 * y {
+        w
+    } else if x > 0.0 {
+        w + 1
+    } else {
+        w - 1
     }
 }
 
@@ -822,5 +837,25 @@ mod tests {
             assert_eq!(map.strength.at(x, 48), 0.0, "catheter column {x} not suppressed");
         }
         assert!(map.strength.at(70, 48) > 0.05, "wire lost: {}", map.strength.at(70, 48));
+    }
+
+    /// The step across a ridge is the normal's direction rounded to the nearest of the four
+    /// pixel directions, whichever of its two senses the normal has.
+    #[test]
+    fn the_step_across_is_the_nearest_pixel_direction() {
+        let w = 100;
+        for degrees in 0..360 {
+            if degrees % 45 == 22 || degrees % 45 == 23 {
+                continue; // within a degree of a boundary
+            }
+            let theta = (degrees as f32).to_radians();
+            let want = match ((degrees % 180) as f32 / 45.0).round() as i32 {
+                0 | 4 => 1,
+                1 => w + 1,
+                2 => w,
+                _ => w - 1,
+            };
+            assert_eq!(across_step(theta.cos(), theta.sin(), w), want, "{degrees} degrees");
+        }
     }
 }
