@@ -62,7 +62,8 @@ impl GpuFeatures {
         let (ew, eh) = engine_px;
         let len = CHANNELS * ew * eh;
         let fits = roi.x + roi.width <= fw && roi.y + roi.height <= fh && roi.width <= ew && roi.height <= eh;
-        if !fits || len > self.out.len() || len > out.len() || fw * fh != self.input.len() {
+        let frame_fits = (fw, fh) == (self.scales[0].width, self.scales[0].height);
+        if !fits || !frame_fits || len > self.out.len() || len > out.len() {
             return Err(GpuError::Size(format!(
                 "region {roi:?} of a {fw}x{fh} frame into an engine input of {ew}x{eh} ({} values held)",
                 self.out.len()

@@ -253,7 +253,7 @@ struct Learned {
 }
 
 impl Learned {
-    fn new(width: usize, height: usize, config: &LearnedConfig, gpu: Option<&Arc<Gpu>>) -> Result<Self, EngineError> {
+    fn new(width: usize, height: usize, config: &LearnedConfig) -> Result<Self, EngineError> {
         let multiple = config.model.manifest.input.multiple_of.max(1);
         let up = |n: usize| n.div_ceil(multiple) * multiple;
         let whole_px = (up(width), up(height));
@@ -280,11 +280,7 @@ impl Learned {
             search_next: 0,
             cut: false,
             no_occlusion: Plane::new(width, height),
-            gpu: gpu.and_then(|gpu| {
-                GpuFeatures::new(Arc::clone(gpu), width, height, whole_px)
-                    .map_err(|e| tracing::warn!("{e}; the CPU computes the learned engine's features"))
-                    .ok()
-            }),
+            gpu: None,
         })
     }
 
@@ -310,7 +306,7 @@ impl Learned {
         let (ew, eh) = if whole { self.whole_px } else { (roi.width, roi.height) };
         if let Some(gpu) = &mut self.gpu {
             if let Err(e) = gpu.extract(attenuation, roi, (ew, eh), &mut self.features) {
-                tracing::error!("{e}; the CPU computes the learned engine's features from now on");
+                tracing::error!("GPU: {e}; the CPU runs every stage from now on");
                 self.gpu = None;
             }
         }
@@ -320,6 +316,9 @@ impl Learned {
             if (ew, eh) == (roi.width, roi.height) {
                 extractor.extract(attenuation, roi, &mut self.features[..CHANNELS * n]).map_err(|e| e.to_string())?;
             } else {
+                // The engine's rows are longer than the region's: what lies past the region
+                // must read as zero, not as an earlier crop's features.
+                self.features[..CHANNELS * ew * eh].fill(0.0);
                 let region = &mut self.unpadded[..CHANNELS * n];
                 extractor.extract(attenuation, roi, region).map_err(|e| e.to_string())?;
                 for (c, plane) in region.chunks_exact(n).enumerate() {
@@ -352,13 +351,13 @@ impl Learned {
     }
 }
 
-/// The stages the GPU runs, with the thick mask the GPU ridge stage brings back.
+/// The stages the GPU runs.
 #[derive(Debug)]
 struct GpuStages {
     gpu: Arc<Gpu>,
-    /// `None` on the learned path, whose features are the GPU's work instead.
+    /// `None` on the learned path, whose features are the GPU's work instead
+    /// ([`Learned`]'s `gpu`).
     ridge: Option<GpuRidge>,
-    thick_mask: Plane<u8>,
     thinning: GpuThinning,
 }
 
@@ -368,12 +367,7 @@ impl GpuStages {
             None => Some(GpuRidge::new(Arc::clone(gpu), width, height, &config.ridge)?),
             Some(_) => None,
         };
-        Ok(GpuStages {
-            gpu: Arc::clone(gpu),
-            ridge,
-            thick_mask: Plane::new(width, height),
-            thinning: GpuThinning::new(Arc::clone(gpu), width, height)?,
-        })
+        Ok(GpuStages { gpu: Arc::clone(gpu), ridge, thinning: GpuThinning::new(Arc::clone(gpu), width, height)? })
     }
 }
 
@@ -397,8 +391,13 @@ pub struct Pipeline {
     thinning: Thinning,
     bridger: GapBridger,
     extractor: CenterlineExtractor,
-    /// The classical ridge stage and the thinning on the GPU; `None`: on the CPU.
+    /// The classical ridge stage and the thinning on the GPU (the learned engine's features
+    /// too, in [`Learned`]); `None`: on the CPU. A failure on the GPU drops all of them.
     gpu: Option<GpuStages>,
+    /// The thick mask the GPU ridge stage brought back (empty without one).
+    gpu_thick_mask: Plane<u8>,
+    /// This frame's thick mask is `gpu_thick_mask`, not the CPU ridge stage's.
+    thick_from_gpu: bool,
     /// Best recent duration (µs) of each stage, for the deadline check.
     stage_cost_us: [u64; STAGES.len() - 1],
 }
@@ -409,11 +408,28 @@ impl Pipeline {
     /// cannot run.
     pub fn new(width: usize, height: usize, config: &PipelineConfig) -> Result<Self, EngineError> {
         let n = width * height;
-        let learned =
-            config.learned.as_ref().map(|l| Learned::new(width, height, l, config.gpu.as_ref())).transpose()?;
+        let mut learned = config.learned.as_ref().map(|l| Learned::new(width, height, l)).transpose()?;
+        // Every GPU stage or none: one that cannot be made leaves the CPU running them all.
         let gpu = config.gpu.as_ref().and_then(|gpu| {
-            GpuStages::new(gpu, width, height, config).map_err(|e| tracing::warn!("{e}; the CPU runs every stage")).ok()
+            let features =
+                learned.as_ref().map(|l| GpuFeatures::new(Arc::clone(gpu), width, height, l.whole_px)).transpose();
+            match (GpuStages::new(gpu, width, height, config), features) {
+                (Ok(stages), Ok(features)) => {
+                    if let Some(learned) = &mut learned {
+                        learned.gpu = features;
+                    }
+                    Some(stages)
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!("GPU {}: {e}; the CPU runs every stage", gpu.describe());
+                    None
+                }
+            }
         });
+        let gpu_thick_mask = match (&gpu, &config.learned) {
+            (Some(_), None) => Plane::new(width, height),
+            _ => Plane::new(0, 0),
+        };
         let (threshold, centerline) = match &config.learned {
             Some(l) => (l.threshold, l.centerline),
             None => (config.threshold, config.centerline),
@@ -442,6 +458,8 @@ impl Pipeline {
                 },
             ),
             gpu,
+            gpu_thick_mask,
+            thick_from_gpu: false,
             stage_cost_us: [0; STAGES.len() - 1],
         })
     }
@@ -512,7 +530,8 @@ impl Pipeline {
         boundary!();
         match &mut self.learned {
             None => {
-                if !self.ridge_on_gpu(frame) {
+                self.thick_from_gpu = self.ridge_on_gpu(frame);
+                if !self.thick_from_gpu {
                     self.ridge.detect(&self.attenuation, &mut self.ridge_map);
                 }
             }
@@ -520,6 +539,11 @@ impl Pipeline {
                 if let Err(reason) = learned.segment(&self.attenuation, self.extractor.prior(), &mut self.ridge_map) {
                     self.extractor.skip_frame();
                     return Err(PipelineError::Engine { index: frame.index, reason });
+                }
+                // Its features failed on the GPU (and were computed on the CPU): the other GPU
+                // stages go with them.
+                if learned.gpu.is_none() {
+                    self.gpu = None;
                 }
             }
         }
@@ -534,10 +558,10 @@ impl Pipeline {
             self.thinning.apply(&mut self.skeleton);
         }
         boundary!();
-        let occluded = match (&self.learned, &self.gpu) {
-            (Some(l), _) => &l.no_occlusion,
-            (None, Some(GpuStages { ridge: Some(_), thick_mask, .. })) => thick_mask,
-            (None, _) => self.ridge.thick_mask(),
+        let occluded = match &self.learned {
+            Some(l) => &l.no_occlusion,
+            None if self.thick_from_gpu => &self.gpu_thick_mask,
+            None => self.ridge.thick_mask(),
         };
         self.bridger.apply(&mut self.skeleton, occluded);
         boundary!();
@@ -568,16 +592,17 @@ impl Pipeline {
 
     /// Where the last frame's thick structures (catheters) were masked.
     pub fn thick_mask(&self) -> &Plane<u8> {
-        match &self.gpu {
-            Some(GpuStages { ridge: Some(_), thick_mask, .. }) => thick_mask,
-            _ => self.ridge.thick_mask(),
+        if self.thick_from_gpu {
+            &self.gpu_thick_mask
+        } else {
+            self.ridge.thick_mask()
         }
     }
 
     /// The ridge stage of `frame` on the GPU; false when there is none, or when it failed
     /// (then the log says why, and the CPU runs the GPU's stages from now on).
     fn ridge_on_gpu(&mut self, frame: &Frame) -> bool {
-        let Some(GpuStages { ridge: Some(ridge), thick_mask, .. }) = &mut self.gpu else {
+        let Some(GpuStages { ridge: Some(ridge), .. }) = &mut self.gpu else {
             return false;
         };
         // Background suppression changes the attenuation on the CPU: that is what is sent.
@@ -585,7 +610,7 @@ impl Pipeline {
             None => ridge.load_frame(frame, self.normaliser.table(frame.maxval)),
             Some(_) => ridge.load_attenuation(&self.attenuation),
         };
-        match loaded.and_then(|()| ridge.detect(&mut self.ridge_map, thick_mask)) {
+        match loaded.and_then(|()| ridge.detect(&mut self.ridge_map, &mut self.gpu_thick_mask)) {
             Ok(()) => true,
             Err(e) => self.gpu_failed(&e),
         }
@@ -611,6 +636,9 @@ impl Pipeline {
         let device = self.gpu.as_ref().map(|g| g.gpu.describe()).unwrap_or_default();
         tracing::error!("GPU {device}: {e}; the CPU runs every stage from now on");
         self.gpu = None;
+        if let Some(learned) = &mut self.learned {
+            learned.gpu = None;
+        }
         false
     }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use wiretrace_protocol::{
-    Body, Centerline, Confidence, Heartbeat, HeartbeatFlags, Message, StatusFlags, SubpixelPoint, MAX_POINTS,
+    BackendId, Body, Centerline, Confidence, Heartbeat, HeartbeatFlags, Message, StatusFlags, SubpixelPoint, MAX_POINTS,
 };
 
 use super::realtime::{place, ThreadPlacement};
@@ -440,7 +440,6 @@ pub fn run(
     let (width, height) = source.size();
     // Built before anything starts: a model the engine cannot run stops the run here.
     let mut pipeline = Pipeline::new(width, height, config).map_err(std::io::Error::other)?;
-    let backend = pipeline.backend();
     let sinks = Sinks::start(sinks, when_full, options.deadline)?;
     let budget_us = options.deadline.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
     let started = Instant::now();
@@ -454,7 +453,8 @@ pub fn run(
         sinks.broadcast(&Message { seq, body, auth: None }, capture);
         seq = seq.wrapping_add(1);
     };
-    let heartbeat = |counters: &Counters| Heartbeat {
+    // The backend is read for each heartbeat: a GPU that fails leaves the CPU running.
+    let heartbeat = |counters: &Counters, backend: BackendId| Heartbeat {
         uptime_us: Micros::now().since(start_us),
         frames_seen: saturating_u32(counters.seen.load(Ordering::Relaxed)),
         frames_dropped: saturating_u32(counters.dropped()),
@@ -529,7 +529,7 @@ pub fn run(
                 Taken::Closed => break,
             }
             if last_heartbeat.elapsed() >= options.heartbeat_period {
-                send(Body::Heartbeat(heartbeat(&counters)), Micros(0));
+                send(Body::Heartbeat(heartbeat(&counters, pipeline.backend())), Micros(0));
                 heartbeats += 1;
                 last_heartbeat = Instant::now();
             }
@@ -555,7 +555,7 @@ pub fn run(
         drop(close);
         capture_thread.join().ok().flatten()
     });
-    send(Body::Heartbeat(heartbeat(&counters)), Micros(0));
+    send(Body::Heartbeat(heartbeat(&counters, pipeline.backend())), Micros(0));
     heartbeats += 1;
     Ok(RunSummary {
         frames_seen: counters.seen.load(Ordering::Relaxed),
