@@ -199,9 +199,14 @@ else
 fi
 
 # 6. selftest, as the service's user where it exists, so device permissions are checked too.
+# Its gpu check compiles the CUDA kernels into the service's cache (CacheDirectory=wiretrace in
+# the unit), so the first start needs no compiler.
 as_service=()
-if id wiretrace >/dev/null 2>&1; then as_service=(runuser -u wiretrace --); fi
-if run "${as_service[@]}" wiretrace selftest --config "$CONFIG"; then
+if id wiretrace >/dev/null 2>&1; then
+    as_service=(runuser -u wiretrace --)
+    run install -d -o wiretrace -g wiretrace -m 0750 /var/cache/wiretrace
+fi
+if run "${as_service[@]}" env CACHE_DIRECTORY=/var/cache/wiretrace wiretrace selftest --config "$CONFIG"; then
     selftest=PASS
     report "$DONE" selftest "wiretrace selftest --config $CONFIG"
 else

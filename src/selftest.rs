@@ -6,6 +6,7 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use embedded_hal::digital::InputPin;
@@ -15,10 +16,15 @@ use crate::capture::{CaptureError, FrameSource};
 use crate::config::{self, Backend, EngineKind, GpioLine, ServiceConfig, SourceConfig};
 use crate::frame::Frame;
 use crate::gpio;
-use crate::gpu::{default_cache_dir, Gpu};
+use crate::gpu::ridge::GpuRidge;
+use crate::gpu::thinning::GpuThinning;
+use crate::gpu::{default_cache_dir, Gpu, GpuError};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::time::Micros;
 use crate::transport::serial::open_port;
+use crate::vision::ridge::{RidgeDetector, RidgeMap, RidgeParams};
+use crate::vision::thinning::Thinning;
+use crate::vision::Plane;
 
 /// What a check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,19 +240,50 @@ fn engine(config: Option<&ServiceConfig>) -> Check {
 
 /// The GPU, where the configuration asks for one: a FAIL when none can be used (the service
 /// would run on the CPU, slower than the board is sized for), else what it is. Opening it
-/// compiles the kernels into the cache, so the service's first start is quick.
+/// compiles the kernels into the cache, so the service's first start is quick; the ridge and
+/// thinning kernels then run on a test frame and must give the CPU's result.
 fn gpu(config: Option<&ServiceConfig>) -> Check {
+    let fix =
+        "check the NVIDIA driver (nvidia-smi) and the CUDA libraries of the JetPack, or set engine.backend = \"cpu\"";
     match config.map(|c| c.engine.backend) {
-        Some(Backend::Cuda) => match Gpu::open(default_cache_dir().as_deref()) {
-            Ok(gpu) => Check::pass("gpu", format!("{}: every kernel loaded", gpu.describe())),
-            Err(e) => Check::fail(
-                "gpu",
-                format!("engine.backend = \"cuda\": {e}"),
-                "check the NVIDIA driver (nvidia-smi) and the CUDA libraries of the JetPack, or set engine.backend = \"cpu\"",
-            ),
-        },
+        Some(Backend::Cuda) => {
+            match Gpu::open(default_cache_dir().as_deref()).and_then(|gpu| gpu_agrees(&gpu).map(|()| gpu)) {
+                Ok(gpu) => {
+                    Check::pass("gpu", format!("{}: kernels loaded, and they give the CPU's result", gpu.describe()))
+                }
+                Err(e) => Check::fail("gpu", format!("engine.backend = \"cuda\": {e}"), fix),
+            }
+        }
         _ => Check::info("gpu", "engine.backend = \"cpu\": the engine runs on the CPU".to_string()),
     }
+}
+
+/// Runs the GPU's ridge and thinning stages on a 64 × 64 frame with a line in it, and fails
+/// unless they give the CPU's ridge map and skeleton bit for bit.
+fn gpu_agrees(gpu: &Arc<Gpu>) -> Result<(), GpuError> {
+    const SIDE: usize = 64;
+    let mut attenuation = Plane::new(SIDE, SIDE);
+    for (i, v) in attenuation.data.iter_mut().enumerate() {
+        let (x, y) = ((i % SIDE) as f32, (i / SIDE) as f32);
+        let across = x - 0.5 * y - 16.0;
+        *v = 1.5 + 0.4 * (-across * across / 2.0).exp();
+    }
+    let params = RidgeParams::default();
+    let (mut cpu, mut on_gpu) = (RidgeMap::new(SIDE, SIDE), RidgeMap::new(SIDE, SIDE));
+    RidgeDetector::new(SIDE, SIDE, params.clone()).detect(&attenuation, &mut cpu);
+    let mut ridge = GpuRidge::new(Arc::clone(gpu), SIDE, SIDE, &params)?;
+    ridge.load_attenuation(&attenuation)?;
+    ridge.detect(&mut on_gpu, &mut Plane::new(SIDE, SIDE))?;
+    let mask =
+        Plane { width: SIDE, height: SIDE, data: cpu.strength.data.iter().map(|&v| u8::from(v > 0.05)).collect() };
+    let (mut thin_cpu, mut thin_gpu) = (mask.clone(), mask);
+    Thinning::new(SIDE * SIDE).apply(&mut thin_cpu);
+    GpuThinning::new(Arc::clone(gpu), SIDE, SIDE)?.apply(&mut thin_gpu)?;
+    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+    if !same(&cpu.strength.data, &on_gpu.strength.data) || thin_cpu != thin_gpu {
+        return Err(GpuError::Mismatch("the ridge map or the skeleton of a 64x64 test frame".into()));
+    }
+    Ok(())
 }
 
 /// Opens the source and waits up to [`FRAME_TIMEOUT`] for one frame.

@@ -80,12 +80,12 @@ pub enum GpuError {
         /// What the driver said.
         reason: String,
     },
+    /// The kernels ran but their result is not the CPU reference's.
+    #[error("the GPU's result differs from the CPU's: {0}")]
+    Mismatch(String),
     /// Buffers of the wrong size were handed in (a bug in the caller, not bad input).
     #[error("GPU buffers do not fit: {0}")]
     Size(String),
-    /// The CUDA library panicked (a symbol this build needs is missing from it).
-    #[error("the CUDA library failed: {0}")]
-    Library(String),
 }
 
 impl GpuError {
@@ -219,9 +219,7 @@ pub fn compile(source: Source, arch: &str) -> Result<String, GpuError> {
     }
     let opts = CompileOptions { options: options(arch), name: Some(source.file.into()), ..Default::default() };
     let program = source.program();
-    let compiled = std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx_with_opts(program, opts))
-        .map_err(|p| GpuError::Library(panic_text(&p)))?;
-    match compiled {
+    match cudarc::nvrtc::compile_ptx_with_opts(program, opts) {
         Ok(ptx) => Ok(ptx.to_src()),
         Err(cudarc::nvrtc::CompileError::CompileError { log, .. }) => Err(GpuError::Compile {
             file: source.file,
@@ -230,10 +228,6 @@ pub fn compile(source: Source, arch: &str) -> Result<String, GpuError> {
         }),
         Err(e) => Err(GpuError::Compile { file: source.file, arch: arch.to_string(), log: e.to_string() }),
     }
-}
-
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
 }
 
 /// Where compiled kernels are kept between starts: systemd's `CacheDirectory`, else the
@@ -283,7 +277,7 @@ impl Gpu {
         if !unsafe { cudarc::driver::sys::is_culib_present() } {
             return Err(GpuError::NoDriver);
         }
-        std::panic::catch_unwind(|| Self::open_present(cache)).map_err(|p| GpuError::Library(panic_text(&p)))?
+        Self::open_present(cache)
     }
 
     fn open_present(cache: Option<&Path>) -> Result<Arc<Gpu>, GpuError> {
@@ -312,10 +306,27 @@ impl Gpu {
         let stream = ctx.default_stream();
         let mut modules = Vec::with_capacity(SOURCES.len());
         for source in SOURCES {
-            let ptx = cached_or_compiled(cache, source, &arch)?;
-            let module = ctx
-                .load_module(Ptx::from_src(ptx))
-                .map_err(|e| GpuError::Load { file: source.file, reason: e.to_string() })?;
+            let path = cache.map(|dir| cache_path(dir, source, &arch));
+            let cached = path.as_deref().and_then(read_cached).and_then(|ptx| {
+                // A module this driver will not take (written by another NVRTC, say) is
+                // compiled again and replaces the cached one.
+                ctx.load_module(Ptx::from_src(ptx))
+                    .map_err(|e| tracing::warn!("cached kernels/{} not loaded ({e}); compiling it", source.file))
+                    .ok()
+            });
+            let module = match cached {
+                Some(module) => module,
+                None => {
+                    let ptx = compile(source, &arch)?;
+                    let module = ctx
+                        .load_module(Ptx::from_src(ptx.as_str()))
+                        .map_err(|e| GpuError::Load { file: source.file, reason: e.to_string() })?;
+                    if let Some(path) = &path {
+                        write_cached(path, &ptx, source.file);
+                    }
+                    module
+                }
+            };
             modules.push(module);
         }
         let functions = KernelId::ALL
@@ -371,19 +382,25 @@ impl Gpu {
     }
 }
 
-fn cached_or_compiled(cache: Option<&Path>, source: Source, arch: &str) -> Result<String, GpuError> {
-    let path = cache.map(|dir| cache_path(dir, source, arch));
-    if let Some(ptx) = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
-        return Ok(ptx);
+/// The PTX cached at `path`, if it is there and is text a module can be made of (no NUL: a
+/// file zeroed by a power cut is not).
+fn read_cached(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok().filter(|ptx| !ptx.is_empty() && !ptx.contains('\0'))
+}
+
+/// Caches `ptx` at `path`: written beside it, then renamed over it, so a reader never sees
+/// half a file. Failing to cache costs only a compile at the next start.
+fn write_cached(path: &Path, ptx: &str, file: &str) {
+    let partial = path.with_extension("ptx.partial");
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&partial, ptx))
+        .and_then(|()| std::fs::File::open(&partial)?.sync_all())
+        .and_then(|()| std::fs::rename(&partial, path));
+    if let Err(e) = written {
+        tracing::warn!("cannot cache the compiled kernels/{file} at {}: {e}", path.display());
     }
-    let ptx = compile(source, arch)?;
-    if let Some(path) = path {
-        let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(&path, &ptx));
-        if let Err(e) = written {
-            tracing::warn!("cannot cache the compiled kernels/{} at {}: {e}", source.file, path.display());
-        }
-    }
-    Ok(ptx)
 }
 
 /// A device buffer and its address, taken once: kernels are given the address.
@@ -441,4 +458,34 @@ pub(crate) fn grid_2d(width: usize, height: usize) -> LaunchConfig {
 /// One thread per element in blocks of 256.
 pub(crate) fn grid_1d(n: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: ((n as u32).div_ceil(256), 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_gives_back_what_it_was_given_and_not_a_zeroed_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = cache_path(dir.path(), SOURCES[1], "compute_87");
+        assert_eq!(read_cached(&path), None, "nothing cached yet");
+        write_cached(&path, ".version 8.2\n.target sm_87\n", "ridge.cu");
+        assert_eq!(read_cached(&path).as_deref(), Some(".version 8.2\n.target sm_87\n"));
+        assert!(!path.with_extension("ptx.partial").exists(), "renamed into place");
+        std::fs::write(&path, [0u8; 64]).expect("zero the file");
+        assert_eq!(read_cached(&path), None, "a zeroed file is no kernel");
+        assert_ne!(path, cache_path(dir.path(), SOURCES[1], "compute_72"), "one file per architecture");
+        assert_ne!(path, cache_path(dir.path(), SOURCES[2], "compute_87"), "one file per source");
+    }
+
+    #[test]
+    fn the_common_header_takes_the_include_s_place_and_lines_stay_true() {
+        let program = SOURCES[1].program();
+        assert!(!program.contains(INCLUDE) && program.contains("wt_reflect"));
+        let at = program
+            .find("#line ")
+            .and_then(|i| program[i..].find("\n#line ").map(|j| i + j + 1))
+            .expect("two #line marks");
+        assert!(program[at..].starts_with("#line 8 \"ridge.cu\""), "{}", &program[at..at + 30]);
+    }
 }
