@@ -22,11 +22,10 @@ pub mod features;
 pub mod ridge;
 pub mod thinning;
 
+use std::ffi::c_void;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use std::ffi::c_void;
 
 use cudarc::driver::sys::CUdeviceptr;
 use cudarc::driver::{
