@@ -60,6 +60,14 @@ __device__ __forceinline__ void wt_normal(float xx, float xy, float yy, float l2
     }
 }
 
+// The normal across a ridge of the Hessian [[xx, xy], [xy, yy]]: ridge.rs's normal_at.
+__device__ __forceinline__ void wt_normal_at(float xx, float xy, float yy, float* nx, float* ny) {
+    float l1;
+    float l2;
+    wt_eigenvalues(xx, xy, yy, &l1, &l2);
+    wt_normal(xx, xy, yy, l2, nx, ny);
+}
+
 // e^x as ridge.rs's exp: range reduction by ln 2 and a degree-5 polynomial, no library call,
 // so that both sides round alike.
 __device__ __forceinline__ float wt_exp(float x) {

@@ -135,12 +135,9 @@ extern "C" __global__ void wt_thick_centres(const float* depth, const float* raw
     wt_u8 marked = 0;
     float t = depth[i];
     if (x > 0 && y > 0 && x < w - 1 && y < h - 1 && !(t <= min_depth || t <= raw[i])) {
-        float l1;
-        float l2;
-        wt_eigenvalues(xx[i], xy[i], yy[i], &l1, &l2);
         float vx;
         float vy;
-        wt_normal(xx[i], xy[i], yy[i], l2, &vx, &vy);
+        wt_normal_at(xx[i], xy[i], yy[i], &vx, &vy);
         int step = wt_across_step(vx, vy, w);
         marked = t >= depth[i - step] && t >= depth[i + step];
     }
@@ -181,12 +178,9 @@ extern "C" __global__ void wt_ridge_finish(float* strength, const float* nx, con
     int i = y * w + x;
     float v = strength[i];
     if (mask[i] != 0 && v > 0.0f) {
-        float l1;
-        float l2;
-        wt_eigenvalues(xx[i], xy[i], yy[i], &l1, &l2);
         float tx;
         float ty;
-        wt_normal(xx[i], xy[i], yy[i], l2, &tx, &ty);
+        wt_normal_at(xx[i], xy[i], yy[i], &tx, &ty);
         if (fabsf(nx[i] * tx + ny[i] * ty) > min_cos) {
             v = 0.0f;
         }
