@@ -354,7 +354,11 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             replay(dir, &udp, &serial, baud, &options, &pipeline.config(placement.fifo_priority)?)
         }
         Command::Rx { udp, serial, baud, json, idle_exit } => rx(udp, serial, baud, json, idle_exit),
-        Command::Eval { seq, pred, json, pipeline } => eval(&seq, pred.as_deref(), json, &pipeline.config(None)?),
+        Command::Eval { seq, pred, json, pipeline } => {
+            // A receiver's output is scored as it is: no pipeline runs, so no model is needed.
+            let config = if pred.is_some() { PipelineConfig::default() } else { pipeline.config(None)? };
+            eval(&seq, pred.as_deref(), json, &config)
+        }
         Command::Bench { seq, json, repeat, overload, deadline_ms, pipeline } => {
             let deadline = (deadline_ms > 0).then(|| Duration::from_millis(deadline_ms));
             let options = BenchOptions { repeat, overload, config: pipeline.config(None)?, deadline };

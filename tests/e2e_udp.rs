@@ -59,7 +59,8 @@ fn replayed_centerlines_follow_the_wire_and_every_frame_is_accounted_for() {
     let mean = distances.iter().sum::<f32>() / distances.len() as f32;
     assert!(mean < 2.0, "mean centerline distance {mean:.2} px; per frame: {distances:?}");
 
-    // The receiver's output lines up with the ground truth, so eval can score it.
+    // The receiver's output lines up with the ground truth, so eval can score it, anywhere:
+    // it needs no model (none is found from the temporary directory).
     let pred = dir.path().join("rx.jsonl");
     let text: Vec<String> = messages.iter().map(|m| m.to_string()).collect();
     std::fs::write(&pred, text.join("\n")).expect("write rx output");
@@ -69,6 +70,7 @@ fn replayed_centerlines_follow_the_wire_and_every_frame_is_accounted_for() {
         .arg(&pred)
         .arg("--json")
         .arg(&report_path)
+        .current_dir(dir.path())
         .output()
         .expect("run eval");
     assert!(out.status.success(), "eval failed: {}", String::from_utf8_lossy(&out.stderr));
