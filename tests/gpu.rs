@@ -196,6 +196,8 @@ fn features_match_the_cpu_extractor_in_every_region() {
     // The engine's whole-frame input is padded to a multiple of 16: 320 x 288 is one already,
     // a 100 x 90 region is padded to 112 x 96.
     let mut stage = GpuFeatures::new(Arc::clone(&gpu), w, h, (w, h)).expect("stage");
+    // One upload and filtering, every region packed from it (as the pipeline's tiles are).
+    stage.load(&att).expect("GPU filtering");
     for (roi, engine_px) in [
         (Roi::whole(w, h), (w, h)),
         (Roi { x: 0, y: 0, width: 100, height: 90 }, (112, 96)),

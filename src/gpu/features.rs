@@ -46,9 +46,31 @@ impl GpuFeatures {
         })
     }
 
-    /// Writes the features of `roi` of `attenuation` into `out` laid out for an engine input
-    /// of `engine_px` (each channel `engine_px.0 × engine_px.1`, the region at its top left,
-    /// zero elsewhere), and keeps the normal at σ = 1 px for [`GpuFeatures::normals`].
+    /// Uploads `attenuation` and filters it at both scales, once a frame, for the regions
+    /// [`GpuFeatures::extract`] then takes from it.
+    pub fn load(&mut self, attenuation: &Plane<f32>) -> Result<(), GpuError> {
+        let gpu = &*self.gpu;
+        let (fw, fh) = (attenuation.width, attenuation.height);
+        if (fw, fh) != (self.scales[0].width, self.scales[0].height) {
+            return Err(GpuError::Size(format!(
+                "a {fw}x{fh} frame, the stage was made for {}x{}",
+                self.scales[0].width, self.scales[0].height
+            )));
+        }
+        gpu.stream()
+            .memcpy_htod(&attenuation.data[..], &mut self.input.slice)
+            .map_err(GpuError::driver("upload of the attenuation"))?;
+        for (planes, k) in self.scales.iter().zip(&self.kernels) {
+            planes.rows(gpu, &self.input, k)?;
+            planes.hessian(gpu, k)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the features of `roi` of `attenuation`, the frame last loaded with
+    /// [`GpuFeatures::load`], into `out` laid out for an engine input of `engine_px` (each
+    /// channel `engine_px.0 × engine_px.1`, the region at its top left, zero elsewhere), and
+    /// keeps the normal at σ = 1 px for [`GpuFeatures::normals`].
     pub fn extract(
         &mut self,
         attenuation: &Plane<f32>,
@@ -68,13 +90,6 @@ impl GpuFeatures {
                 "region {roi:?} of a {fw}x{fh} frame into an engine input of {ew}x{eh} ({} values held)",
                 self.out.len()
             )));
-        }
-        stream
-            .memcpy_htod(&attenuation.data[..], &mut self.input.slice)
-            .map_err(GpuError::driver("upload of the attenuation"))?;
-        for (planes, k) in self.scales.iter().zip(&self.kernels) {
-            planes.rows(gpu, &self.input, k)?;
-            planes.hessian(gpu, k)?;
         }
         let median = region_median(attenuation, roi, &mut self.median_scratch);
         stream

@@ -220,14 +220,17 @@ impl StageClock {
     }
 }
 
-/// The learned segmentation stage: the features of a region around the tracked wire, the
-/// network's wire probability over it, written where the classical path writes its ridge
+/// The learned segmentation stage: the features of regions along the tracked wire, the
+/// network's wire probability over them, written where the classical path writes its ridge
 /// depth, with the Hessian normal at σ = 1 px for sub-pixel refinement.
 #[derive(Debug)]
 struct Learned {
     engine: Box<dyn SegmentationEngine>,
     roi: RoiParams,
-    crop: FeatureExtractor,
+    /// Features of the search's squares.
+    square: FeatureExtractor,
+    /// Features of the tiles along a tracked wire.
+    tile: FeatureExtractor,
     whole: FeatureExtractor,
     /// The engine's input for the largest region: the frame, its sides rounded up to the
     /// network's multiple (the rest left zero, which reads as a flat image).
@@ -238,70 +241,142 @@ struct Learned {
     probability: Vec<f32>,
     /// The engine's size of the whole frame.
     whole_px: (usize, usize),
-    /// The region of the last frame.
-    last: Roi,
+    /// The regions of the last frame.
+    regions: Vec<Roi>,
+    /// The regions being chosen for this frame.
+    next: Vec<Roi>,
+    /// How deep inside its region (px from an edge inside the frame, plus one) each pixel's
+    /// probability was taken, where regions overlap the deepest wins: the network sees less
+    /// context near a region's edge. Zero: no region covered the pixel.
+    depth: Plane<u16>,
     /// The last frame was searched one square of it, not the whole (nothing tracked).
     partial: bool,
     /// The square of the search the next untracked frame takes.
     search_next: usize,
-    /// The last centerline ended on an edge of its region inside the frame.
+    /// Where the last search square reached the hysteresis' seed probability without a wire
+    /// being taken (a stub entering the frame is too short at first): the next square is
+    /// centred there, so the search stays with it while it grows instead of moving on.
+    candidate: Option<[f32; 2]>,
+    /// Squares in a row the search has centred on candidates.
+    dwelt: usize,
+    /// The probability at which a search square holds a candidate: the hysteresis' seed.
+    candidate_p: f32,
+    /// The last centerline ended on an edge of its regions inside the frame.
     cut: bool,
     /// Nothing occludes a skeleton that came from the network (bridging's occlusion mask).
     no_occlusion: Plane<u8>,
-    /// The features computed on the GPU, in place of `crop` and `whole`.
+    /// The features computed on the GPU, in place of the CPU's extractors.
     gpu: Option<GpuFeatures>,
 }
 
 impl Learned {
     fn new(width: usize, height: usize, config: &LearnedConfig) -> Result<Self, EngineError> {
+        let (whole_px, square, tile) = Self::engine_sizes(width, height, config);
+        let sizes: Vec<_> =
+            [Some(whole_px), square.map(|s| (s, s)), tile.map(|t| (t, t))].into_iter().flatten().collect();
+        Ok(Self::with_engine(width, height, config, Box::new(TractEngine::new(&config.model, &sizes)?)))
+    }
+
+    /// The engine's size of a `width` × `height` frame (its sides rounded up to the network's
+    /// multiple), and the sides of the search's square and of the tiles, where the network can
+    /// run on regions that small.
+    fn engine_sizes(
+        width: usize,
+        height: usize,
+        config: &LearnedConfig,
+    ) -> ((usize, usize), Option<usize>, Option<usize>) {
         let multiple = config.model.manifest.input.multiple_of.max(1);
         let up = |n: usize| n.div_ceil(multiple) * multiple;
-        let whole_px = (up(width), up(height));
-        let side = config.roi.side_px;
-        let crop_fits = side < width && side < height && side.is_multiple_of(multiple);
-        let mut sizes = vec![whole_px];
-        if crop_fits {
-            sizes.push((side, side));
-        }
-        let engine = TractEngine::new(&config.model, &sizes)?;
+        let fits = |side: usize| (side < width && side < height && side.is_multiple_of(multiple)).then_some(side);
+        let square = fits(config.roi.side_px);
+        let tile = fits(config.roi.tile_px).filter(|&t| Some(t) != square);
+        ((up(width), up(height)), square, tile)
+    }
+
+    /// [`Learned::new`] with `engine` in place of tract, which must take the sizes of
+    /// [`Learned::engine_sizes`].
+    fn with_engine(width: usize, height: usize, config: &LearnedConfig, engine: Box<dyn SegmentationEngine>) -> Self {
+        let (whole_px, square, tile) = Self::engine_sizes(width, height, config);
         let n = width * height;
-        let crop_px = if crop_fits { side } else { width.min(height) };
-        Ok(Learned {
-            engine: Box::new(engine),
-            roi: RoiParams { side_px: if crop_fits { side } else { usize::MAX }, ..config.roi },
-            crop: FeatureExtractor::new(width, height, crop_px, crop_px),
+        let small = width.min(height);
+        let square_px = square.unwrap_or(small);
+        let tile_px = tile.or(square).unwrap_or(small);
+        let most_tiles = n.div_ceil(tile_px * tile_px);
+        Learned {
+            engine,
+            roi: RoiParams {
+                side_px: square.unwrap_or(usize::MAX),
+                tile_px: tile.or(square).unwrap_or(usize::MAX),
+                ..config.roi
+            },
+            square: FeatureExtractor::new(width, height, square_px, square_px),
+            tile: FeatureExtractor::new(width, height, tile_px, tile_px),
             whole: FeatureExtractor::new(width, height, width, height),
             features: vec![0.0; CHANNELS * whole_px.0 * whole_px.1],
             unpadded: if whole_px == (width, height) { Vec::new() } else { vec![0.0; CHANNELS * n] },
             probability: vec![0.0; whole_px.0 * whole_px.1],
             whole_px,
-            last: Roi::whole(width, height),
+            regions: Vec::with_capacity(most_tiles),
+            next: Vec::with_capacity(most_tiles),
+            depth: Plane::new(width, height),
             partial: false,
             search_next: 0,
+            candidate: None,
+            dwelt: 0,
+            candidate_p: config.threshold.high,
             cut: false,
             no_occlusion: Plane::new(width, height),
             gpu: None,
-        })
+        }
     }
 
-    /// Segments the region chosen from `prior` into `out`: probability and normals inside
-    /// it, zero strength outside.
+    /// Segments the regions chosen from `prior` into `out`: probability and normals inside
+    /// them, zero strength outside.
     fn segment(&mut self, attenuation: &Plane<f32>, prior: &[[f32; 2]], out: &mut RidgeMap) -> Result<(), String> {
         let (w, h) = (attenuation.width, attenuation.height);
         let side = self.roi.side_px;
         let searching = prior.is_empty() && side < w && side < h;
-        let roi = if searching {
-            self.search_next += 1;
-            roi::search_tile(self.search_next - 1, w, h, side)
+        self.next.clear();
+        if searching {
+            let square = match self.candidate.take() {
+                Some(at) if self.dwelt < MAX_DWELL_FRAMES => {
+                    self.dwelt += 1;
+                    roi::centred(at, w, h, side)
+                }
+                _ => {
+                    self.dwelt = 0;
+                    self.search_next += 1;
+                    roi::search_tile(self.search_next - 1, w, h, side)
+                }
+            };
+            self.next.push(square);
         } else {
-            let centred = roi::choose(prior, w, h, self.roi);
-            if self.cut && centred == self.last {
-                Roi::whole(w, h)
-            } else {
-                centred
+            (self.candidate, self.dwelt) = (None, 0);
+            let tiled = roi::cover(prior, w, h, self.roi, &mut self.next);
+            if !tiled || (self.cut && self.next == self.regions) {
+                self.next.clear();
+                self.next.push(Roi::whole(w, h));
             }
-        };
+        }
+        std::mem::swap(&mut self.regions, &mut self.next);
         self.partial = searching;
+        out.strength.data.fill(0.0);
+        self.depth.data.fill(0);
+        if let Some(gpu) = &mut self.gpu {
+            if let Err(e) = gpu.load(attenuation) {
+                tracing::error!("GPU: {e}; the CPU runs every stage from now on");
+                self.gpu = None;
+            }
+        }
+        for k in 0..self.regions.len() {
+            self.segment_region(attenuation, self.regions[k], out)?;
+        }
+        Ok(())
+    }
+
+    /// Segments `roi` into `out` where it reaches deeper than the regions before it.
+    fn segment_region(&mut self, attenuation: &Plane<f32>, roi: Roi, out: &mut RidgeMap) -> Result<(), String> {
+        let (w, h) = (attenuation.width, attenuation.height);
         let whole = roi == Roi::whole(w, h);
         let (ew, eh) = if whole { self.whole_px } else { (roi.width, roi.height) };
         if let Some(gpu) = &mut self.gpu {
@@ -310,7 +385,11 @@ impl Learned {
                 self.gpu = None;
             }
         }
-        let extractor = if whole { &mut self.whole } else { &mut self.crop };
+        let extractor = match roi.width {
+            _ if whole => &mut self.whole,
+            side if side == self.roi.side_px => &mut self.square,
+            _ => &mut self.tile,
+        };
         if self.gpu.is_none() {
             let n = roi.width * roi.height;
             if (ew, eh) == (roi.width, roi.height) {
@@ -331,7 +410,6 @@ impl Learned {
         }
         let probability = &mut self.probability[..ew * eh];
         self.engine.segment(&self.features[..CHANNELS * ew * eh], ew, eh, probability).map_err(|e| e.to_string())?;
-        out.strength.data.fill(0.0);
         let (nx, ny) = match &self.gpu {
             Some(gpu) => gpu.normals(),
             None => {
@@ -339,16 +417,50 @@ impl Learned {
                 (&nx.data[..], &ny.data[..])
             }
         };
+        // Distance to each edge that lies inside the frame (else as good as none).
+        let open = |inside: bool, d: usize| if inside { d } else { usize::MAX };
         for y in 0..roi.height {
+            let dy = open(roi.y > 0, y).min(open(roi.y + roi.height < h, roi.height - 1 - y));
             let at = (roi.y + y) * w + roi.x;
-            let from = y * roi.width;
-            out.strength.data[at..at + roi.width].copy_from_slice(&probability[y * ew..y * ew + roi.width]);
-            out.normal_x.data[at..at + roi.width].copy_from_slice(&nx[from..from + roi.width]);
-            out.normal_y.data[at..at + roi.width].copy_from_slice(&ny[from..from + roi.width]);
+            for x in 0..roi.width {
+                let dx = open(roi.x > 0, x).min(open(roi.x + roi.width < w, roi.width - 1 - x));
+                let depth = dx.min(dy).saturating_add(1).min(u16::MAX as usize) as u16;
+                if depth > self.depth.data[at + x] {
+                    self.depth.data[at + x] = depth;
+                    out.strength.data[at + x] = probability[y * ew + x];
+                    out.normal_x.data[at + x] = nx[y * roi.width + x];
+                    out.normal_y.data[at + x] = ny[y * roi.width + x];
+                }
+            }
         }
-        self.last = roi;
         Ok(())
     }
+
+    /// After a search square: keeps where `strength` (the probability, with the field of view's
+    /// outside suppressed) peaks in it as the next square's centre, where it reaches the seed.
+    fn note_candidate(&mut self, strength: &Plane<f32>) {
+        if let (true, Some(&square)) = (self.partial, self.regions.first()) {
+            self.candidate = strongest(strength, square).filter(|&(p, _)| p >= self.candidate_p).map(|(_, at)| at);
+        }
+    }
+}
+
+/// Frames in a row the search may centre on a candidate before it moves on to the next square:
+/// a structure the network half believes in must not hold the search forever.
+const MAX_DWELL_FRAMES: usize = 2;
+
+/// The highest value of `plane` in `roi` and where it is; `None` for an empty region.
+fn strongest(plane: &Plane<f32>, roi: Roi) -> Option<(f32, [f32; 2])> {
+    let mut best: Option<(f32, [f32; 2])> = None;
+    for y in roi.y..roi.y + roi.height {
+        let row = &plane.data[y * plane.width + roi.x..][..roi.width];
+        for (x, &v) in row.iter().enumerate() {
+            if best.is_none_or(|(b, _)| v > b) {
+                best = Some((v, [(roi.x + x) as f32, y as f32]));
+            }
+        }
+    }
+    best
 }
 
 /// The stages the GPU runs.
@@ -476,9 +588,10 @@ impl Pipeline {
         }
     }
 
-    /// The region the learned engine segmented in the last frame; `None` on the classical path.
-    pub fn roi(&self) -> Option<Roi> {
-        self.learned.as_ref().map(|l| l.last)
+    /// The regions the learned engine segmented in the last frame (tiles along the wire, a
+    /// square of the search, or the whole frame); none on the classical path.
+    pub fn regions(&self) -> &[Roi] {
+        self.learned.as_ref().map_or(&[], |l| &l.regions)
     }
 
     /// The last frame was searched in part only (the learned engine's search for a wire it
@@ -550,6 +663,9 @@ impl Pipeline {
         if collimated {
             self.field.suppress(&mut self.ridge_map.strength);
         }
+        if let Some(learned) = &mut self.learned {
+            learned.note_candidate(&self.ridge_map.strength);
+        }
         boundary!();
         self.hysteresis.apply(&self.ridge_map.strength, self.extractor.prior(), &mut self.segmentation);
         boundary!();
@@ -569,7 +685,7 @@ impl Pipeline {
         let wire = self.extractor.extract(&self.skeleton, &self.ridge_map, noise);
         if let Some(learned) = &mut self.learned {
             let (w, h) = (self.width, self.height);
-            learned.cut = wire.is_some_and(|wire| roi::cut_by_edge(wire.points_px, learned.last, w, h, 3.0));
+            learned.cut = wire.is_some_and(|wire| roi::cut_by_edge(wire.points_px, &learned.regions, w, h, 3.0));
         }
         // Past this point the tracker has seen the frame; only the result is thrown away.
         clock.boundary(&mut self.stage_cost_us).map(|()| wire)
@@ -712,6 +828,83 @@ mod tests {
         assert!(pipeline.process_by(&frame(&mut synth, 63), Some(deadline)).is_ok(), "{:?}", pipeline.stage_cost_us);
     }
 
+    /// Answers `p` at one pixel of every region, wherever the region lies: a structure the
+    /// network half believes in that never becomes a wire.
+    #[derive(Debug)]
+    struct OneSpot {
+        p: f32,
+    }
+
+    impl SegmentationEngine for OneSpot {
+        fn name(&self) -> &'static str {
+            "one-spot"
+        }
+
+        fn segment(&mut self, _: &[f32], width: usize, _: usize, probability: &mut [f32]) -> Result<(), EngineError> {
+            probability.fill(0.0);
+            probability[40 * width + 200] = self.p;
+            Ok(())
+        }
+    }
+
+    /// The squares a 512² search visits over `frames` frames with `engine`.
+    fn searched(spot: OneSpot, frames: usize) -> Vec<(usize, usize)> {
+        let manifest = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json"));
+        let config = LearnedConfig::new(Arc::new(engine::check(manifest).expect("model")));
+        let mut learned = Learned::with_engine(512, 512, &config, Box::new(spot));
+        let (attenuation, mut map) = (Plane::new(512, 512), RidgeMap::new(512, 512));
+        (0..frames)
+            .map(|_| {
+                learned.segment(&attenuation, &[], &mut map).expect("segment");
+                learned.note_candidate(&map.strength);
+                (learned.regions[0].x, learned.regions[0].y)
+            })
+            .collect()
+    }
+
+    /// A square where the probability reaches the hysteresis' seed is searched again centred
+    /// there (an entering stub too short to take yet), at most twice in a row; below the seed
+    /// the search goes on round the frame.
+    #[test]
+    fn the_search_stays_with_a_candidate_for_two_frames_then_moves_on() {
+        let dwelling = searched(OneSpot { p: 0.6 }, 7);
+        // Centred on (200, 40) of the square: x 200 - 128 = 72; y 40 - 128 < 0, kept inside.
+        assert_eq!(dwelling, [(0, 0), (72, 0), (144, 0), (256, 0), (256, 0), (256, 0), (0, 256)]);
+        let passing = searched(OneSpot { p: 0.45 }, 5);
+        assert_eq!(passing, [(0, 0), (256, 0), (0, 256), (256, 256), (0, 0)]);
+    }
+
+    /// On hard seed 3 the wire enters at the right border as a stub the network half sees: the
+    /// search stays with it, and has the wire two frames later, not when its square's turn
+    /// comes round again.
+    #[test]
+    fn the_learned_search_stays_with_an_entering_stub() {
+        let manifest = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json"));
+        let config = PipelineConfig::default().with_engine(EngineKind::Learned, manifest, false).expect("model");
+        let cfg = SynthConfig { seed: 3, size_px: 512, frames: 40, fps: 15.0, difficulty: Difficulty::Hard };
+        let mut synth = SyntheticSequence::new(cfg);
+        let mut pipeline = Pipeline::new(512, 512, &config).expect("learned pipeline");
+        let mut found = None;
+        let mut rois = Vec::new();
+        for i in 0..12 {
+            let mut f = Frame::with_size(512, 512);
+            synth.render(i, &mut f.pixels);
+            (f.maxval, f.index) = (synth.maxval(), i);
+            let wire = pipeline.process(&f).expect("frame").is_some();
+            rois.push(pipeline.regions().first().map(|r| (r.x, r.y)));
+            if wire {
+                found = Some(i);
+                break;
+            }
+        }
+        assert_eq!(
+            &rois[..8],
+            [(0, 0), (256, 0), (0, 256), (256, 256), (0, 0), (256, 0), (0, 256), (256, 256)].map(Some)
+        );
+        assert_eq!(found, Some(9), "squares {rois:?}");
+        assert!(rois[8].is_some_and(|(x, y)| x == 256 && y != 256 && y != 0), "centred on the stub: {rois:?}");
+    }
+
     /// With nothing tracked the learned engine searches a square a frame, round the frame,
     /// and says so; once it tracks the wire it segments a square around it, and the result is
     /// no longer partial.
@@ -735,7 +928,7 @@ mod tests {
         for i in 0..3 {
             assert_eq!(pipeline.process(&render(&mut synth, i)).expect("frame"), None, "no wire in view yet");
             assert!(pipeline.searched_in_part());
-            searched.push(pipeline.roi());
+            searched.push(pipeline.regions().first().copied());
         }
         assert_eq!(searched, [square(0, 0), square(256, 0), square(0, 256)]);
         let mut tracked = false;
@@ -743,12 +936,45 @@ mod tests {
             let found = pipeline.process(&render(&mut synth, i)).expect("frame").is_some();
             if found && !pipeline.searched_in_part() {
                 tracked = true;
-                let roi = pipeline.roi().expect("a region");
-                let tip = *pipeline.prior().last().expect("tracked");
-                let inside = |v: f32, lo: usize| v >= lo as f32 && v < (lo + 256) as f32;
-                assert!(inside(tip[0], roi.x) && inside(tip[1], roi.y), "frame {i}: tip {tip:?} outside {roi:?}");
+                let regions = pipeline.regions();
+                assert!(regions.iter().all(|r| r.width == 128), "frame {i}: tiles, not the frame: {regions:?}");
+                for p in pipeline.prior() {
+                    let inside = |v: f32, lo: usize| v >= lo as f32 - 1.0 && v <= (lo + 128) as f32;
+                    assert!(
+                        regions.iter().any(|r| inside(p[0], r.x) && inside(p[1], r.y)),
+                        "frame {i}: {p:?} outside {regions:?}"
+                    );
+                }
             }
         }
-        assert!(tracked, "the wire was followed by a region around it");
+        assert!(tracked, "the wire was followed by tiles around it");
+    }
+
+    /// A wire longer than the search's square is still segmented in tiles along it, not as
+    /// the whole frame, which costs several times more than a frame's budget at 512².
+    #[test]
+    fn a_long_wire_is_followed_by_tiles_along_it() {
+        let manifest = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json"));
+        let config = PipelineConfig::default().with_engine(EngineKind::Learned, manifest, false).expect("model");
+        let cfg = SynthConfig { seed: 7, size_px: 512, frames: 120, fps: 15.0, difficulty: Difficulty::Hard };
+        let mut synth = SyntheticSequence::new(cfg);
+        let mut pipeline = Pipeline::new(512, 512, &config).expect("learned pipeline");
+        let mut f = Frame::with_size(512, 512);
+        let mut long = 0;
+        for i in 0..90 {
+            synth.render(i, &mut f.pixels);
+            (f.maxval, f.index) = (synth.maxval(), i);
+            let length = pipeline.process(&f).expect("frame").map(|w| w.length_px);
+            if i >= 80 {
+                let regions = pipeline.regions();
+                assert!(regions.len() >= 2 && regions.iter().all(|r| r.width == 128), "frame {i}: {regions:?}");
+                assert!(
+                    length.is_some_and(|l| l > 256.0),
+                    "frame {i}: the whole wire, longer than a square: {length:?}"
+                );
+                long += 1;
+            }
+        }
+        assert_eq!(long, 10);
     }
 }

@@ -1,58 +1,146 @@
 //! Where the learned engine looks: detect → crop → segment.
 //!
-//! The network costs per pixel, so it runs on a fixed square around the tracked wire rather
-//! than on the whole frame. The square follows the wire: it is centred on the bounding box of
-//! the last frame's centerline grown by a margin (the wire advances and breathes between
-//! frames). The whole frame is the region when the wire with its margin is longer than the
-//! square, and when a centerline ended on the square's edge inside the frame and centring on
-//! it again would not move the square: the wire may go on beyond it.
+//! The network costs per pixel, so it runs on squares along the tracked wire rather than on
+//! the whole frame. The wire is covered by tiles ([`cover`]): walking the last frame's
+//! centerline from its proximal end, each tile takes as much of it as fits with a margin on
+//! every side (the wire advances and breathes between frames), centred on that run. A wire of
+//! any length costs about its own length in tiles, not the frame's area: at 512², a 480 px wire
+//! needs five or six 128² tiles, a fifth of the frame. The whole frame is the region only when
+//! the tiles would cover as many pixels as it has, and when a centerline ended on an inner edge
+//! of the tiles and covering it again would not move them: the wire may go on beyond.
 //!
-//! With nothing to follow (the first frames, tracking lost) the frame is searched one square
-//! a frame ([`search_tile`]), so every frame keeps the pace of a crop: a whole-frame pass costs
-//! four times as much at 512², more than a frame's budget. A wire anywhere is in view within
+//! With nothing to follow (the first frames, tracking lost) the frame is searched one larger
+//! square a frame ([`search_tile`]), so every frame keeps the pace of a few tiles: a
+//! whole-frame pass costs more than a frame's budget at 512². A wire anywhere is in view within
 //! as many frames as there are squares (4 at 512²); what a partial search finds, or does not,
-//! is flagged degraded in its message.
+//! is flagged degraded in its message. A square where something reached the hysteresis' seed
+//! without becoming a wire (a stub entering the frame) is searched again, centred there
+//! ([`centred`]), for a frame or two before the search moves on (the pipeline's `Learned`).
 
 use super::features::Roi;
 
-/// The region for the next frame.
+/// The regions of the next frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RoiParams {
-    /// Side (px) of the square region.
+    /// Side (px) of the squares of the search.
     pub side_px: usize,
-    /// How far (px) beyond the last centerline's bounding box the region must reach.
+    /// Side (px) of the tiles that cover a tracked wire.
+    pub tile_px: usize,
+    /// How far (px) beyond the last centerline a tile must reach.
     pub margin_px: f32,
 }
 
 impl Default for RoiParams {
     fn default() -> Self {
-        RoiParams { side_px: 256, margin_px: 32.0 }
+        RoiParams { side_px: 256, tile_px: 128, margin_px: 32.0 }
     }
 }
 
-/// The region to segment in a `frame_w` × `frame_h` frame, given the tracked wire `prior`
-/// (points in pixels; empty when nothing is tracked).
-pub fn choose(prior: &[[f32; 2]], frame_w: usize, frame_h: usize, params: RoiParams) -> Roi {
-    let whole = Roi::whole(frame_w, frame_h);
-    let side = params.side_px;
+/// Steps (px) along the centerline at which [`cover`] checks that it is covered: below the
+/// margin, so that a long straight segment between two distant points is covered too.
+const COVER_STEP_PX: f32 = 4.0;
+
+/// Covers the tracked wire `prior` (points in pixels, proximal first) of a `frame_w` ×
+/// `frame_h` frame with tiles of side `params.tile_px` into `tiles`, every point of the
+/// polyline at least `params.margin_px` inside one of them or at the frame's border. False, and
+/// `tiles` empty, when the whole frame should be segmented instead: nothing is tracked, the
+/// tile is not smaller than the frame, or the tiles would cover as many pixels as the frame has.
+/// `tiles` never holds as many as `frame_w * frame_h / tile_px²` (rounded up) entries.
+pub fn cover(prior: &[[f32; 2]], frame_w: usize, frame_h: usize, params: RoiParams, tiles: &mut Vec<Roi>) -> bool {
+    tiles.clear();
+    let side = params.tile_px;
     if prior.is_empty() || side >= frame_w || side >= frame_h {
-        return whole;
+        return false;
     }
-    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for p in prior {
-        (x0, y0, x1, y1) = (x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1]));
+    // This many tiles would cover as many pixels as the frame has.
+    let most = (frame_w * frame_h).div_ceil(side * side);
+    let (mut run, mut last): (Option<Bounds>, Option<[f32; 2]>) = (None, None);
+    for p in along(prior) {
+        let grown = run.map_or(Bounds::at(p), |b| b.with(p));
+        if grown.fits(frame_w, frame_h, side, params.margin_px) {
+            (run, last) = (Some(grown), Some(p));
+            continue;
+        }
+        // The tile about to be made and the last one.
+        if tiles.len() + 2 >= most {
+            tiles.clear();
+            return false;
+        }
+        if let Some(b) = run {
+            tiles.push(b.square(frame_w, frame_h, side, params.margin_px));
+        }
+        // The next run starts at the last point of this one, so that the step between them
+        // lies wholly in one tile.
+        run = Some(last.map_or(Bounds::at(p), |l| Bounds::at(l).with(p)));
+        last = Some(p);
     }
-    let m = params.margin_px;
-    let (x0, y0) = ((x0 - m).max(0.0), (y0 - m).max(0.0));
-    let (x1, y1) = ((x1 + m).min((frame_w - 1) as f32), (y1 + m).min((frame_h - 1) as f32));
-    if x1 - x0 + 1.0 > side as f32 || y1 - y0 + 1.0 > side as f32 || !(x0 <= x1 && y0 <= y1) {
-        return whole;
+    if let Some(b) = run {
+        tiles.push(b.square(frame_w, frame_h, side, params.margin_px));
     }
-    let start = |lo: f32, hi: f32, frame: usize| {
-        let centred = (0.5 * (lo + hi) - 0.5 * side as f32).round().max(0.0) as usize;
-        centred.min(frame - side)
-    };
-    Roi { x: start(x0, x1, frame_w), y: start(y0, y1, frame_h), width: side, height: side }
+    true
+}
+
+/// The square of side `side_px` centred on `at`, pushed inside a `frame_w` × `frame_h` frame.
+pub fn centred(at: [f32; 2], frame_w: usize, frame_h: usize, side_px: usize) -> Roi {
+    Bounds::at(at).square(frame_w, frame_h, side_px, 0.0)
+}
+
+/// The points of the polyline `line` and between them, no more than [`COVER_STEP_PX`] apart.
+fn along(line: &[[f32; 2]]) -> impl Iterator<Item = [f32; 2]> + '_ {
+    let between = line.windows(2).flat_map(|s| {
+        let (a, b) = (s[0], s[1]);
+        let steps = ((b[0] - a[0]).hypot(b[1] - a[1]) / COVER_STEP_PX).ceil().max(1.0) as usize;
+        (0..steps).map(move |k| {
+            let t = k as f32 / steps as f32;
+            [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])]
+        })
+    });
+    between.chain(line.last().copied())
+}
+
+/// The bounding box of a run of points (pixels).
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    x0: f32,
+    y0: f32,
+    x1: f32,
+    y1: f32,
+}
+
+impl Bounds {
+    fn at(p: [f32; 2]) -> Self {
+        Bounds { x0: p[0], y0: p[1], x1: p[0], y1: p[1] }
+    }
+
+    fn with(self, p: [f32; 2]) -> Self {
+        Bounds { x0: self.x0.min(p[0]), y0: self.y0.min(p[1]), x1: self.x1.max(p[0]), y1: self.y1.max(p[1]) }
+    }
+
+    /// The box grown by `margin` on every side, within the frame.
+    fn grown(self, frame_w: usize, frame_h: usize, margin: f32) -> Bounds {
+        Bounds {
+            x0: (self.x0 - margin).max(0.0),
+            y0: (self.y0 - margin).max(0.0),
+            x1: (self.x1 + margin).min((frame_w - 1) as f32),
+            y1: (self.y1 + margin).min((frame_h - 1) as f32),
+        }
+    }
+
+    /// Whether the box with its margin fits in a square of side `side`.
+    fn fits(self, frame_w: usize, frame_h: usize, side: usize, margin: f32) -> bool {
+        let g = self.grown(frame_w, frame_h, margin);
+        g.x1 - g.x0 + 1.0 <= side as f32 && g.y1 - g.y0 + 1.0 <= side as f32
+    }
+
+    /// The square of side `side` centred on the box with its margin, pushed inside the frame.
+    fn square(self, frame_w: usize, frame_h: usize, side: usize, margin: f32) -> Roi {
+        let g = self.grown(frame_w, frame_h, margin);
+        let start = |lo: f32, hi: f32, frame: usize| {
+            let centred = (0.5 * (lo + hi) - 0.5 * side as f32).round().max(0.0) as usize;
+            centred.min(frame - side)
+        };
+        Roi { x: start(g.x0, g.x1, frame_w), y: start(g.y0, g.y1, frame_h), width: side, height: side }
+    }
 }
 
 /// The `k`-th square of the search (cyclic): squares of side `side_px` on a grid that covers a
@@ -65,50 +153,132 @@ pub fn search_tile(k: usize, frame_w: usize, frame_h: usize, side_px: usize) -> 
     Roi { x, y, width: side_px, height: side_px }
 }
 
-/// Whether a centerline ends on an edge of `roi` that is not the frame's border (within
-/// `tolerance_px`): the wire may go on outside the region.
-pub fn cut_by_edge(line: &[[f32; 2]], roi: Roi, frame_w: usize, frame_h: usize, tolerance_px: f32) -> bool {
+/// How far (px) `p` lies inside `roi` from its nearest edge that is not the frame's border
+/// (infinite where every edge is the border); negative beyond such an edge. A point refined
+/// past the frame's border is still inside.
+fn depth_inside(p: [f32; 2], roi: Roi, frame_w: usize, frame_h: usize) -> f32 {
     let (l, t) = (roi.x as f32, roi.y as f32);
     let (r, b) = ((roi.x + roi.width - 1) as f32, (roi.y + roi.height - 1) as f32);
-    let on_inner_edge = |p: &[f32; 2]| {
-        (roi.x > 0 && p[0] - l <= tolerance_px)
-            || (roi.y > 0 && p[1] - t <= tolerance_px)
-            || (roi.x + roi.width < frame_w && r - p[0] <= tolerance_px)
-            || (roi.y + roi.height < frame_h && b - p[1] <= tolerance_px)
+    let mut depth = f32::INFINITY;
+    if roi.x > 0 {
+        depth = depth.min(p[0] - l);
+    }
+    if roi.y > 0 {
+        depth = depth.min(p[1] - t);
+    }
+    if roi.x + roi.width < frame_w {
+        depth = depth.min(r - p[0]);
+    }
+    if roi.y + roi.height < frame_h {
+        depth = depth.min(b - p[1]);
+    }
+    depth
+}
+
+/// Whether a centerline ends within `tolerance_px` of an edge of the `regions` it was found in
+/// that is not the frame's border, deeper inside none of them: the wire may go on outside.
+pub fn cut_by_edge(line: &[[f32; 2]], regions: &[Roi], frame_w: usize, frame_h: usize, tolerance_px: f32) -> bool {
+    let near_edge = |p: &[f32; 2]| {
+        let deepest = regions.iter().map(|&roi| depth_inside(*p, roi, frame_w, frame_h)).fold(f32::MIN, f32::max);
+        deepest <= tolerance_px
     };
-    [line.first(), line.last()].into_iter().flatten().any(on_inner_edge)
+    [line.first(), line.last()].into_iter().flatten().any(near_edge)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
-    const P: RoiParams = RoiParams { side_px: 256, margin_px: 32.0 };
+    const P: RoiParams = RoiParams { side_px: 256, tile_px: 128, margin_px: 32.0 };
 
-    #[test]
-    fn nothing_tracked_means_the_whole_frame() {
-        assert_eq!(choose(&[], 512, 512, P), Roi::whole(512, 512));
+    fn covered(prior: &[[f32; 2]], w: usize, h: usize) -> Option<Vec<Roi>> {
+        let mut tiles = Vec::new();
+        cover(prior, w, h, P, &mut tiles).then_some(tiles)
+    }
+
+    /// Every point of `line`, a pixel apart, with its margin (within the frame) inside a tile.
+    fn every_point_has_its_margin(line: &[[f32; 2]], tiles: &[Roi], w: usize, h: usize) -> Result<(), String> {
+        for s in line.windows(2) {
+            let steps = (s[1][0] - s[0][0]).hypot(s[1][1] - s[0][1]).ceil().max(1.0) as usize;
+            for k in 0..=steps {
+                let t = k as f32 / steps as f32;
+                let p = [s[0][0] + t * (s[1][0] - s[0][0]), s[0][1] + t * (s[1][1] - s[0][1])];
+                let m = P.margin_px - 1.0;
+                let inside = |r: &Roi| {
+                    let fits = |v: f32, lo: usize, len: usize, frame: usize| {
+                        (v - m).max(0.0) >= lo as f32 && (v + m).min((frame - 1) as f32) <= (lo + len - 1) as f32
+                    };
+                    fits(p[0], r.x, r.width, w) && fits(p[1], r.y, r.height, h)
+                };
+                if !tiles.iter().any(inside) {
+                    return Err(format!("{p:?} without its margin in {tiles:?}"));
+                }
+            }
+        }
+        Ok(())
     }
 
     #[test]
-    fn the_region_is_centred_on_the_wire_and_kept_inside_the_frame() {
-        let roi = choose(&[[200.0, 220.0], [260.0, 300.0]], 512, 512, P);
-        assert_eq!(roi, Roi { x: 102, y: 132, width: 256, height: 256 });
-        let roi = choose(&[[0.0, 500.0], [40.0, 450.0]], 512, 512, P);
-        assert_eq!(roi, Roi { x: 0, y: 256, width: 256, height: 256 }, "pushed inside at the corner");
+    fn nothing_tracked_is_no_cover() {
+        assert_eq!(covered(&[], 512, 512), None);
     }
 
     #[test]
-    fn a_wire_longer_than_the_region_gets_the_whole_frame() {
-        let long = [[10.0, 10.0], [240.0, 20.0]];
-        assert_eq!(choose(&long, 512, 512, P), Roi::whole(512, 512), "230 px plus two margins");
-        let fits = [[40.0, 10.0], [220.0, 20.0]];
-        assert_ne!(choose(&fits, 512, 512, P), Roi::whole(512, 512));
+    fn a_short_wire_gets_one_tile_centred_on_it_and_kept_inside_the_frame() {
+        assert_eq!(
+            covered(&[[200.0, 220.0], [240.0, 260.0]], 512, 512),
+            Some(vec![Roi { x: 156, y: 176, width: 128, height: 128 }])
+        );
+        let corner = covered(&[[0.0, 500.0], [30.0, 470.0]], 512, 512);
+        assert_eq!(corner, Some(vec![Roi { x: 0, y: 384, width: 128, height: 128 }]), "pushed inside at the corner");
+    }
+
+    /// A long straight wire with points only at its ends is covered along its whole length,
+    /// by about its length in tiles rather than by the frame.
+    #[test]
+    fn a_long_wire_is_covered_along_its_length() {
+        let line = [[10.0, 40.0], [500.0, 300.0]];
+        let tiles = covered(&line, 512, 512).expect("tiles, not the whole frame");
+        assert!((6..=9).contains(&tiles.len()), "{tiles:?}");
+        every_point_has_its_margin(&line, &tiles, 512, 512).expect("covered");
     }
 
     #[test]
-    fn a_frame_no_larger_than_the_region_is_segmented_whole() {
-        assert_eq!(choose(&[[10.0, 10.0], [20.0, 20.0]], 256, 300, P), Roi::whole(256, 300));
+    fn a_wire_that_winds_over_the_whole_frame_gets_the_whole_frame() {
+        let winding: Vec<[f32; 2]> =
+            (0..8).flat_map(|r| [[5.0, 5.0 + 64.0 * r as f32], [506.0, 5.0 + 64.0 * r as f32]]).collect();
+        assert_eq!(covered(&winding, 512, 512), None);
+    }
+
+    #[test]
+    fn a_frame_no_larger_than_the_tile_is_segmented_whole() {
+        assert_eq!(covered(&[[10.0, 10.0], [20.0, 20.0]], 128, 300), None);
+    }
+
+    #[test]
+    fn a_square_centred_on_a_point_stays_inside_the_frame() {
+        assert_eq!(centred([200.0, 40.0], 512, 512, 256), Roi { x: 72, y: 0, width: 256, height: 256 });
+        assert_eq!(centred([500.0, 300.0], 512, 512, 256), Roi { x: 256, y: 172, width: 256, height: 256 });
+    }
+
+    proptest! {
+        #[test]
+        fn any_wire_is_covered_with_its_margin_or_gets_the_whole_frame(
+            points in prop::collection::vec((0.0f32..511.0, 0.0f32..383.0), 1..12),
+        ) {
+            let line: Vec<[f32; 2]> = points.iter().map(|&(x, y)| [x, y]).collect();
+            let mut tiles = Vec::with_capacity(512 * 384 / (128 * 128));
+            let capacity = tiles.capacity();
+            if cover(&line, 512, 384, P, &mut tiles) {
+                prop_assert!(tiles.len() * 128 * 128 < 512 * 384, "{} tiles cost more than the frame", tiles.len());
+                prop_assert!(tiles.iter().all(|t| t.x + t.width <= 512 && t.y + t.height <= 384));
+                prop_assert_eq!(every_point_has_its_margin(&line, &tiles, 512, 384), Ok(()));
+            } else {
+                prop_assert!(tiles.is_empty());
+            }
+            prop_assert_eq!(tiles.capacity(), capacity, "no allocation");
+        }
     }
 
     #[test]
@@ -121,11 +291,15 @@ mod tests {
     }
 
     #[test]
-    fn an_end_on_an_inner_edge_is_a_cut_one_on_the_frame_border_is_not() {
-        let roi = Roi { x: 100, y: 0, width: 256, height: 256 };
-        assert!(cut_by_edge(&[[101.0, 50.0], [200.0, 50.0]], roi, 512, 512, 2.0), "left edge is inside the frame");
-        assert!(!cut_by_edge(&[[200.0, 0.5], [200.0, 100.0]], roi, 512, 512, 2.0), "top edge is the frame's");
-        assert!(cut_by_edge(&[[200.0, 100.0], [200.0, 254.5]], roi, 512, 512, 2.0), "bottom edge");
-        assert!(!cut_by_edge(&[[150.0, 100.0], [200.0, 120.0]], roi, 512, 512, 2.0));
+    fn an_end_on_an_inner_edge_is_a_cut_one_on_the_frame_border_or_inside_another_region_is_not() {
+        let roi = [Roi { x: 100, y: 0, width: 256, height: 256 }];
+        assert!(cut_by_edge(&[[101.0, 50.0], [200.0, 50.0]], &roi, 512, 512, 2.0), "left edge is inside the frame");
+        assert!(!cut_by_edge(&[[200.0, 0.5], [200.0, 100.0]], &roi, 512, 512, 2.0), "top edge is the frame's");
+        assert!(cut_by_edge(&[[200.0, 100.0], [200.0, 254.5]], &roi, 512, 512, 2.0), "bottom edge");
+        assert!(!cut_by_edge(&[[150.0, 100.0], [200.0, 120.0]], &roi, 512, 512, 2.0));
+        let two = [roi[0], Roi { x: 0, y: 0, width: 128, height: 128 }];
+        assert!(!cut_by_edge(&[[101.0, 50.0], [200.0, 50.0]], &two, 512, 512, 2.0), "deep inside the other tile");
+        assert!(!cut_by_edge(&[[200.0, -0.4], [200.0, 100.0]], &roi, 512, 512, 2.0), "refined past the border");
+        assert!(cut_by_edge(&[[200.0, 100.0], [200.0, 300.0]], &roi, 512, 512, 2.0), "beyond an inner edge");
     }
 }
