@@ -3,10 +3,17 @@
 whose seeds training never saw (1-6 by default; training uses 1000+).
 
     python3 engines/train/evaluate.py [--seeds 1-6] [--frames 40] [--json out.json] [--manifest-metrics]
+    python3 engines/train/evaluate.py --realtime --seeds 7-9 --frames 120 --difficulties hard,extreme \
+        --work /tmp/wiretrace-long
 
 Pools every frame of every seed per difficulty (benches/peers/compare.py's definitions) and
 prints one table per difficulty, learned beside classical. With --manifest-metrics the pooled
 numbers go into engines/wirenet.json's "metrics" (which the model's sha256 does not cover).
+
+By default each engine runs offline (`wiretrace eval`: every frame, no deadline). With
+--realtime each sequence is replayed at its own frame rate with the default deadline (33 ms)
+to `wiretrace rx --json` over UDP loopback, and the receiver's output is scored (`eval
+--pred`): frames the pipeline could not finish in time count as failures, as on the box.
 Standard library only.
 """
 
@@ -22,7 +29,7 @@ sys.path.insert(0, str(ROOT / "benches" / "peers"))
 from compare import pooled  # noqa: E402
 
 # Metrics where lower is better; the rest are better higher.
-LOWER_BETTER = ("failures", "false alarms", "distance", "Hausdorff", "tip error")
+LOWER_BETTER = ("failures", "false alarms", "distance", "Hausdorff", "tip error", "deadline")
 
 
 def finite(results):
@@ -35,6 +42,19 @@ def run(cmd):
     subprocess.run([str(c) for c in cmd], check=True, capture_output=True)
 
 
+def replayed(wiretrace, seq, engine, manifest, out):
+    """Replays `seq` at its frame rate through `engine` to a receiver; its JSON lines go to
+    `out`. Returns the centerline messages sent as past their deadline."""
+    with open(out, "w") as sink:
+        rx = subprocess.Popen([wiretrace, "rx", "--udp", "127.0.0.1:0", "--json", "--idle-exit", "2"],
+                              stdout=sink, stderr=subprocess.PIPE, text=True)
+        listening = rx.stderr.readline().split()[-1]
+        run([wiretrace, "replay", seq, "--udp", listening, "--engine", engine, "--manifest", manifest])
+        rx.wait(timeout=60)
+    lines = [json.loads(line) for line in pathlib.Path(out).read_text().splitlines() if line.strip()]
+    return sum(1 for m in lines if m.get("kind") == "centerline" and "deadline_missed" in m.get("status", ""))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wiretrace", default=str(ROOT / "target" / "release" / "wiretrace"))
@@ -45,21 +65,34 @@ def main():
     ap.add_argument("--work", default="/tmp/wiretrace-learned-eval")
     ap.add_argument("--json", help="write the pooled numbers here")
     ap.add_argument("--manifest-metrics", action="store_true", help="store the pooled numbers in the manifest")
+    ap.add_argument("--realtime", action="store_true", help="replay at the sequence's rate with the deadline")
     a = ap.parse_args()
+    if a.realtime and a.manifest_metrics:
+        ap.error("--manifest-metrics records the offline eval; leave out --realtime")
     lo, hi = (int(s) for s in a.seeds.split("-"))
     results = {}
     for difficulty in a.difficulties.split(","):
         reports = {"learned": [], "classical": []}
+        missed = {"learned": 0, "classical": 0}
         for seed in range(lo, hi + 1):
             seq = pathlib.Path(a.work) / f"{difficulty}{seed}"
             if not (seq / "frames").exists():
                 run([a.wiretrace, "synth", "--out", seq, "--seed", seed, "--frames", a.frames, "--difficulty", difficulty])
             for engine in reports:
                 out = seq.with_name(f"{seq.name}.{engine}.json")
-                run([a.wiretrace, "eval", "--seq", seq, "--json", out, "--engine", engine, "--manifest", a.manifest])
+                if a.realtime:
+                    rx = seq.with_name(f"{seq.name}.{engine}.rx.jsonl")
+                    missed[engine] += replayed(a.wiretrace, seq, engine, a.manifest, rx)
+                    run([a.wiretrace, "eval", "--seq", seq, "--pred", rx, "--json", out])
+                else:
+                    run([a.wiretrace, "eval", "--seq", seq, "--json", out, "--engine", engine, "--manifest", a.manifest])
                 reports[engine].append(json.loads(out.read_text()))
         results[difficulty] = {engine: pooled(r) for engine, r in reports.items()}
-        print(f"\n{difficulty}: seeds {lo}-{hi}, {a.frames} frames each")
+        if a.realtime:
+            for engine in reports:
+                results[difficulty][engine]["past their deadline"] = missed[engine]
+        mode = "replayed in real time, 33 ms deadline" if a.realtime else "offline"
+        print(f"\n{difficulty}: seeds {lo}-{hi}, {a.frames} frames each, {mode}")
         print(f"{'metric':32s} {'learned':>9s} {'classical':>9s}")
         for key, learned in results[difficulty]["learned"].items():
             classical = results[difficulty]["classical"][key]
