@@ -4,10 +4,11 @@
 //! the whole frame. The wire is covered by tiles ([`cover`]): walking the last frame's
 //! centerline from its proximal end, each tile takes as much of it as fits with a margin on
 //! every side (the wire advances and breathes between frames), centred on that run. A wire of
-//! any length costs about its own length in tiles, not the frame's area: at 512², a 480 px wire
-//! needs five or six 128² tiles, a fifth of the frame. The whole frame is the region only when
-//! the tiles would cover as many pixels as it has, and when a centerline ended on an inner edge
-//! of the tiles and covering it again would not move them: the wire may go on beyond.
+//! any length costs about its own length in tiles, not the frame's area: at 512², a 480 px
+//! wire needs five or six 128² tiles, a third of the frame's pixels. The whole frame is the
+//! region only when the tiles would cover as many pixels as it has, and when a centerline
+//! ended on an inner edge of the tiles and covering it again would not move them: the wire may
+//! go on beyond.
 //!
 //! With nothing to follow (the first frames, tracking lost) the frame is searched one larger
 //! square a frame ([`search_tile`]), so every frame keeps the pace of a few tiles: a
