@@ -14,6 +14,7 @@ loopback. Frames are pooled over all sequences of a difficulty.
 import argparse
 import json
 import pathlib
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,14 @@ PEER = pathlib.Path(__file__).resolve().parent / "classical_peer.py"
 
 def run(args, **kw):
     return subprocess.run([str(a) for a in args], check=True, **kw)
+
+
+def reusable(seq, frames, size):
+    """Whether `seq` holds a sequence of `frames` frames of `size` × `size` from an earlier run."""
+    meta = seq / "meta.json"
+    if not meta.exists() or json.loads(meta.read_text()).get("width") != size:
+        return False
+    return len(list((seq / "frames").glob("*.pgm"))) == frames
 
 
 def wiretrace_predictions(seq, out):
@@ -81,7 +90,9 @@ def main():
     reports = {"wiretrace": [], "OpenCV/scikit-image peer": []}
     for seed in range(lo, hi + 1):
         seq = work / f"seed{seed}"
-        if not (seq / "frames").exists():
+        if not reusable(seq, a.frames, a.size):
+            # Made with other arguments (and the peer's predictions with it): made again.
+            shutil.rmtree(seq, ignore_errors=True)
             cmd = [WIRETRACE, "synth", "--out", seq, "--seed", seed, "--frames", a.frames, "--size", a.size]
             if a.difficulty != "easy":
                 cmd += ["--difficulty", a.difficulty]

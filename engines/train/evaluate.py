@@ -21,12 +21,13 @@ import argparse
 import json
 import math
 import pathlib
+import shutil
 import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benches" / "peers"))
-from compare import pooled  # noqa: E402
+from compare import pooled, reusable  # noqa: E402
 
 # Metrics where lower is better; the rest are better higher.
 LOWER_BETTER = ("failures", "false alarms", "distance", "Hausdorff", "tip error", "deadline")
@@ -76,7 +77,8 @@ def main():
         missed = {"learned": 0, "classical": 0}
         for seed in range(lo, hi + 1):
             seq = pathlib.Path(a.work) / f"{difficulty}{seed}"
-            if not (seq / "frames").exists():
+            if not reusable(seq, a.frames, 512):
+                shutil.rmtree(seq, ignore_errors=True)
                 run([a.wiretrace, "synth", "--out", seq, "--seed", seed, "--frames", a.frames, "--difficulty", difficulty])
             for engine in reports:
                 out = seq.with_name(f"{seq.name}.{engine}.json")
