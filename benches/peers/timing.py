@@ -5,11 +5,12 @@ output of `wiretrace bench` goes to standard error.
 
     cargo build --release
     python3 -m venv /tmp/peer && /tmp/peer/bin/pip install -r benches/peers/requirements.txt
-    /tmp/peer/bin/python benches/peers/timing.py --seq SEQ_DIR [--repeat N] [--overload] [--json FILE]
+    /tmp/peer/bin/python benches/peers/timing.py --seq SEQ_DIR [--repeat N] [--overload] [--engine E] [--json FILE]
 
-wiretrace: `wiretrace bench --seq SEQ_DIR`, its paced pass: a camera at half the rate the
-pipeline sustains, so no frame waits for another, timed from capture (after the PGM is
-decoded) to the encoded message handed to the sink.
+wiretrace: `wiretrace bench --seq SEQ_DIR --engine E` (classical by default, the path the peers
+are written like; or learned), its paced pass: a camera at half the rate the pipeline
+sustains, or the sequence's own rate where slower, so no frame waits for another, timed from
+capture (after the PGM is decoded) to the encoded message handed to the sink.
 
 The peer: `read_frame` then `centerline` of classical_peer.py, one frame after another, wall
 clock; `read_frame` includes decoding the PGM. Its library calls are wrapped with timers (the
@@ -40,6 +41,7 @@ import opencv_peer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WIRETRACE = ROOT / "target" / "release" / "wiretrace"
+MANIFEST = ROOT / "engines" / "wirenet.json"
 
 # Per frame: seconds spent in each wrapped call.
 spent = collections.defaultdict(float)
@@ -133,11 +135,11 @@ def quantile_ms(seconds, q):
     return float(np.percentile(seconds, q, method="higher")) * 1e3
 
 
-def run_wiretrace(binary, seq, repeat, overload, ridge_threads):
+def run_wiretrace(binary, seq, repeat, overload, ridge_threads, engine):
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "bench.json"
         cmd = [str(binary), "bench", "--seq", str(seq), "--repeat", str(repeat), "--json", str(out),
-               "--ridge-threads", str(ridge_threads)]
+               "--ridge-threads", str(ridge_threads), "--engine", engine, "--manifest", str(MANIFEST)]
         subprocess.run(cmd + (["--overload"] if overload else []), check=True, stdout=sys.stderr)
         return json.loads(out.read_text())
 
@@ -150,6 +152,8 @@ def main():
     ap.add_argument("--ridge-threads", type=int, default=1,
                     help="wiretrace's ridge stage on this many threads (the peers stay as they are)")
     ap.add_argument("--wiretrace", type=pathlib.Path, default=WIRETRACE, help="the wiretrace binary")
+    ap.add_argument("--engine", choices=["classical", "learned"], default="classical",
+                    help="what finds the wire in wiretrace: the classical path, like the peers, or the learned engine")
     ap.add_argument("--json", type=pathlib.Path, help="also write the numbers here")
     a = ap.parse_args()
     frames_dir = a.seq / "frames"
@@ -162,7 +166,7 @@ def main():
         sys.exit("--repeat must be at least 1")
 
     load_before = os.getloadavg()[0]
-    bench = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads)
+    bench = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine)
     peer_s = time_peer(frames, a.repeat)
     peer_s["opencv"] = time_opencv_peer(frames, a.repeat)
     load_after = os.getloadavg()[0]
@@ -170,7 +174,7 @@ def main():
     paced = bench["paced"]["latency_us"]
     wt = {"median": paced["p50"] / 1e3, "p99": paced["p99"] / 1e3}
     threads = "" if a.ridge_threads == 1 else f", ridge stage on {a.ridge_threads} threads"
-    rows = [{"what": f"wiretrace, capture to sink (paced{threads})", **wt, "frames": paced["count"]}]
+    rows = [{"what": f"wiretrace ({a.engine}), capture to sink (paced{threads})", **wt, "frames": paced["count"]}]
     for label, stages in PEER_ROWS:
         total = sum(peer_s[s] for s in stages)
         rows.append({"what": label, "median": quantile_ms(total, 50), "p99": quantile_ms(total, 99),
