@@ -417,14 +417,11 @@ impl Learned {
                 (&nx.data[..], &ny.data[..])
             }
         };
-        // Distance to each edge that lies inside the frame (else as good as none).
-        let open = |inside: bool, d: usize| if inside { d } else { usize::MAX };
         for y in 0..roi.height {
-            let dy = open(roi.y > 0, y).min(open(roi.y + roi.height < h, roi.height - 1 - y));
             let at = (roi.y + y) * w + roi.x;
             for x in 0..roi.width {
-                let dx = open(roi.x > 0, x).min(open(roi.x + roi.width < w, roi.width - 1 - x));
-                let depth = dx.min(dy).saturating_add(1).min(u16::MAX as usize) as u16;
+                let inside = roi::depth_inside([(roi.x + x) as f32, (roi.y + y) as f32], roi, w, h);
+                let depth = (inside + 1.0).min(f32::from(u16::MAX)) as u16;
                 if depth > self.depth.data[at + x] {
                     self.depth.data[at + x] = depth;
                     out.strength.data[at + x] = probability[y * ew + x];
@@ -777,11 +774,22 @@ mod tests {
     use crate::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
 
     fn frame(synth: &mut SyntheticSequence, index: u32) -> Frame {
-        let mut f = Frame::with_size(256, 256);
+        let side = synth.size_px();
+        let mut f = Frame::with_size(side, side);
         synth.render(index, &mut f.pixels);
         f.maxval = synth.maxval();
         f.index = index;
         f
+    }
+
+    const MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json");
+
+    /// A 512² synthetic sequence and a learned pipeline for it.
+    fn learned_at_512(seed: u64, frames: u32, difficulty: Difficulty) -> (SyntheticSequence, Pipeline) {
+        let config =
+            PipelineConfig::default().with_engine(EngineKind::Learned, Path::new(MANIFEST), false).expect("model");
+        let synth = SyntheticSequence::new(SynthConfig { seed, size_px: 512, frames, fps: 15.0, difficulty });
+        (synth, Pipeline::new(512, 512, &config).expect("learned pipeline"))
     }
 
     #[test]
@@ -849,8 +857,7 @@ mod tests {
 
     /// The squares a 512² search visits over `frames` frames with `engine`.
     fn searched(spot: OneSpot, frames: usize) -> Vec<(usize, usize)> {
-        let manifest = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json"));
-        let config = LearnedConfig::new(Arc::new(engine::check(manifest).expect("model")));
+        let config = LearnedConfig::new(Arc::new(engine::check(Path::new(MANIFEST)).expect("model")));
         let mut learned = Learned::with_engine(512, 512, &config, Box::new(spot));
         let (attenuation, mut map) = (Plane::new(512, 512), RidgeMap::new(512, 512));
         (0..frames)
@@ -879,18 +886,11 @@ mod tests {
     /// comes round again.
     #[test]
     fn the_learned_search_stays_with_an_entering_stub() {
-        let manifest = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json"));
-        let config = PipelineConfig::default().with_engine(EngineKind::Learned, manifest, false).expect("model");
-        let cfg = SynthConfig { seed: 3, size_px: 512, frames: 40, fps: 15.0, difficulty: Difficulty::Hard };
-        let mut synth = SyntheticSequence::new(cfg);
-        let mut pipeline = Pipeline::new(512, 512, &config).expect("learned pipeline");
+        let (mut synth, mut pipeline) = learned_at_512(3, 40, Difficulty::Hard);
         let mut found = None;
         let mut rois = Vec::new();
         for i in 0..12 {
-            let mut f = Frame::with_size(512, 512);
-            synth.render(i, &mut f.pixels);
-            (f.maxval, f.index) = (synth.maxval(), i);
-            let wire = pipeline.process(&f).expect("frame").is_some();
+            let wire = pipeline.process(&frame(&mut synth, i)).expect("frame").is_some();
             rois.push(pipeline.regions().first().map(|r| (r.x, r.y)));
             if wire {
                 found = Some(i);
@@ -910,30 +910,19 @@ mod tests {
     /// no longer partial.
     #[test]
     fn the_learned_engine_searches_square_by_square_then_follows_the_wire() {
-        let manifest = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json"));
-        let config = PipelineConfig::default().with_engine(EngineKind::Learned, manifest, false).expect("model");
-        let cfg = SynthConfig { seed: 2, size_px: 512, frames: 30, fps: 15.0, difficulty: Difficulty::Easy };
-        let mut synth = SyntheticSequence::new(cfg);
-        let mut pipeline = Pipeline::new(512, 512, &config).expect("learned pipeline");
-        let render = |synth: &mut SyntheticSequence, index: u32| {
-            let mut f = Frame::with_size(512, 512);
-            synth.render(index, &mut f.pixels);
-            f.maxval = synth.maxval();
-            f.index = index;
-            f
-        };
+        let (mut synth, mut pipeline) = learned_at_512(2, 30, Difficulty::Easy);
         let square = |x, y| Some(Roi { x, y, width: 256, height: 256 });
         let mut searched = Vec::new();
         // The synthetic wire is out of view for at least the first three frames.
         for i in 0..3 {
-            assert_eq!(pipeline.process(&render(&mut synth, i)).expect("frame"), None, "no wire in view yet");
+            assert_eq!(pipeline.process(&frame(&mut synth, i)).expect("frame"), None, "no wire in view yet");
             assert!(pipeline.searched_in_part());
             searched.push(pipeline.regions().first().copied());
         }
         assert_eq!(searched, [square(0, 0), square(256, 0), square(0, 256)]);
         let mut tracked = false;
         for i in 3..30 {
-            let found = pipeline.process(&render(&mut synth, i)).expect("frame").is_some();
+            let found = pipeline.process(&frame(&mut synth, i)).expect("frame").is_some();
             if found && !pipeline.searched_in_part() {
                 tracked = true;
                 let regions = pipeline.regions();
@@ -954,17 +943,10 @@ mod tests {
     /// the whole frame, which costs several times more than a frame's budget at 512².
     #[test]
     fn a_long_wire_is_followed_by_tiles_along_it() {
-        let manifest = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json"));
-        let config = PipelineConfig::default().with_engine(EngineKind::Learned, manifest, false).expect("model");
-        let cfg = SynthConfig { seed: 7, size_px: 512, frames: 120, fps: 15.0, difficulty: Difficulty::Hard };
-        let mut synth = SyntheticSequence::new(cfg);
-        let mut pipeline = Pipeline::new(512, 512, &config).expect("learned pipeline");
-        let mut f = Frame::with_size(512, 512);
+        let (mut synth, mut pipeline) = learned_at_512(7, 120, Difficulty::Hard);
         let mut long = 0;
         for i in 0..90 {
-            synth.render(i, &mut f.pixels);
-            (f.maxval, f.index) = (synth.maxval(), i);
-            let length = pipeline.process(&f).expect("frame").map(|w| w.length_px);
+            let length = pipeline.process(&frame(&mut synth, i)).expect("frame").map(|w| w.length_px);
             if i >= 80 {
                 let regions = pipeline.regions();
                 assert!(regions.len() >= 2 && regions.iter().all(|r| r.width == 128), "frame {i}: {regions:?}");

@@ -157,7 +157,7 @@ pub fn search_tile(k: usize, frame_w: usize, frame_h: usize, side_px: usize) -> 
 /// How far (px) `p` lies inside `roi` from its nearest edge that is not the frame's border
 /// (infinite where every edge is the border); negative beyond such an edge. A point refined
 /// past the frame's border is still inside.
-fn depth_inside(p: [f32; 2], roi: Roi, frame_w: usize, frame_h: usize) -> f32 {
+pub fn depth_inside(p: [f32; 2], roi: Roi, frame_w: usize, frame_h: usize) -> f32 {
     let (l, t) = (roi.x as f32, roi.y as f32);
     let (r, b) = ((roi.x + roi.width - 1) as f32, (roi.y + roi.height - 1) as f32);
     let mut depth = f32::INFINITY;
