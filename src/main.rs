@@ -295,6 +295,10 @@ struct PipelineArgs {
     /// Pin the extra ridge threads to these CPUs, one each (comma-separated).
     #[arg(long, value_name = "CPU,...", value_delimiter = ',')]
     ridge_cpus: Vec<usize>,
+    /// The classical ridge stage filters the whole frame every frame, not tiles along the
+    /// tracked wire (to compare: inside the tiles the map is the same).
+    #[arg(long)]
+    whole_frame: bool,
 }
 
 impl PipelineArgs {
@@ -314,8 +318,14 @@ impl PipelineArgs {
             Some(frames) => bail!("--subtract-background {frames}: must be at least 1 frame"),
             None => None,
         };
-        let config =
-            PipelineConfig { background, ridge_workers, gpu: self.backend.open_gpu(), ..PipelineConfig::default() };
+        let defaults = PipelineConfig::default();
+        let config = PipelineConfig {
+            background,
+            ridge_workers,
+            ridge_tiles: defaults.ridge_tiles.filter(|_| !self.whole_frame),
+            gpu: self.backend.open_gpu(),
+            ..defaults
+        };
         let manifest = self.manifest.clone().unwrap_or_else(config::default_manifest);
         Ok(config.with_engine(self.engine, &manifest, self.allow_degraded)?)
     }

@@ -10,7 +10,9 @@ output of `wiretrace bench` goes to standard error.
 wiretrace: `wiretrace bench --seq SEQ_DIR --engine E` (classical by default, the path the peers
 are written like; or learned), its paced pass: a camera at half the rate the pipeline
 sustains, or the sequence's own rate where slower, so no frame waits for another, timed from
-capture (after the PGM is decoded) to the encoded message handed to the sink.
+capture (after the PGM is decoded) to the encoded message handed to the sink. The classical
+path filters tiles along a tracked wire; it is also run with `--whole-frame` (every frame
+filtered whole, as the peers do), in the same run, so both show beside the peers.
 
 The peer: `read_frame` then `centerline` of classical_peer.py, one frame after another, wall
 clock; `read_frame` includes decoding the PGM. Its library calls are wrapped with timers (the
@@ -135,12 +137,13 @@ def quantile_ms(seconds, q):
     return float(np.percentile(seconds, q, method="higher")) * 1e3
 
 
-def run_wiretrace(binary, seq, repeat, overload, ridge_threads, engine):
+def run_wiretrace(binary, seq, repeat, overload, ridge_threads, engine, whole_frame=False):
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "bench.json"
         cmd = [str(binary), "bench", "--seq", str(seq), "--repeat", str(repeat), "--json", str(out),
                "--ridge-threads", str(ridge_threads), "--engine", engine, "--manifest", str(MANIFEST)]
-        subprocess.run(cmd + (["--overload"] if overload else []), check=True, stdout=sys.stderr)
+        cmd += (["--overload"] if overload else []) + (["--whole-frame"] if whole_frame else [])
+        subprocess.run(cmd, check=True, stdout=sys.stderr)
         return json.loads(out.read_text())
 
 
@@ -167,6 +170,9 @@ def main():
 
     load_before = os.getloadavg()[0]
     bench = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine)
+    whole = None
+    if a.engine == "classical":
+        whole = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine, whole_frame=True)
     peer_s = time_peer(frames, a.repeat)
     peer_s["opencv"] = time_opencv_peer(frames, a.repeat)
     load_after = os.getloadavg()[0]
@@ -175,6 +181,10 @@ def main():
     wt = {"median": paced["p50"] / 1e3, "p99": paced["p99"] / 1e3}
     threads = "" if a.ridge_threads == 1 else f", ridge stage on {a.ridge_threads} threads"
     rows = [{"what": f"wiretrace ({a.engine}), capture to sink (paced{threads})", **wt, "frames": paced["count"]}]
+    if whole is not None:
+        w = whole["paced"]["latency_us"]
+        rows.append({"what": f"wiretrace ({a.engine}, --whole-frame), capture to sink (paced{threads})",
+                     "median": w["p50"] / 1e3, "p99": w["p99"] / 1e3, "frames": w["count"]})
     for label, stages in PEER_ROWS:
         total = sum(peer_s[s] for s in stages)
         rows.append({"what": label, "median": quantile_ms(total, 50), "p99": quantile_ms(total, 99),
@@ -182,13 +192,13 @@ def main():
 
     print(f"\n{a.seq}: {bench['width']} x {bench['height']}, {len(frames)} frames x {a.repeat}; "
           f"{os.cpu_count()} cores, load average {load_before:.2f} before, {load_after:.2f} after\n")
-    print("| per frame | median (ms) | p99 (ms) | peer / wiretrace, median | peer / wiretrace, p99 |")
+    print("| per frame | median (ms) | p99 (ms) | row / first row, median | row / first row, p99 |")
     print("|---|---|---|---|---|")
     for r in rows:
         ratio = lambda k: "" if r is rows[0] else f"{r[k] / wt[k]:.2f}"
         print(f"| {r['what']} | {r['median']:.1f} | {r['p99']:.1f} | {ratio('median')} | {ratio('p99')} |")
     if a.json:
-        a.json.write_text(json.dumps({"wiretrace_bench": bench, "rows": rows,
+        a.json.write_text(json.dumps({"wiretrace_bench": bench, "wiretrace_whole_frame_bench": whole, "rows": rows,
                                       "load_average": [load_before, load_after]}, indent=2))
         print(f"numbers written to {a.json}", file=sys.stderr)
 

@@ -28,6 +28,7 @@ use crate::vision::ridge::{RidgeMap, RidgeParams};
 use crate::vision::roi::{self, RoiParams};
 use crate::vision::thinning::Thinning;
 use crate::vision::threshold::{Hysteresis, ThresholdParams};
+use crate::vision::tiles::TiledRidge;
 use crate::vision::Plane;
 use realtime::ThreadPlacement;
 use wiretrace_protocol::BackendId;
@@ -37,7 +38,7 @@ use wiretrace_protocol::BackendId;
 pub const MAX_SIDE_PX: usize = 4096;
 
 /// Parameters of every stage.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PipelineConfig {
     /// Temporal background suppression, off unless set.
     pub background: Option<BackgroundParams>,
@@ -48,6 +49,9 @@ pub struct PipelineConfig {
     /// One more thread for the ridge stage per entry, each working on a band of the frame and
     /// placed as it says; none: the processing thread does it all.
     pub ridge_workers: Vec<ThreadPlacement>,
+    /// Tiles along the tracked wire that the classical ridge stage filters instead of the
+    /// whole frame ([`TiledRidge`]; `side_px` is not used); `None`: always the whole frame.
+    pub ridge_tiles: Option<RoiParams>,
     /// Mask from ridge strength.
     pub threshold: ThresholdParams,
     /// Joining skeleton fragments.
@@ -62,6 +66,24 @@ pub struct PipelineConfig {
     /// The GPU the ridge (or feature) and thinning stages run on; the CPU runs them when
     /// `None`, or when the GPU fails.
     pub gpu: Option<Arc<Gpu>>,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            background: None,
+            field: FieldParams::default(),
+            ridge: RidgeParams::default(),
+            ridge_workers: Vec::new(),
+            ridge_tiles: Some(RoiParams::default()),
+            threshold: ThresholdParams::default(),
+            bridging: BridgeParams::default(),
+            centerline: CenterlineParams::default(),
+            learned: None,
+            degraded: false,
+            gpu: None,
+        }
+    }
 }
 
 impl PipelineConfig {
@@ -442,6 +464,11 @@ impl Learned {
     }
 }
 
+/// How near (px) the frame's border or the field's edge a tracked wire's proximal end must lie
+/// for the classical ridge stage to follow it on tiles ([`TiledRidge::plan`]): the field's
+/// margin already keeps ridges a few pixels off its edge.
+const ANCHOR_PX: f32 = 8.0;
+
 /// Frames in a row the search may centre on a candidate before it moves on to the next square:
 /// a structure the network half believes in must not hold the search forever.
 const MAX_DWELL_FRAMES: usize = 2;
@@ -480,9 +507,9 @@ impl GpuStages {
     }
 }
 
-/// The CPU pipeline: log attenuation (→ background suppression) → Hessian ridge, or the
-/// learned engine → hysteresis → Zhang-Suen → gap bridging → centerline. All planes are
-/// allocated in [`Pipeline::new`].
+/// The CPU pipeline: log attenuation (→ background suppression) → Hessian ridge (on tiles
+/// along a tracked wire), or the learned engine → hysteresis → Zhang-Suen → gap bridging →
+/// centerline. All planes are allocated in [`Pipeline::new`].
 #[derive(Debug)]
 pub struct Pipeline {
     width: usize,
@@ -492,6 +519,11 @@ pub struct Pipeline {
     background: Option<BackgroundSuppressor>,
     field: FieldOfView,
     ridge: BandedRidge,
+    /// The classical ridge stage on tiles along the tracked wire; `None` on the learned path
+    /// or where tiles are not asked for or do not fit.
+    tiles: Option<TiledRidge>,
+    /// This frame's ridge map came from the tiles.
+    tiled: bool,
     learned: Option<Learned>,
     ridge_map: RidgeMap,
     hysteresis: Hysteresis,
@@ -551,6 +583,11 @@ impl Pipeline {
             background: config.background.map(|p| BackgroundSuppressor::new(width, height, p)),
             field: FieldOfView::new(width, height, config.field),
             ridge: BandedRidge::new(width, height, config.ridge.clone(), &config.ridge_workers),
+            tiles: match (&learned, config.ridge_tiles) {
+                (None, Some(roi)) => TiledRidge::new(width, height, &config.ridge, roi),
+                _ => None,
+            },
+            tiled: false,
             learned,
             ridge_map: RidgeMap::new(width, height),
             hysteresis: Hysteresis::new(n, threshold),
@@ -585,10 +622,15 @@ impl Pipeline {
         }
     }
 
-    /// The regions the learned engine segmented in the last frame (tiles along the wire, a
-    /// square of the search, or the whole frame); none on the classical path.
+    /// The regions the last frame was segmented or filtered in (tiles along the wire, a square
+    /// of the learned engine's search, or the whole frame); none on a classical path without
+    /// tiles, which filters the whole frame.
     pub fn regions(&self) -> &[Roi] {
-        self.learned.as_ref().map_or(&[], |l| &l.regions)
+        match (&self.learned, &self.tiles) {
+            (Some(l), _) => &l.regions,
+            (None, Some(t)) => t.regions(),
+            (None, None) => &[],
+        }
     }
 
     /// The last frame was searched in part only (the learned engine's search for a wire it
@@ -640,9 +682,17 @@ impl Pipeline {
         boundary!();
         match &mut self.learned {
             None => {
+                let prior = self.extractor.prior();
+                let anchored = prior.first().is_some_and(|&p| self.field.near_edge(p, ANCHOR_PX));
+                self.tiled = self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored));
                 self.thick_from_gpu = self.ridge_on_gpu(frame);
-                if !self.thick_from_gpu {
-                    self.ridge.detect(&self.attenuation, &mut self.ridge_map);
+                match &mut self.tiles {
+                    Some(tiles) if self.tiled && self.thick_from_gpu => {
+                        tiles.keep_tiles_only(&mut self.ridge_map, &mut self.gpu_thick_mask);
+                    }
+                    Some(tiles) if self.tiled => tiles.detect(&self.attenuation, &mut self.ridge_map),
+                    _ if self.thick_from_gpu => {}
+                    _ => self.ridge.detect(&self.attenuation, &mut self.ridge_map),
                 }
             }
             Some(learned) => {
@@ -664,17 +714,26 @@ impl Pipeline {
             learned.note_candidate(&self.ridge_map.strength);
         }
         boundary!();
-        self.hysteresis.apply(&self.ridge_map.strength, self.extractor.prior(), &mut self.segmentation);
+        if self.tiled {
+            self.hysteresis.apply_at_last_noise(
+                &self.ridge_map.strength,
+                self.extractor.prior(),
+                &mut self.segmentation,
+            );
+        } else {
+            self.hysteresis.apply(&self.ridge_map.strength, self.extractor.prior(), &mut self.segmentation);
+        }
         boundary!();
         self.skeleton.data.copy_from_slice(&self.segmentation.data);
         if !self.thinning_on_gpu() {
             self.thinning.apply(&mut self.skeleton);
         }
         boundary!();
-        let occluded = match &self.learned {
-            Some(l) => &l.no_occlusion,
-            None if self.thick_from_gpu => &self.gpu_thick_mask,
-            None => self.ridge.thick_mask(),
+        let occluded = match (&self.learned, &self.tiles) {
+            (Some(l), _) => &l.no_occlusion,
+            (None, _) if self.thick_from_gpu => &self.gpu_thick_mask,
+            (None, Some(tiles)) if self.tiled => tiles.thick_mask(),
+            (None, _) => self.ridge.thick_mask(),
         };
         self.bridger.apply(&mut self.skeleton, occluded);
         boundary!();
@@ -683,6 +742,9 @@ impl Pipeline {
         if let Some(learned) = &mut self.learned {
             let (w, h) = (self.width, self.height);
             learned.cut = wire.is_some_and(|wire| roi::cut_by_edge(wire.points_px, &learned.regions, w, h, 3.0));
+        }
+        if let Some(tiles) = &mut self.tiles {
+            tiles.note_centerline(wire.as_ref().map_or(&[], |wire| wire.points_px));
         }
         // Past this point the tracker has seen the frame; only the result is thrown away.
         clock.boundary(&mut self.stage_cost_us).map(|()| wire)
@@ -703,12 +765,13 @@ impl Pipeline {
         self.extractor.prior()
     }
 
-    /// Where the last frame's thick structures (catheters) were masked.
+    /// Where the last frame's thick structures (catheters) were masked (on the classical
+    /// path's tiles, within them).
     pub fn thick_mask(&self) -> &Plane<u8> {
-        if self.thick_from_gpu {
-            &self.gpu_thick_mask
-        } else {
-            self.ridge.thick_mask()
+        match &self.tiles {
+            _ if self.thick_from_gpu => &self.gpu_thick_mask,
+            Some(tiles) if self.tiled => tiles.thick_mask(),
+            _ => self.ridge.thick_mask(),
         }
     }
 
@@ -790,6 +853,37 @@ mod tests {
             PipelineConfig::default().with_engine(EngineKind::Learned, Path::new(MANIFEST), false).expect("model");
         let synth = SyntheticSequence::new(SynthConfig { seed, size_px: 512, frames, fps: 15.0, difficulty });
         (synth, Pipeline::new(512, 512, &config).expect("learned pipeline"))
+    }
+
+    /// Once the wire is tracked from the field's edge, the classical ridge stage filters tiles
+    /// along it, and the wire is found in them; the whole frame comes round now and then.
+    #[test]
+    fn the_classical_path_follows_a_tracked_wire_on_tiles() {
+        let cfg = SynthConfig { seed: 1, size_px: 512, frames: 40, fps: 15.0, difficulty: Difficulty::Easy };
+        let mut synth = SyntheticSequence::new(cfg);
+        let mut pipeline = Pipeline::new(512, 512, &PipelineConfig::default()).expect("classical pipeline");
+        let whole = [Roi::whole(512, 512)];
+        let (mut tiled, mut whole_while_tracked) = (0, 0);
+        for i in 0..40 {
+            let tracked = !pipeline.prior().is_empty();
+            let wire = pipeline.process(&frame(&mut synth, i)).expect("frame").map(|w| w.points_px.to_vec());
+            let regions = pipeline.regions();
+            if regions == whole {
+                whole_while_tracked += usize::from(tracked);
+                continue;
+            }
+            tiled += 1;
+            let wire = wire.unwrap_or_else(|| panic!("frame {i}: the wire followed on {regions:?} is lost"));
+            for p in wire {
+                let inside = |r: &&Roi| {
+                    (r.x as f32..(r.x + r.width) as f32).contains(&p[0])
+                        && (r.y as f32..(r.y + r.height) as f32).contains(&p[1])
+                };
+                assert!(regions.iter().any(|r| inside(&r)), "frame {i}: {p:?} outside {regions:?}");
+            }
+        }
+        assert!(tiled >= 25, "{tiled} of 40 frames on tiles");
+        assert!(whole_while_tracked >= 2, "the whole frame came round {whole_while_tracked} times");
     }
 
     #[test]

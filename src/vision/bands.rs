@@ -2,7 +2,7 @@
 //! [`RidgeDetector::detect`] on the whole frame, bit for bit, in a fraction of the time where
 //! cores are free (on the box, the cores beside the processing thread's).
 //!
-//! Each band is given enough rows above and below its own ([`RidgeDetector::halo_rows`]) that
+//! Each band is given enough rows above and below its own ([`RidgeDetector::halo_px`]) that
 //! every filter and mask reaching into its rows sees what it would see on the whole frame.
 //! Bands and their buffers are made at start and passed between threads by ownership through
 //! bounded channels, so a frame allocates nothing and needs no shared mutable state.
@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use super::ridge::{RidgeDetector, RidgeMap, RidgeParams};
+use super::ridge::{ImageSides, RidgeDetector, RidgeMap, RidgeParams};
 use super::Plane;
 use crate::pipeline::realtime::{place, ThreadPlacement};
 
@@ -31,9 +31,9 @@ impl Band {
     fn new(width: usize, height: usize, output_rows: Range<usize>, halo: usize, params: &RidgeParams) -> Self {
         let input_rows = output_rows.start.saturating_sub(halo)..(output_rows.end + halo).min(height);
         let rows = input_rows.len();
-        let image_rows = (input_rows.start == 0, input_rows.end == height);
+        let sides = ImageSides { top: input_rows.start == 0, bottom: input_rows.end == height, ..ImageSides::ALL };
         Band {
-            detector: RidgeDetector::for_rows(width, rows, params.clone(), image_rows),
+            detector: RidgeDetector::for_part(width, rows, params.clone(), sides),
             input: Plane::new(width, rows),
             map: RidgeMap::new(width, rows),
             input_rows,
@@ -136,7 +136,7 @@ impl BandedRidge {
         workers: &[ThreadPlacement],
     ) -> Result<Self, BandsError> {
         let count = workers.len() + 1;
-        let halo = RidgeDetector::new(1, 1, params.clone()).halo_rows();
+        let halo = RidgeDetector::new(1, 1, params.clone()).halo_px();
         let rows = |i: usize| i * height / count..(i + 1) * height / count;
         let own = Band::new(width, height, rows(0), halo, &params);
         let mut started = Vec::with_capacity(count - 1);
@@ -210,13 +210,13 @@ impl Drop for BandedRidge {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Log attenuation with a catheter, a wire crossing it, an edge and deterministic noise:
     /// every part of the ridge stage (thick mask, its dilation, edge weighting, border echoes)
     /// has something to do near the band boundaries.
-    fn scene(width: usize, height: usize) -> Plane<f32> {
+    pub(crate) fn scene(width: usize, height: usize) -> Plane<f32> {
         let mut p = Plane::new(width, height);
         let mut noise = 0x2545_f491_u32;
         for y in 0..height {
@@ -234,7 +234,7 @@ mod tests {
         p
     }
 
-    fn detect_whole(input: &Plane<f32>) -> (RidgeMap, Plane<u8>) {
+    pub(crate) fn detect_whole(input: &Plane<f32>) -> (RidgeMap, Plane<u8>) {
         let mut detector = RidgeDetector::new(input.width, input.height, RidgeParams::default());
         let mut map = RidgeMap::new(input.width, input.height);
         detector.detect(input, &mut map);

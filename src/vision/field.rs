@@ -123,6 +123,20 @@ impl FieldOfView {
         self.outside.data.iter().filter(|&&v| v != 0).count()
     }
 
+    /// Whether `p` (px) lies within `radius_px` of the frame's border, or of what the last
+    /// [`update`](FieldOfView::update) marked as outside the field: where a wire that enters
+    /// the field is first seen.
+    pub fn near_edge(&self, p: [f32; 2], radius_px: f32) -> bool {
+        let (w, h) = (self.outside.width, self.outside.height);
+        let lo = |v: f32| (v - radius_px).floor();
+        let hi = |v: f32| (v + radius_px).ceil();
+        if lo(p[0]) <= 0.0 || lo(p[1]) <= 0.0 || hi(p[0]) >= (w - 1) as f32 || hi(p[1]) >= (h - 1) as f32 {
+            return true;
+        }
+        let (x0, x1, y0, y1) = (lo(p[0]) as usize, hi(p[0]) as usize, lo(p[1]) as usize, hi(p[1]) as usize);
+        (y0..=y1).any(|y| self.outside.data[y * w + x0..=y * w + x1].contains(&1))
+    }
+
     /// Drops ridge depth outside the field and near its edge (as of the last [`update`]).
     ///
     /// [`update`]: FieldOfView::update
@@ -159,6 +173,19 @@ mod tests {
         assert_eq!(strength.at(40, 20), 1.0, "well inside kept");
         assert_eq!(strength.at(40, 13), 0.0, "within the margin of the edge dropped");
         assert_eq!(strength.at(2, 2), 0.0, "outside dropped");
+        // Where a wire entering the field is first seen: at its edge, or the frame's border.
+        assert!(fov.near_edge([40.0, 20.0], 8.0), "the margin ends at about 14 px");
+        assert!(!fov.near_edge([40.0, 40.0], 8.0), "the centre, dead pixel and all, is well inside");
+        assert!(fov.near_edge([0.0, 40.0], 0.5), "on the frame's border");
+    }
+
+    #[test]
+    fn without_shutters_only_the_frame_s_border_is_an_edge() {
+        let att = Plane { width: 40, height: 30, data: vec![2.5; 1200] };
+        let mut fov = FieldOfView::new(40, 30, FieldParams::default());
+        fov.update(&att);
+        assert!(fov.near_edge([3.0, 15.0], 4.0) && fov.near_edge([20.0, 26.5], 4.0));
+        assert!(!fov.near_edge([20.0, 15.0], 4.0) && !fov.near_edge([5.0, 15.0], 4.0));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! learned engine's input, in place of the ridge stage's, over the region [`roi`] chooses;
 //! [`clahe`] is there for display.
 //! [`bands`] runs the ridge stage over bands of the frame on several threads, with the same
-//! output.
+//! output; [`tiles`] runs it on tiles along the tracked wire, with the same output there.
 //!
 //! Every stage owns its scratch buffers, sized when it is made, so processing a frame
 //! allocates nothing.
@@ -21,6 +21,7 @@ pub mod ridge;
 pub mod roi;
 pub mod thinning;
 pub mod threshold;
+pub mod tiles;
 
 /// A row-major image plane.
 #[derive(Debug, Clone, PartialEq)]

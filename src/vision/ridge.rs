@@ -248,7 +248,7 @@ pub fn eigenvalues(xx: f32, xy: f32, yy: f32) -> (f32, f32) {
 }
 
 /// The ridge measure of one frame.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RidgeMap {
     /// Ridge depth of bright thin ridges (attenuation units), thick structures suppressed.
     pub strength: Plane<f32>,
@@ -513,20 +513,34 @@ pub struct RidgeDetector {
     thin_raw: Plane<f32>,
     thick_mask: Plane<u8>,
     dilate_scratch: Plane<u8>,
-    /// Whether the first and the last row of the planes are the image's own border, or the
-    /// edge of a band of it ([`bands`](super::bands)), where nothing is a border echo.
-    image_rows: (bool, bool),
+    /// Which sides of the planes are the image's own border, rather than the edge of a part of
+    /// it ([`bands`](super::bands), [`tiles`](super::tiles)), where nothing is a border echo.
+    sides: ImageSides,
+}
+
+/// Which sides of the planes a [`RidgeDetector`] works on are the image's own border.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ImageSides {
+    pub(crate) top: bool,
+    pub(crate) bottom: bool,
+    pub(crate) left: bool,
+    pub(crate) right: bool,
+}
+
+impl ImageSides {
+    /// The planes are the whole image.
+    pub(crate) const ALL: ImageSides = ImageSides { top: true, bottom: true, left: true, right: true };
 }
 
 impl RidgeDetector {
     /// Builds kernels and scratch planes for `width` × `height` frames.
     pub fn new(width: usize, height: usize, params: RidgeParams) -> Self {
-        Self::for_rows(width, height, params, (true, true))
+        Self::for_part(width, height, params, ImageSides::ALL)
     }
 
-    /// A detector for `height` rows of a wider image, whose top and bottom are its border
-    /// where `image_rows` says so.
-    pub(crate) fn for_rows(width: usize, height: usize, params: RidgeParams, image_rows: (bool, bool)) -> Self {
+    /// A detector for a `width` × `height` part of a larger image, whose sides are the image's
+    /// border where `sides` says so.
+    pub(crate) fn for_part(width: usize, height: usize, params: RidgeParams, sides: ImageSides) -> Self {
         let wire_kernels: Vec<Kernels> = params.wire_scales_px.iter().map(|&s| Kernels::new(s)).collect();
         let thick_kernels = Kernels::new(params.thick_scale_px);
         let max_radius = wire_kernels.iter().map(|k| k.radius).chain([thick_kernels.radius]).max().unwrap_or(0);
@@ -547,14 +561,19 @@ impl RidgeDetector {
             thin_raw: plane(),
             thick_mask: Plane::new(width, height),
             dilate_scratch: Plane::new(width, height),
-            image_rows,
+            sides,
         }
     }
 
-    /// Rows beyond its own that a band of the image must be given so that the detector's
-    /// output on the band's rows is the same as on the whole image: the reach of the column
-    /// filters, of the thick-axis test (one row) and of the thick mask's dilation.
-    pub(crate) fn halo_rows(&self) -> usize {
+    /// Which sides of the planes are the image's border, for a part of the image that moves.
+    pub(crate) fn set_sides(&mut self, sides: ImageSides) {
+        self.sides = sides;
+    }
+
+    /// Pixels beyond its own on each side that a part of the image must be given so that the
+    /// detector's output on it is the same as on the whole image: the reach of the filters, of
+    /// the thick-axis test (one pixel) and of the thick mask's dilation.
+    pub(crate) fn halo_px(&self) -> usize {
         let reach = self.wire_kernels.iter().map(|k| k.radius).chain([self.thick_kernels.radius]).max().unwrap_or(0);
         reach + 1 + self.thick_dilation_px() + 1
     }
@@ -611,8 +630,8 @@ impl RidgeDetector {
         let min_cos = self.params.parallel_min_cos();
         for y in 0..h {
             for x in 0..w {
-                let near_row = (self.image_rows.0 && y < margin) || (self.image_rows.1 && y + margin >= h);
-                let near_col = x < margin || x + margin >= w;
+                let near_row = (self.sides.top && y < margin) || (self.sides.bottom && y + margin >= h);
+                let near_col = (self.sides.left && x < margin) || (self.sides.right && x + margin >= w);
                 if !(near_row || near_col) {
                     continue;
                 }

@@ -1,4 +1,5 @@
-//! Where the learned engine looks: detect → crop → segment.
+//! Where the learned engine looks: detect → crop → segment (and, with the same tiles, the
+//! classical ridge stage: [`tiles`](super::tiles)).
 //!
 //! The network costs per pixel, so it runs on squares along the tracked wire rather than on
 //! the whole frame. The wire is covered by tiles ([`cover`]): walking the last frame's
