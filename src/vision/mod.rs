@@ -40,6 +40,13 @@ impl<T: Copy + Default> Plane<T> {
         Plane { width, height, data: vec![T::default(); width * height] }
     }
 
+    /// Gives the plane a new size, its values left unspecified; nothing is allocated while
+    /// `width * height` is no more than the plane held at its largest.
+    pub fn reshape(&mut self, width: usize, height: usize) {
+        self.data.resize(width * height, T::default());
+        (self.width, self.height) = (width, height);
+    }
+
     /// The value at column `x`, row `y`.
     #[inline]
     pub fn at(&self, x: usize, y: usize) -> T {

@@ -269,6 +269,13 @@ impl RidgeMap {
             normal_y: Plane::new(width, height),
         }
     }
+
+    /// Gives the map a new size within the one it was made with (see [`Plane::reshape`]).
+    pub(crate) fn reshape(&mut self, width: usize, height: usize) {
+        for plane in [&mut self.strength, &mut self.normal_x, &mut self.normal_y] {
+            plane.reshape(width, height);
+        }
+    }
 }
 
 /// Scratch planes of the Hessian computation.
@@ -327,11 +334,11 @@ impl Work {
     ) {
         self.row_pass(input, k);
         let (w, r, s2, s1) = (input.width, k.radius, sigma_px * sigma_px, sigma_px);
-        let [xx, xy, yy, gx, gy] = &mut self.scale_rows;
+        let [xx, xy, yy, gx, gy] = self.scale_rows.each_mut().map(|row| &mut row[..w]);
         for y in 0..input.height {
-            filter_cols_row(&self.d2_rows, r, y, Some((&k.g, xx, s2)), None);
-            filter_cols_row(&self.d1_rows, r, y, Some((&k.g, gx, s1)), Some((&k.d1, xy, s2)));
-            filter_cols_row(&self.smooth_rows, r, y, Some((&k.d2, yy, s2)), Some((&k.d1, gy, s1)));
+            filter_cols_row(&self.d2_rows, r, y, Some((&k.g, &mut *xx, s2)), None);
+            filter_cols_row(&self.d1_rows, r, y, Some((&k.g, &mut *gx, s1)), Some((&k.d1, &mut *xy, s2)));
+            filter_cols_row(&self.smooth_rows, r, y, Some((&k.d2, &mut *yy, s2)), Some((&k.d1, &mut *gy, s1)));
             let at = y * w..(y + 1) * w;
             fold_pixels(
                 [xx, xy, yy],
@@ -568,6 +575,21 @@ impl RidgeDetector {
     /// Which sides of the planes are the image's border, for a part of the image that moves.
     pub(crate) fn set_sides(&mut self, sides: ImageSides) {
         self.sides = sides;
+    }
+
+    /// Gives the detector a new size within the one it was made with, for parts of the image
+    /// that change size: no wider, and no more pixels ([`Plane::reshape`]).
+    pub(crate) fn reshape(&mut self, width: usize, height: usize) {
+        debug_assert!(width <= self.work.scale_rows[0].len(), "{width} px is wider than the detector");
+        let w = &mut self.work;
+        for plane in [&mut w.hessian.xx, &mut w.hessian.xy, &mut w.hessian.yy, &mut w.smooth_rows, &mut w.d1_rows] {
+            plane.reshape(width, height);
+        }
+        for plane in [&mut w.d2_rows, &mut self.response, &mut self.thin_raw] {
+            plane.reshape(width, height);
+        }
+        self.thick_mask.reshape(width, height);
+        self.dilate_scratch.reshape(width, height);
     }
 
     /// Pixels beyond its own on each side that a part of the image must be given so that the

@@ -3,10 +3,12 @@
 //!
 //! The filters cost per pixel, and a tracked wire lies within a few pixels of where it was:
 //! the frame's ridge map is needed only near the last centerline. The tiles are chosen as the
-//! learned engine's are ([`roi::cover`]), each computed on a crop of the frame with the ridge
-//! stage's halo around it ([`RidgeDetector::halo_px`]), so inside a tile the map is the
-//! whole frame's, bit for bit, and tiles that overlap agree. Outside the tiles the map is
-//! empty: the wire is sought where it was. The whole frame is filtered when nothing is
+//! learned engine's are ([`roi::cover`]); neighbours along the wire are merged into their
+//! bounding box where its crop costs fewer pixels (a straight stretch of wire). Each region is
+//! computed on a crop of the frame with the ridge stage's halo around it
+//! ([`RidgeDetector::halo_px`]), so inside a region the map is the whole frame's, bit for bit,
+//! and regions that overlap agree. Outside them the map is empty: the wire is sought where it
+//! was. The whole frame is filtered when nothing is
 //! tracked, when the tracked centerline does not begin at the field's edge (a piece of a wire,
 //! or no wire), when the crops would cost as many pixels as the frame, when a centerline ended
 //! on an inner edge of the tiles and covering it again would not move them, and at least once
@@ -22,20 +24,23 @@ use super::Plane;
 pub struct TiledRidge {
     roi: RoiParams,
     frame_px: (usize, usize),
-    /// Pixels of the frame around a tile that its crop holds (where the frame has them).
+    /// Pixels of the frame around a region that its crop holds (where the frame has them).
     halo_px: usize,
-    /// Every crop's size: a tile with its halo, within the frame.
-    crop_px: (usize, usize),
+    /// The most pixels a crop may have: what the detector's planes were made for.
+    crop_capacity_px: usize,
     detector: RidgeDetector,
     input: Plane<f32>,
     map: RidgeMap,
     thick_mask: Plane<u8>,
-    /// 1 in this frame's tiles, for [`TiledRidge::keep_tiles_only`].
+    /// 1 in this frame's regions, for [`TiledRidge::keep_tiles_only`].
     inside: Plane<u8>,
-    /// This frame's tiles; the whole frame alone when it is filtered whole.
+    /// The tiles along the wire, before neighbours are merged.
+    tiles: Vec<Roi>,
+    /// This frame's regions: tiles, or neighbouring tiles merged into their bounding box where
+    /// its crop is smaller than theirs; the whole frame alone when it is filtered whole.
     regions: Vec<Roi>,
     next: Vec<Roi>,
-    /// The last centerline ended on an inner edge of its tiles.
+    /// The last centerline ended on an inner edge of its regions.
     cut: bool,
     /// Frames filtered on tiles since the whole frame was last.
     tiled_in_a_row: u32,
@@ -50,24 +55,31 @@ impl TiledRidge {
     /// The stage for `width` × `height` frames with tiles as `roi` says (its `side_px` is not
     /// used: with nothing tracked the frame is filtered whole); `None` when a tile with its
     /// halo would be the whole frame.
+    ///
+    /// Crops hold up to a quarter of the frame (or one tile's, where that is more): the planes
+    /// of a detector that size take about 14 bytes per pixel of the frame.
     pub fn new(width: usize, height: usize, params: &RidgeParams, roi: RoiParams) -> Option<Self> {
         let halo_px = RidgeDetector::new(1, 1, params.clone()).halo_px();
         let side = roi.tile_px.checked_add(2 * halo_px)?;
-        let crop_px = (side.min(width), side.min(height));
-        if roi.tile_px >= width || roi.tile_px >= height || crop_px == (width, height) {
+        let tile_crop = (side.min(width), side.min(height));
+        if roi.tile_px >= width || roi.tile_px >= height || tile_crop == (width, height) {
             return None;
         }
+        let crop_capacity_px = (tile_crop.0 * tile_crop.1).max(width * height / 4);
+        // As wide as the frame, so that a crop of any shape with that many pixels fits.
+        let rows = crop_capacity_px.div_ceil(width);
         let most = (width * height).div_ceil(roi.tile_px * roi.tile_px);
         Some(TiledRidge {
             roi,
             frame_px: (width, height),
             halo_px,
-            crop_px,
-            detector: RidgeDetector::for_part(crop_px.0, crop_px.1, params.clone(), ImageSides::ALL),
-            input: Plane::new(crop_px.0, crop_px.1),
-            map: RidgeMap::new(crop_px.0, crop_px.1),
+            crop_capacity_px,
+            detector: RidgeDetector::for_part(width, rows, params.clone(), ImageSides::ALL),
+            input: Plane::new(width, rows),
+            map: RidgeMap::new(width, rows),
             thick_mask: Plane::new(width, height),
             inside: Plane::new(width, height),
+            tiles: Vec::with_capacity(most),
             regions: Vec::with_capacity(most),
             next: Vec::with_capacity(most),
             cut: false,
@@ -85,11 +97,10 @@ impl TiledRidge {
     /// whole.
     pub fn plan(&mut self, prior: &[[f32; 2]], anchored: bool) -> bool {
         let (w, h) = self.frame_px;
-        let crop_area = self.crop_px.0 * self.crop_px.1;
         let tiled = anchored
             && self.tiled_in_a_row + 1 < WHOLE_FRAME_EVERY
-            && roi::cover(prior, w, h, self.roi, &mut self.next)
-            && self.next.len() * crop_area < w * h
+            && roi::cover(prior, w, h, self.roi, &mut self.tiles)
+            && self.merge() < w * h
             && !(self.cut && self.next == self.regions);
         self.tiled_in_a_row = if tiled { self.tiled_in_a_row + 1 } else { 0 };
         if !tiled {
@@ -100,12 +111,46 @@ impl TiledRidge {
         tiled
     }
 
+    /// Merges neighbouring tiles (the tiles follow the wire) into `next`, one region where the
+    /// crop of their bounding box has no more pixels than theirs and fits the detector;
+    /// returns the pixels of all the crops.
+    fn merge(&mut self) -> usize {
+        self.next.clear();
+        let (frame_px, halo_px) = (self.frame_px, self.halo_px);
+        let area = |r: Roi| {
+            let c = crop_of(r, frame_px, halo_px);
+            c.width * c.height
+        };
+        let mut total = 0;
+        let mut group: Option<Roi> = None;
+        for &tile in &self.tiles {
+            group = Some(match group {
+                None => tile,
+                Some(g) => {
+                    let both = bounding_box(g, tile);
+                    if area(both) <= (area(g) + area(tile)).min(self.crop_capacity_px) {
+                        both
+                    } else {
+                        total += area(g);
+                        self.next.push(g);
+                        tile
+                    }
+                }
+            });
+        }
+        if let Some(g) = group {
+            total += area(g);
+            self.next.push(g);
+        }
+        total
+    }
+
     /// The tiles of the last [`TiledRidge::plan`], or the whole frame.
     pub fn regions(&self) -> &[Roi] {
         &self.regions
     }
 
-    /// The ridge map of `input` in this frame's tiles into `out`, empty outside them (zero
+    /// The ridge map of `input` in this frame's regions into `out`, empty outside them (zero
     /// strength, normal (1, 0)), and the thick mask likewise; after a [`TiledRidge::plan`]
     /// that chose tiles.
     pub fn detect(&mut self, input: &Plane<f32>, out: &mut RidgeMap) {
@@ -115,9 +160,12 @@ impl TiledRidge {
         self.thick_mask.data.fill(0);
         let (w, h) = self.frame_px;
         for k in 0..self.regions.len() {
-            let tile = self.regions[k];
-            debug_assert!(tile.width <= self.roi.tile_px && tile.height <= self.roi.tile_px, "{tile:?} is no tile");
-            let crop = self.crop(tile);
+            let region = self.regions[k];
+            let crop = crop_of(region, self.frame_px, self.halo_px);
+            debug_assert!(crop.width * crop.height <= self.crop_capacity_px, "{region:?} is no tiles' region");
+            self.input.reshape(crop.width, crop.height);
+            self.map.reshape(crop.width, crop.height);
+            self.detector.reshape(crop.width, crop.height);
             for (y, row) in self.input.data.chunks_exact_mut(crop.width).enumerate() {
                 let at = (crop.y + y) * w + crop.x;
                 row.copy_from_slice(&input.data[at..at + crop.width]);
@@ -130,9 +178,9 @@ impl TiledRidge {
             });
             self.detector.detect(&self.input, &mut self.map);
             let thick = self.detector.thick_mask();
-            for y in tile.y..tile.y + tile.height {
-                let from = (y - crop.y) * crop.width + (tile.x - crop.x);
-                let (from, to) = (from..from + tile.width, y * w + tile.x..y * w + tile.x + tile.width);
+            for y in region.y..region.y + region.height {
+                let from = (y - crop.y) * crop.width + (region.x - crop.x);
+                let (from, to) = (from..from + region.width, y * w + region.x..y * w + region.x + region.width);
                 out.strength.data[to.clone()].copy_from_slice(&self.map.strength.data[from.clone()]);
                 out.normal_x.data[to.clone()].copy_from_slice(&self.map.normal_x.data[from.clone()]);
                 out.normal_y.data[to.clone()].copy_from_slice(&self.map.normal_y.data[from.clone()]);
@@ -170,15 +218,23 @@ impl TiledRidge {
         let (w, h) = self.frame_px;
         self.cut = roi::cut_by_edge(line, &self.regions, w, h, 3.0);
     }
+}
 
-    /// The crop of the frame that `tile` is computed on: the tile with the halo on every side
-    /// where the frame has it, pushed inside the frame, always `crop_px` in size.
-    fn crop(&self, tile: Roi) -> Roi {
-        let start = |lo: usize, frame: usize, crop: usize| lo.saturating_sub(self.halo_px).min(frame - crop);
-        let (w, h) = self.frame_px;
-        let (cw, ch) = self.crop_px;
-        Roi { x: start(tile.x, w, cw), y: start(tile.y, h, ch), width: cw, height: ch }
-    }
+/// The crop of a `frame_px` frame that `region` is computed on: the region with `halo_px` on
+/// every side, within the frame.
+fn crop_of(region: Roi, (w, h): (usize, usize), halo_px: usize) -> Roi {
+    let (x, y) = (region.x.saturating_sub(halo_px), region.y.saturating_sub(halo_px));
+    let right = (region.x + region.width + halo_px).min(w);
+    let bottom = (region.y + region.height + halo_px).min(h);
+    Roi { x, y, width: right - x, height: bottom - y }
+}
+
+/// The smallest region that holds both `a` and `b`.
+fn bounding_box(a: Roi, b: Roi) -> Roi {
+    let (x, y) = (a.x.min(b.x), a.y.min(b.y));
+    let right = (a.x + a.width).max(b.x + b.width);
+    let bottom = (a.y + a.height).max(b.y + b.height);
+    Roi { x, y, width: right - x, height: bottom - y }
 }
 
 #[cfg(test)]
@@ -218,7 +274,7 @@ mod tests {
         for wire in WIRES {
             assert!(stage.plan(&wire, true), "a wire is followed by tiles");
             let tiles = stage.regions().to_vec();
-            assert!(tiles.len() >= 2, "{tiles:?}");
+            assert!(!tiles.is_empty() && tiles != [Roi::whole(width, height)], "{tiles:?}");
             map.strength.data.fill(f32::NAN);
             stage.detect(&input, &mut map);
             for y in 0..height {
@@ -246,6 +302,38 @@ mod tests {
             }
         }
         assert!(thick_inside > 0, "the tiles hold some of the catheter's mask");
+    }
+
+    #[test]
+    fn neighbouring_tiles_along_a_straight_wire_are_merged_and_exact() {
+        let (width, height) = SIZE;
+        let straight = [[0.0, 100.0], [255.0, 104.0]];
+        let mut tiles = Vec::new();
+        assert!(roi::cover(&straight, width, height, ROI, &mut tiles));
+        let mut stage = tiled(width, height);
+        assert!(stage.plan(&straight, true));
+        let regions = stage.regions().to_vec();
+        assert!(regions.len() < tiles.len(), "{} tiles in {} regions: {regions:?}", tiles.len(), regions.len());
+        for t in &tiles {
+            let holds = |r: &Roi| {
+                r.x <= t.x && r.y <= t.y && t.x + t.width <= r.x + r.width && t.y + t.height <= r.y + r.height
+            };
+            assert!(regions.iter().any(holds), "{t:?} in none of {regions:?}");
+        }
+        let input = scene(width, height);
+        let (whole, _) = detect_whole(&input);
+        let mut map = RidgeMap::new(width, height);
+        stage.detect(&input, &mut map);
+        for r in &regions {
+            for y in r.y..r.y + r.height {
+                let row = y * width + r.x..y * width + r.x + r.width;
+                let same = map.strength.data[row.clone()]
+                    .iter()
+                    .zip(&whole.strength.data[row])
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "row {y} of {r:?}");
+            }
+        }
     }
 
     #[test]
