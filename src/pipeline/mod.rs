@@ -522,7 +522,8 @@ pub struct Pipeline {
     /// The classical ridge stage on tiles along the tracked wire; `None` on the learned path
     /// or where tiles are not asked for or do not fit.
     tiles: Option<TiledRidge>,
-    /// This frame's ridge map came from the tiles.
+    /// This frame's ridge map holds only the tiles' regions (from the CPU tiles, or the GPU's
+    /// whole-frame map cut to them).
     tiled: bool,
     learned: Option<Learned>,
     ridge_map: RidgeMap,
@@ -722,6 +723,9 @@ impl Pipeline {
             );
         } else {
             self.hysteresis.apply(&self.ridge_map.strength, self.extractor.prior(), &mut self.segmentation);
+            if let (Some(tiles), None) = (&mut self.tiles, &self.learned) {
+                tiles.whole_frame_measured();
+            }
         }
         boundary!();
         self.skeleton.data.copy_from_slice(&self.segmentation.data);

@@ -72,7 +72,8 @@ impl Hysteresis {
         *self.samples.select_nth_unstable_by(k, f32::total_cmp).1
     }
 
-    /// The noise depth of the last frame: the 90th percentile of its ridge depth.
+    /// The noise depth the last frame was thresholded at: the 90th percentile of the ridge
+    /// depth of the last frame [`Hysteresis::apply`] measured it on.
     pub fn noise(&self) -> f32 {
         self.noise
     }
