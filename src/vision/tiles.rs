@@ -4,15 +4,17 @@
 //! The filters cost per pixel, and a tracked wire lies within a few pixels of where it was:
 //! the frame's ridge map is needed only near the last centerline. The tiles are chosen as the
 //! learned engine's are ([`roi::cover`]); neighbours along the wire are merged into their
-//! bounding box where its crop costs no more pixels (a straight stretch of wire). Each region is
-//! computed on a crop of the frame with the ridge stage's halo around it
+//! bounding box where its crop costs no more pixels (a straight stretch of wire). Each region
+//! is computed on a crop of the frame with the ridge stage's halo around it
 //! ([`RidgeDetector::halo_px`]), so inside a region the map is the whole frame's, bit for bit,
 //! and regions that overlap agree. Outside them the map is empty: the wire is sought where it
-//! was. The whole frame is filtered when nothing is
-//! tracked, when the tracked centerline does not begin at the field's edge (a piece of a wire,
-//! or no wire), when the crops would cost as many pixels as the frame, when a centerline ended
-//! on an inner edge of the tiles and covering it again would not move them, and at least once
-//! every [`WHOLE_FRAME_EVERY`] frames.
+//! was.
+//!
+//! The whole frame is filtered when nothing is tracked, when the tracked centerline does not
+//! begin at the frame's border or the field's edge (a piece of a wire, or no wire), when the
+//! crops would cost as many pixels as the frame, when a centerline ended on an inner edge of
+//! the regions and covering it again would not move them, and at least once every
+//! [`WHOLE_FRAME_EVERY`] frames.
 
 use super::features::Roi;
 use super::ridge::{ImageSides, RidgeDetector, RidgeMap, RidgeParams};
@@ -37,7 +39,7 @@ pub struct TiledRidge {
     /// The tiles along the wire, before neighbours are merged.
     tiles: Vec<Roi>,
     /// This frame's regions: tiles, or neighbouring tiles merged into their bounding box where
-    /// its crop is smaller than theirs; the whole frame alone when it is filtered whole.
+    /// its crop has no more pixels than theirs; the whole frame alone when it is filtered whole.
     regions: Vec<Roi>,
     next: Vec<Roi>,
     /// The last centerline ended on an inner edge of its regions.
