@@ -487,6 +487,21 @@ fn strongest(plane: &Plane<f32>, roi: Roi) -> Option<(f32, [f32; 2])> {
     best
 }
 
+/// Where the classical ridge stage masked the last frame's thick structures: the GPU's mask
+/// when it ran the stage (`from_gpu`), else the tiles' when it ran on them (`tiles`), else the
+/// whole frame's. A free function so that the caller can borrow other fields beside it.
+fn classical_thick_mask<'a>(
+    ridge: &'a BandedRidge,
+    tiles: Option<&'a TiledRidge>,
+    from_gpu: Option<&'a Plane<u8>>,
+) -> &'a Plane<u8> {
+    match (from_gpu, tiles) {
+        (Some(mask), _) => mask,
+        (None, Some(tiles)) => tiles.thick_mask(),
+        (None, None) => ridge.thick_mask(),
+    }
+}
+
 /// The stages the GPU runs.
 #[derive(Debug)]
 struct GpuStages {
@@ -733,11 +748,13 @@ impl Pipeline {
             self.thinning.apply(&mut self.skeleton);
         }
         boundary!();
-        let occluded = match (&self.learned, &self.tiles) {
-            (Some(l), _) => &l.no_occlusion,
-            (None, _) if self.thick_from_gpu => &self.gpu_thick_mask,
-            (None, Some(tiles)) if self.tiled => tiles.thick_mask(),
-            (None, _) => self.ridge.thick_mask(),
+        let occluded = match &self.learned {
+            Some(l) => &l.no_occlusion,
+            None => classical_thick_mask(
+                &self.ridge,
+                self.tiles.as_ref().filter(|_| self.tiled),
+                self.thick_from_gpu.then_some(&self.gpu_thick_mask),
+            ),
         };
         self.bridger.apply(&mut self.skeleton, occluded);
         boundary!();
@@ -745,7 +762,8 @@ impl Pipeline {
         let wire = self.extractor.extract(&self.skeleton, &self.ridge_map, noise);
         if let Some(learned) = &mut self.learned {
             let (w, h) = (self.width, self.height);
-            learned.cut = wire.is_some_and(|wire| roi::cut_by_edge(wire.points_px, &learned.regions, w, h, 3.0));
+            learned.cut = wire
+                .is_some_and(|wire| roi::cut_by_edge(wire.points_px, &learned.regions, w, h, roi::CUT_TOLERANCE_PX));
         }
         if let Some(tiles) = &mut self.tiles {
             tiles.note_centerline(wire.as_ref().map_or(&[], |wire| wire.points_px));
@@ -772,11 +790,11 @@ impl Pipeline {
     /// Where the last frame's thick structures (catheters) were masked (on the classical
     /// path's tiles, within them).
     pub fn thick_mask(&self) -> &Plane<u8> {
-        match &self.tiles {
-            _ if self.thick_from_gpu => &self.gpu_thick_mask,
-            Some(tiles) if self.tiled => tiles.thick_mask(),
-            _ => self.ridge.thick_mask(),
-        }
+        classical_thick_mask(
+            &self.ridge,
+            self.tiles.as_ref().filter(|_| self.tiled),
+            self.thick_from_gpu.then_some(&self.gpu_thick_mask),
+        )
     }
 
     /// The ridge stage of `frame` on the GPU; false when there is none, or when it failed

@@ -270,6 +270,13 @@ impl RidgeMap {
         }
     }
 
+    /// No ridge anywhere: zero strength, normal (1, 0).
+    pub(crate) fn clear(&mut self) {
+        self.strength.data.fill(0.0);
+        self.normal_x.data.fill(1.0);
+        self.normal_y.data.fill(0.0);
+    }
+
     /// Gives the map a new size within the one it was made with (see [`Plane::reshape`]).
     pub(crate) fn reshape(&mut self, width: usize, height: usize) {
         for plane in [&mut self.strength, &mut self.normal_x, &mut self.normal_y] {
@@ -618,9 +625,7 @@ impl RidgeDetector {
 
     /// Computes the ridge map of a log-attenuation plane.
     pub fn detect(&mut self, input: &Plane<f32>, out: &mut RidgeMap) {
-        out.strength.data.fill(0.0);
-        out.normal_x.data.fill(1.0);
-        out.normal_y.data.fill(0.0);
+        out.clear();
         self.thin_raw.data.fill(0.0);
         for (k, &sigma) in self.wire_kernels.iter().zip(&self.params.wire_scales_px) {
             let weights = (self.params.beta, self.params.edge_tolerance);

@@ -177,6 +177,11 @@ pub fn depth_inside(p: [f32; 2], roi: Roi, frame_w: usize, frame_h: usize) -> f3
     depth
 }
 
+/// How near (px) an inner edge of its regions a centerline may end before the wire is taken to
+/// go on beyond it ([`cut_by_edge`]): the refined end of a wire cut by the edge lies a pixel or
+/// two inside.
+pub const CUT_TOLERANCE_PX: f32 = 3.0;
+
 /// Whether a centerline ends within `tolerance_px` of an edge of the `regions` it was found in
 /// that is not the frame's border, deeper inside none of them: the wire may go on outside.
 pub fn cut_by_edge(line: &[[f32; 2]], regions: &[Roi], frame_w: usize, frame_h: usize, tolerance_px: f32) -> bool {

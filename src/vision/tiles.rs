@@ -167,9 +167,7 @@ impl TiledRidge {
     /// strength, normal (1, 0)), and the thick mask likewise; after a [`TiledRidge::plan`]
     /// that chose tiles.
     pub fn detect(&mut self, input: &Plane<f32>, out: &mut RidgeMap) {
-        out.strength.data.fill(0.0);
-        out.normal_x.data.fill(1.0);
-        out.normal_y.data.fill(0.0);
+        out.clear();
         self.thick_mask.data.fill(0);
         let (w, h) = self.frame_px;
         for k in 0..self.regions.len() {
@@ -229,7 +227,7 @@ impl TiledRidge {
     /// them may go on beyond.
     pub fn note_centerline(&mut self, line: &[[f32; 2]]) {
         let (w, h) = self.frame_px;
-        self.cut = roi::cut_by_edge(line, &self.regions, w, h, 3.0);
+        self.cut = roi::cut_by_edge(line, &self.regions, w, h, roi::CUT_TOLERANCE_PX);
     }
 }
 
