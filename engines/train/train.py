@@ -14,6 +14,7 @@ overlap first, then topology, so a one-pixel break in the wire costs what it cos
 """
 
 import argparse
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -44,6 +45,17 @@ FRAME_STEP = 2
 SIZE = 512
 CROP = 192
 MARGIN = 16  # >= features.reach_px(): the window's features equal the whole frame's there
+# A wire mask under this many pixels is a stub that has just come into view (about 20 px of wire).
+STUB_MAX_PX = 40
+
+
+
+@dataclasses.dataclass
+class Sampling:
+    """Shares of the training windows drawn otherwise (batch()); all 0 for the shipped model."""
+    upright: float = 0.0
+    stubs: float = 0.0
+    shutters: float = 0.0
 
 
 def read_pgm(path):
@@ -85,7 +97,8 @@ def load(binary, cache, seeds):
     data = {}
     for d in DIFFICULTIES:
         parts = [sequence(binary, cache, d, s) for s in seeds]
-        data[d] = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        masks = np.concatenate([p[1] for p in parts])
+        data[d] = (np.concatenate([p[0] for p in parts]), masks, stub_frames(masks))
     return data
 
 
@@ -130,32 +143,82 @@ def photometric(rng, att):
     return att
 
 
-def batch(rng, data, n, augment):
-    """n windows: features [n, C, CROP, CROP] and masks [n, 1, CROP, CROP]."""
+def collimate(rng, att, mask):
+    """Shutters over part of one window [1, 1, H, W]: beyond a circle's arc through the window
+    the attenuation rises to a plateau, flat but for noise, and the wire under it is not to be
+    found. The service drops ridges at a black field's edge, but a frame grabber's black is
+    not always black (8-bit video has its black at grey 16): its edge must not read as a wire."""
+    _, _, h, w = att.shape
+    angle = rng.uniform(0, 2 * math.pi)
+    normal = np.array([math.cos(angle), math.sin(angle)])
+    radius = rng.uniform(150.0, 600.0)
+    through = np.array([rng.uniform(0, w), rng.uniform(0, h)])
+    centre = through - radius * normal
+    ys, xs = np.mgrid[0:h, 0:w]
+    beyond = np.hypot(xs - centre[0], ys - centre[1]) - radius
+    ramp = torch.from_numpy(1.0 / (1.0 + np.exp(-np.clip(beyond / rng.uniform(0.3, 2.0), -50, 50)))).float()[None, None]
+    plateau = att.median() + rng.uniform(1.0, 4.0) + torch.randn_like(att) * rng.uniform(0.0, 0.15)
+    att = att + ramp * (plateau - att)
+    return att, mask * (ramp < 0.5).float()
+
+
+def stub_frames(masks):
+    """Indices of the frames whose wire has just come into view: a short stub at the field's
+    edge, which the service must find before it grows."""
+    pixels = masks.reshape(len(masks), -1).sum(axis=1)
+    return np.nonzero((pixels > 0) & (pixels < STUB_MAX_PX))[0]
+
+
+def batch(rng, data, n, augment, sampling=None):
+    """n windows: features [n, C, CROP, CROP] and masks [n, 1, CROP, CROP].
+
+    `sampling` (augmenting only) draws some windows otherwise: taken from frames where the wire
+    has just come into view, placed as the service places its regions (upright and inside the
+    frame, so a wire entering across the border meets the edge of the network's input there;
+    turned by multiples of 90 degrees and mirrored instead of rotated freely), or with shutters
+    over part of them (collimate()). Each share at 0 draws nothing from `rng`."""
+    sampling = sampling if augment and sampling else Sampling()
     out_px = CROP + 2 * MARGIN
     names = list(data)
     weights = np.array(DIFFICULTY_WEIGHTS) / sum(DIFFICULTY_WEIGHTS)
-    atts, masks = [], []
+    atts, masks, turns = [], [], []
     for _ in range(n):
-        att, mask = data[names[rng.choice(len(names), p=weights)]]
-        i = rng.integers(len(att))
+        att, mask, stubs = data[names[rng.choice(len(names), p=weights)]]
+        upright = sampling.upright > 0 and rng.uniform() < sampling.upright
+        if sampling.stubs > 0 and len(stubs) and rng.uniform() < sampling.stubs:
+            i = stubs[rng.integers(len(stubs))]
+        else:
+            i = rng.integers(len(att))
         ys, xs = np.nonzero(mask[i])
         if len(xs) and rng.uniform() < 0.85:
             j = rng.integers(len(xs))
             centre = (xs[j] + rng.normal(0, CROP / 6), ys[j] + rng.normal(0, CROP / 6))
         else:
             centre = (rng.uniform(CROP / 2, SIZE - CROP / 2), rng.uniform(CROP / 2, SIZE - CROP / 2))
-        grid = window_grid(rng, centre, out_px, augment)[None]
+        if upright:
+            half = CROP / 2
+            centre = tuple(float(np.clip(round(c - 0.5) + 0.5, half - 0.5, SIZE - half - 0.5)) for c in centre)
+        grid = window_grid(rng, centre, out_px, augment and not upright)[None]
         a = torch.from_numpy(att[i].astype(np.float32))[None, None]
         m = torch.from_numpy(mask[i].astype(np.float32))[None, None]
         a = F.grid_sample(a, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         m = F.grid_sample(m, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        if sampling.shutters > 0 and rng.uniform() < sampling.shutters:
+            a, m = collimate(rng, a, m)
         if augment:
             a = photometric(rng, a)
         atts.append(a)
         masks.append((m[:, :, MARGIN:-MARGIN, MARGIN:-MARGIN] > 0.5).float())
+        turns.append((int(rng.integers(4)), bool(rng.integers(2))) if upright else None)
     x = features.features(torch.cat(atts), (MARGIN, MARGIN, CROP, CROP))
-    return x, torch.cat(masks)
+    t = torch.cat(masks)
+    # Eigenvalues do not change when the image turns or mirrors: the features turn with it.
+    for k, turn in enumerate(turns):
+        if turn:
+            x[k], t[k] = torch.rot90(x[k], turn[0], (1, 2)), torch.rot90(t[k], turn[0], (1, 2))
+            if turn[1]:
+                x[k], t[k] = x[k].flip(2), t[k].flip(2)
+    return x, t
 
 
 def soft_erode(x):
@@ -235,6 +298,12 @@ def main():
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--upright-share", type=float, default=0.0,
+                    help="share of windows placed upright inside the frame, as the service's regions (README)")
+    ap.add_argument("--stub-share", type=float, default=0.0,
+                    help="share of windows taken from frames where the wire has just come into view")
+    ap.add_argument("--shutter-share", type=float, default=0.0,
+                    help="share of windows with shutters over part of them")
     ap.add_argument("--threads", type=int, default=2,
                     help="torch threads; 1 where another process competes for the cores (OpenMP spins)")
     args = ap.parse_args()
@@ -243,6 +312,7 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
+    sampling = Sampling(upright=args.upright_share, stubs=args.stub_share, shutters=args.shutter_share)
     cache = pathlib.Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     train = load(args.wiretrace, cache, TRAIN_SEEDS)
@@ -258,7 +328,7 @@ def main():
     log_path = pathlib.Path(args.out) / "wirenet-training.csv"
     log = ["step,seconds,lr,loss,bce,dice,cldice_loss,cldice_weight,val_dice,val_cldice"]
     for step in range(1, args.steps + 1):
-        x, t = batch(rng, train, args.batch, augment=True)
+        x, t = batch(rng, train, args.batch, augment=True, sampling=sampling)
         logit = model.logits(x)
         p = torch.sigmoid(logit)
         bce = F.binary_cross_entropy_with_logits(logit, t, pos_weight=pos_weight)
@@ -284,6 +354,7 @@ def main():
             "seeds": {"train": [TRAIN_SEEDS.start, TRAIN_SEEDS.stop - 1], "validation": [VAL_SEEDS.start, VAL_SEEDS.stop - 1],
                       "difficulties": list(DIFFICULTIES), "frames": f"0..{FRAMES} step {FRAME_STEP}", "torch": args.seed},
             "steps": args.steps, "batch": args.batch, "crop_px": CROP,
+            **({"sampling": dataclasses.asdict(sampling)} if sampling != Sampling() else {}),
             "duration_s": round(time.time() - started), "data_s": round(data_s),
             "machine": f"{torch.get_num_threads()} threads, torch {torch.__version__}",
         },
