@@ -49,7 +49,6 @@ MARGIN = 16  # >= features.reach_px(): the window's features equal the whole fra
 STUB_MAX_PX = 40
 
 
-
 @dataclasses.dataclass
 class Sampling:
     """Shares of the training windows drawn otherwise (batch()); all 0 for the shipped model."""
