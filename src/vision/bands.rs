@@ -2,7 +2,7 @@
 //! [`RidgeDetector::detect`] on the whole frame, bit for bit, in a fraction of the time where
 //! cores are free (on the box, the cores beside the processing thread's).
 //!
-//! Each band is given enough rows above and below its own ([`RidgeDetector::halo_px`]) that
+//! Each band is given enough rows above and below its own ([`RidgeParams::halo_px`]) that
 //! every filter and mask reaching into its rows sees what it would see on the whole frame.
 //! Bands and their buffers are made at start and passed between threads by ownership through
 //! bounded channels, so a frame allocates nothing and needs no shared mutable state.
@@ -136,7 +136,7 @@ impl BandedRidge {
         workers: &[ThreadPlacement],
     ) -> Result<Self, BandsError> {
         let count = workers.len() + 1;
-        let halo = RidgeDetector::new(1, 1, params.clone()).halo_px();
+        let halo = params.halo_px();
         let rows = |i: usize| i * height / count..(i + 1) * height / count;
         let own = Band::new(width, height, rows(0), halo, &params);
         let mut started = Vec::with_capacity(count - 1);

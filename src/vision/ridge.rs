@@ -60,6 +60,14 @@ impl RidgeParams {
         self.wire_scales_px.iter().copied().fold(0.0, f32::max).ceil() as usize + 1
     }
 
+    /// Pixels beyond its own on each side that a part of the image must be given so that the
+    /// detector's output on it is the same as on the whole image: the reach of the filters, of
+    /// the thick-axis test (one pixel) and of the thick mask's dilation.
+    pub(crate) fn halo_px(&self) -> usize {
+        let reach = self.wire_scales_px.iter().chain([&self.thick_scale_px]).map(|&s| Kernels::radius_px(s)).max();
+        reach.unwrap_or(0) + 1 + self.thick_dilation_px() + 1
+    }
+
     /// Cosine of [`RidgeParams::parallel_tolerance_rad`].
     pub(crate) fn parallel_min_cos(&self) -> f32 {
         self.parallel_tolerance_rad.cos()
@@ -91,8 +99,15 @@ impl Kernels {
         let g: Vec<f64> = phi.iter().map(|p| p / total).collect();
         // SciPy convolves with -x/s² φ; as a correlation kernel that is +x/s² φ.
         let d: Vec<f64> = xs.iter().zip(&g).map(|(x, g)| x / (s * s) * g).collect();
-        let radius = (6.0 * f64::from(sigma_px)).ceil() as usize;
+        let radius = Self::radius_px(sigma_px);
         Kernels { radius, g: compose(&g, &g, radius), d1: compose(&d, &g, radius), d2: compose(&d, &d, radius) }
+    }
+}
+
+impl Kernels {
+    /// Where the kernels of `sigma_px` are cut: 6σ.
+    pub(crate) fn radius_px(sigma_px: f32) -> usize {
+        (6.0 * f64::from(sigma_px)).ceil() as usize
     }
 }
 
@@ -597,14 +612,6 @@ impl RidgeDetector {
         }
         self.thick_mask.reshape(width, height);
         self.dilate_scratch.reshape(width, height);
-    }
-
-    /// Pixels beyond its own on each side that a part of the image must be given so that the
-    /// detector's output on it is the same as on the whole image: the reach of the filters, of
-    /// the thick-axis test (one pixel) and of the thick mask's dilation.
-    pub(crate) fn halo_px(&self) -> usize {
-        let reach = self.wire_kernels.iter().map(|k| k.radius).chain([self.thick_kernels.radius]).max().unwrap_or(0);
-        reach + 1 + self.thick_dilation_px() + 1
     }
 
     fn thick_dilation_px(&self) -> usize {

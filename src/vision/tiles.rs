@@ -6,7 +6,7 @@
 //! learned engine's are ([`roi::cover`]); neighbours along the wire are merged into their
 //! bounding box where its crop costs no more pixels (a straight stretch of wire). Each region
 //! is computed on a crop of the frame with the ridge stage's halo around it
-//! ([`RidgeDetector::halo_px`]), so inside a region the map is the whole frame's, bit for bit,
+//! ([`RidgeParams::halo_px`]), so inside a region the map is the whole frame's, bit for bit,
 //! and regions that overlap agree. Outside them the map is empty: the wire is sought where it
 //! was.
 //!
@@ -62,7 +62,7 @@ impl TiledRidge {
     /// Crops hold up to a quarter of the frame (or one tile's, where that is more): the stage's
     /// planes take about 14 bytes per pixel of the frame.
     pub fn new(width: usize, height: usize, params: &RidgeParams, roi: RoiParams) -> Option<Self> {
-        let halo_px = RidgeDetector::new(1, 1, params.clone()).halo_px();
+        let halo_px = params.halo_px();
         if roi.tile_px == 0 {
             return None;
         }
