@@ -1,7 +1,7 @@
 //! Both engines on real X-ray frames (issue 4: "on real frames, if present, report both").
 //!
 //! ```text
-//! cargo run --release --example real_frames -- ../shared/data/real/fercer-coronary-angios80
+//! cargo run --release --example real_frames -- ../shared/data/real/fercer-coronary-angios80 --shutter-below 0.08
 //! ```
 //!
 //! The frames there are coronary angiograms (300 × 300, 8 bit) with coronary *vessel* masks and
@@ -10,13 +10,16 @@
 //! 2 px of an annotated vessel: a wire in a vessel lies on one, an answer along a rib edge or
 //! the collimator does not (catheters are mostly not annotated). Each frame is its own
 //! sequence: a fresh pipeline sees it 6 times (the learned engine searches one square a frame
-//! until it tracks something), and the last answer counts.
+//! until it tracks something), and the last answer counts. These frames were grabbed from
+//! video: their shutters read grey 13-16 of 255, not 0, so `--shutter-below 0.08` (grey 20)
+//! tells the field of view where they are, as `pipeline.shutter_below` does on the box.
 
 use std::path::{Path, PathBuf};
 
 use wiretrace::config::EngineKind;
 use wiretrace::frame::Frame;
 use wiretrace::pipeline::{Pipeline, PipelineConfig};
+use wiretrace::vision::field::FieldParams;
 
 /// Frames each pipeline sees before its answer is taken.
 const LOOKS: u32 = 6;
@@ -66,19 +69,30 @@ fn on_vessel(points: &[[f32; 2]], mask: &[u8], w: usize, h: usize) -> f32 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let dir =
-        PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "../shared/data/real/fercer-coronary-angios80".into()));
+    let mut dir = PathBuf::from("../shared/data/real/fercer-coronary-angios80");
+    let mut field = FieldParams::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--shutter-below" {
+            let value = args.next().unwrap_or_default();
+            field.shutter_below = value.parse().map_err(|e| anyhow::anyhow!("--shutter-below {value}: {e}"))?;
+            anyhow::ensure!(
+                FieldParams::is_share(field.shutter_below),
+                "--shutter-below {value}: must be above 0 and below 1"
+            );
+        } else {
+            dir = PathBuf::from(arg);
+        }
+    }
+    let defaults = PipelineConfig { field, ..PipelineConfig::default() };
     let mut frames: Vec<PathBuf> = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "png") && !p.to_string_lossy().ends_with("_vesselmask.png"))
         .collect();
     frames.sort();
     let engines = [
-        (
-            "learned",
-            PipelineConfig::default().with_engine(EngineKind::Learned, Path::new("engines/wirenet.json"), false)?,
-        ),
-        ("classical", PipelineConfig::default().with_engine(EngineKind::Classical, Path::new(""), false)?),
+        ("learned", defaults.clone().with_engine(EngineKind::Learned, Path::new("engines/wirenet.json"), false)?),
+        ("classical", defaults.with_engine(EngineKind::Classical, Path::new(""), false)?),
     ];
     println!("{:<12} {:>28} {:>28}", "frame", "learned: len conf on-vessel", "classical: len conf on-vessel");
     let mut totals = [(0usize, 0.0f32); 2];

@@ -22,6 +22,7 @@ use crate::capture::{self, FrameSource};
 use crate::pipeline::realtime::ThreadPlacement;
 use crate::pipeline::runner::Pacing;
 use crate::pipeline::MAX_SIDE_PX;
+use crate::vision::field::FieldParams;
 
 /// Where the service looks for its configuration on the box.
 pub const DEFAULT_PATH: &str = "/etc/wiretrace/wiretrace.toml";
@@ -207,6 +208,9 @@ pub struct PipelineSettings {
     pub low_confidence: f32,
     /// Running background subtraction, time constant in frames; off when `None`.
     pub subtract_background_frames: Option<f32>,
+    /// Share of full scale below which the frame is behind the collimator's shutters
+    /// ([`FieldParams::shutter_below`](crate::vision::field::FieldParams::shutter_below)).
+    pub shutter_below: f32,
 }
 
 /// Where centerlines go.
@@ -457,6 +461,7 @@ struct RawPipeline {
     #[serde(default = "default_low_confidence")]
     low_confidence: Spanned<f32>,
     subtract_background_frames: Option<Spanned<f32>>,
+    shutter_below: Option<Spanned<f32>>,
 }
 
 fn default_deadline_ms() -> Spanned<u64> {
@@ -478,6 +483,7 @@ impl Default for RawPipeline {
             heartbeat_ms: default_heartbeat_ms(),
             low_confidence: default_low_confidence(),
             subtract_background_frames: None,
+            shutter_below: None,
         }
     }
 }
@@ -735,11 +741,24 @@ impl RawPipeline {
             }
             other => other.map(Spanned::into_inner),
         };
+        let shutter_below = match self.shutter_below {
+            Some(share) if !FieldParams::is_share(*share.get_ref()) => {
+                let value = *share.get_ref();
+                return Err(bad(
+                    "pipeline.shutter_below",
+                    share.span(),
+                    format!("{value}: must be a share of full scale, above 0 and below 1"),
+                ));
+            }
+            Some(share) => share.into_inner(),
+            None => FieldParams::default().shutter_below,
+        };
         Ok(PipelineSettings {
             deadline: (!fast).then(|| Duration::from_millis(deadline_ms)),
             heartbeat_period: Duration::from_millis(heartbeat_ms),
             low_confidence: low,
             subtract_background_frames: background,
+            shutter_below,
         })
     }
 }
@@ -935,11 +954,12 @@ impl ServiceConfig {
         });
         let p = &self.pipeline;
         lines.push(format!(
-            "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, background {}",
+            "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, background {}, shutters below {:.2} % of full scale",
             p.deadline.map_or("none".to_string(), |d| format!("{} ms", d.as_millis())),
             p.heartbeat_period.as_millis(),
             p.low_confidence,
-            p.subtract_background_frames.map_or("kept".to_string(), |f| format!("subtracted over {f} frames"))
+            p.subtract_background_frames.map_or("kept".to_string(), |f| format!("subtracted over {f} frames")),
+            100.0 * p.shutter_below
         ));
         for target in &self.sinks.udp {
             lines.push(format!("sink       udp {target}"));
@@ -1071,6 +1091,9 @@ mod tests {
         };
         assert_eq!(config.engine, learned, "the learned engine, as the package installs it");
         assert_eq!(config.pipeline.heartbeat_period, Duration::from_secs(1));
+        assert_eq!(config.pipeline.shutter_below, FieldParams::default().shutter_below, "a raw detector's black");
+        let video = parse(&format!("{MINIMAL}\n[pipeline]\nshutter_below = 0.08\n"), Path::new("box.toml"));
+        assert_eq!(video.expect("valid").pipeline.shutter_below, 0.08);
         assert_eq!(
             (config.capture_thread, config.processing_thread),
             (ThreadPlacement::default(), ThreadPlacement::default())
@@ -1101,6 +1124,8 @@ mod tests {
         let cases = [
             (format!("{MINIMAL}\n[[sinks.serial]]\npath = \"/dev/ttyTHS0\"\nbaud = 0\n"), "sinks.serial[0].baud", 14),
             (format!("{MINIMAL}\n[pipeline]\ndeadline_ms = 0\n"), "pipeline.deadline_ms", 13),
+            (format!("{MINIMAL}\n[pipeline]\nshutter_below = 0.0\n"), "pipeline.shutter_below", 13),
+            (format!("{MINIMAL}\n[pipeline]\nshutter_below = 1.5\n"), "pipeline.shutter_below", 13),
             (MINIMAL.replace("127.0.0.1:7400", "127.0.0.1"), "sinks.udp[0]", 10),
             (MINIMAL.replace("127.0.0.1:7400", "robot controller:7400"), "sinks.udp[0]", 10),
             (MINIMAL.replace("size = 128", "size = 8"), "source.synthetic.size", 5),

@@ -29,6 +29,7 @@ use wiretrace::transport::serial::{open_port, SerialSink};
 use wiretrace::transport::udp::UdpSink;
 use wiretrace::transport::Sink;
 use wiretrace::vision::background::BackgroundParams;
+use wiretrace::vision::field::FieldParams;
 use wiretrace_protocol::{Body, Message};
 
 #[derive(Parser)]
@@ -288,6 +289,11 @@ struct PipelineArgs {
     /// static anatomy fades while a moving wire stays.
     #[arg(long, value_name = "FRAMES")]
     subtract_background: Option<f32>,
+    /// Share of full scale below which the frame is behind the collimator's shutters [default:
+    /// 0.0025, a raw detector's black; a frame grabber on video output needs its black level,
+    /// e.g. 0.08 for grey 13-16 of 255].
+    #[arg(long, value_name = "SHARE")]
+    shutter_below: Option<f32>,
     /// Threads for the ridge stage, the processing thread included; each takes a band of the
     /// frame, with the same result as one.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -319,8 +325,14 @@ impl PipelineArgs {
             None => None,
         };
         let defaults = PipelineConfig::default();
+        let field = match self.shutter_below {
+            None => defaults.field,
+            Some(share) if FieldParams::is_share(share) => FieldParams { shutter_below: share, ..defaults.field },
+            Some(share) => bail!("--shutter-below {share}: must be a share of full scale, above 0 and below 1"),
+        };
         let config = PipelineConfig {
             background,
+            field,
             ridge_workers,
             ridge_tiles: defaults.ridge_tiles.filter(|_| !self.whole_frame),
             gpu: self.backend.open_gpu(),
@@ -727,11 +739,13 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
     };
     let background =
         config.pipeline.subtract_background_frames.map(|frames| BackgroundParams { time_constant_frames: frames });
+    let defaults = PipelineConfig::default();
     let pipeline = PipelineConfig {
         background,
+        field: FieldParams { shutter_below: config.pipeline.shutter_below, ..defaults.field },
         ridge_workers: config.ridge_workers.clone(),
         gpu: config.engine.backend.open_gpu(),
-        ..PipelineConfig::default()
+        ..defaults
     }
     .with_engine(config.engine.kind, &config.engine.manifest, config.engine.allow_degraded)
     .with_context(|| format!("{}: engine", path.display()))?;

@@ -4,15 +4,22 @@
 //! edge between is the strongest curvature in the frame. Its ridge (and the wire's ridge where
 //! it runs under the shutters) says nothing about the wire, so ridge depth within `margin_px`
 //! of the field's edge, or outside it, is dropped.
+//!
+//! How black "black" is belongs to the installation: a flat panel read out raw gives a few
+//! counts behind the shutters, a frame grabber on the fluoroscope's video output gives its
+//! video black level (grey 13-16 of 255 in the real angiograms we have), so the level is
+//! configured (`pipeline.shutter_below`), not guessed from each frame, where the darkest
+//! anatomy (a spine at low dose) could be taken for shutters and a wire over it dropped.
 
 use super::Plane;
 
 /// Parameters of the field-of-view mask.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldParams {
-    /// Local mean log attenuation above which a pixel is behind the shutters: 6 is 0.25 % of
-    /// the unattenuated signal, far below any patient.
-    pub outside_attenuation: f32,
+    /// A pixel is behind the shutters where the box around it, averaged in log attenuation, is
+    /// darker than this share of the detector's full scale. The default, 0.25 % (an
+    /// attenuation of 6), is far below any patient on a raw detector.
+    pub shutter_below: f32,
     /// Half-width (px) of the box the attenuation is averaged over first, so that a pixel that
     /// caught no photon inside the field at very low dose does not count as outside.
     pub smooth_half_width_px: usize,
@@ -22,7 +29,20 @@ pub struct FieldParams {
 
 impl Default for FieldParams {
     fn default() -> Self {
-        FieldParams { outside_attenuation: 6.0, smooth_half_width_px: 4, margin_px: 8 }
+        FieldParams { shutter_below: (-6.0f32).exp(), smooth_half_width_px: 4, margin_px: 8 }
+    }
+}
+
+impl FieldParams {
+    /// Whether `share` can be a [`shutter_below`](FieldParams::shutter_below): above 0 and
+    /// below 1.
+    pub fn is_share(share: f32) -> bool {
+        share.is_finite() && share > 0.0 && share < 1.0
+    }
+
+    /// The box mean of log attenuation above which a pixel is behind the shutters.
+    pub fn outside_attenuation(&self) -> f32 {
+        -self.shutter_below.ln()
     }
 }
 
@@ -65,7 +85,7 @@ impl FieldOfView {
     pub fn update(&mut self, attenuation: &Plane<f32>) -> usize {
         let (w, h) = (attenuation.width, attenuation.height);
         let r = self.params.smooth_half_width_px;
-        let threshold = self.params.outside_attenuation;
+        let threshold = self.params.outside_attenuation();
         // A box mean above the threshold needs a pixel above it in the box (a mean is at most
         // its largest term; the margin covers the sum's rounding), so rows with no such pixel
         // within `r` are inside the field without a sum: on most frames no shutter is in view.
@@ -188,6 +208,43 @@ mod tests {
         assert!(!fov.near_edge([20.0, 15.0], 4.0) && !fov.near_edge([5.0, 15.0], 4.0));
     }
 
+    /// A frame grabber's video black (grey 14 of 255) is not behind the shutters for a raw
+    /// detector's level, and is once the installation's level says so; the darkest patient
+    /// (grey 30) stays inside either way.
+    #[test]
+    fn grey_shutters_are_found_at_the_configured_level() {
+        let (w, h) = (60, 40);
+        let grey = |v: f32| (255.0f32 / v).ln();
+        let mut att = Plane::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                att.data[y * w + x] = match x {
+                    0..=14 => grey(14.0),
+                    15..=29 => grey(30.0),
+                    _ => grey(120.0),
+                };
+            }
+        }
+        let mut raw = FieldOfView::new(w, h, FieldParams::default());
+        assert_eq!(raw.update(&att), 0, "grey 14 is far above a raw detector's black");
+        let video = FieldParams { shutter_below: 20.0 / 255.0, ..FieldParams::default() };
+        assert!((video.outside_attenuation() - grey(20.0)).abs() < 1e-6);
+        let mut fov = FieldOfView::new(w, h, video);
+        assert!(fov.update(&att) > 0);
+        let mut strength = Plane { width: w, height: h, data: vec![1.0; w * h] };
+        fov.suppress(&mut strength);
+        assert_eq!(strength.at(5, 20), 0.0, "behind the shutters");
+        assert_eq!(strength.at(20, 20), 0.0, "within the margin of their edge");
+        assert_eq!(strength.at(26, 20), 1.0, "the dark patient beyond the margin kept");
+        assert_eq!(strength.at(45, 20), 1.0);
+        assert!(fov.near_edge([22.0, 20.0], 2.0) && !fov.near_edge([45.0, 20.0], 2.0));
+    }
+
+    #[test]
+    fn the_default_level_is_an_attenuation_of_6() {
+        assert!((FieldParams::default().outside_attenuation() - 6.0).abs() < 1e-6);
+    }
+
     #[test]
     fn an_uncollimated_frame_keeps_everything() {
         let att = Plane { width: 20, height: 20, data: vec![2.5; 400] };
@@ -221,7 +278,7 @@ mod tests {
             let (lo, hi) = (y.saturating_sub(r), (y + r).min(h - 1));
             for x in 0..w {
                 let sum: f32 = (lo..=hi).map(|yy| rows.data[yy * w + x]).sum();
-                outside.data[y * w + x] = u8::from(sum / (hi - lo + 1) as f32 > params.outside_attenuation);
+                outside.data[y * w + x] = u8::from(sum / (hi - lo + 1) as f32 > params.outside_attenuation());
             }
         }
         let mut scratch = Plane::new(w, h);
