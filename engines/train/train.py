@@ -51,7 +51,7 @@ STUB_MAX_PX = 40
 
 @dataclasses.dataclass
 class Sampling:
-    """Shares of the training windows drawn otherwise (batch()); all 0 for the shipped model."""
+    """Shares of the training windows drawn otherwise (batch()); none drawn while all are 0."""
     upright: float = 0.0
     stubs: float = 0.0
     shutters: float = 0.0
@@ -296,12 +296,12 @@ def main():
     ap.add_argument("--out", default=str(HERE.parent), help="where wirenet.onnx and wirenet.json go")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--upright-share", type=float, default=0.0,
+    ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--upright-share", type=float, default=0.4,
                     help="share of windows placed upright inside the frame, as the service's regions (README)")
-    ap.add_argument("--stub-share", type=float, default=0.0,
+    ap.add_argument("--stub-share", type=float, default=0.15,
                     help="share of windows taken from frames where the wire has just come into view")
-    ap.add_argument("--shutter-share", type=float, default=0.0,
+    ap.add_argument("--shutter-share", type=float, default=0.2,
                     help="share of windows with shutters over part of them")
     ap.add_argument("--threads", type=int, default=2,
                     help="torch threads; 1 where another process competes for the cores (OpenMP spins)")
