@@ -21,7 +21,7 @@ BOARD            jetson-agx-orin, jetson-orin-nx-nano or jetson-xavier-nx
                  its USB ids, for uvc-generic (4 hex digits each)
 --robot NAME     udev template board/udev/robot-NAME.rules: ftdi, cp210x, jetson-uart
 --robot-serial   the adapter's USB serial (not for jetson-uart, which takes UART from board.env)
---cpu-only       accept a box without the learned engine: the classical CPU path runs
+--cpu-only       accept a box without a TensorRT engine: the network runs on the CPU (tract)
 Without --camera and --robot, an existing /etc/udev/rules.d/99-wiretrace.rules is kept.
 EOF
 }
@@ -184,7 +184,7 @@ else
     report FAIL clocks "wiretrace-clocks.service did not start: journalctl -u wiretrace-clocks"
 fi
 
-# 5. The learned engine: built for this GPU and verified against its manifest.
+# 5. The learned engine's TensorRT engine: built for this GPU and verified against its manifest.
 ENGINE_SCRIPT="$SHARE/engines/build-engine.sh"
 if [ -f "$ENGINE_SCRIPT" ]; then
     if run "$ENGINE_SCRIPT"; then
@@ -193,9 +193,9 @@ if [ -f "$ENGINE_SCRIPT" ]; then
         report FAIL engine "$ENGINE_SCRIPT failed: see its output above"
     fi
 elif [ "$CPU_ONLY" -eq 1 ]; then
-    report SKIP engine "the learned engine is not shipped yet (no $ENGINE_SCRIPT): the classical CPU path runs (--cpu-only)"
+    report SKIP engine "no TensorRT engine build yet (no $ENGINE_SCRIPT): the network runs on the CPU with tract (--cpu-only)"
 else
-    report FAIL engine "the learned engine is not shipped yet (no $ENGINE_SCRIPT): the classical CPU path runs; --cpu-only accepts that"
+    report FAIL engine "no TensorRT engine build yet (no $ENGINE_SCRIPT): the network runs on the CPU with tract; --cpu-only accepts that"
 fi
 
 # 6. selftest, as the service's user where it exists, so device permissions are checked too.

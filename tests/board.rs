@@ -111,7 +111,7 @@ fn step<'a>(out: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} step in:\n{out}"))
 }
 
-/// The engine tooling is not in the repository yet; once it is, provisioning runs it.
+/// The TensorRT engine tooling is not in the repository yet; once it is, provisioning runs it.
 fn engine_tooling_exists() -> bool {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("engines/build-engine.sh").exists()
 }
@@ -169,7 +169,7 @@ fn provisioning_installs_the_profile_and_names_the_devices() {
 }
 
 #[test]
-fn without_the_learned_engine_provisioning_fails_and_says_the_cpu_path_runs() {
+fn without_a_tensorrt_build_provisioning_fails_and_says_the_network_runs_on_the_cpu() {
     if engine_tooling_exists() {
         println!("SKIPPED: engines/build-engine.sh exists, so the engine step runs it");
         return;
@@ -191,7 +191,9 @@ fn without_the_learned_engine_provisioning_fails_and_says_the_cpu_path_runs() {
     assert_eq!(out.status.code(), Some(1), "{log}");
     let engine = step(&log, "engine");
     assert!(
-        engine.starts_with("FAIL") && engine.contains("not shipped yet") && engine.contains("classical CPU path runs"),
+        engine.starts_with("FAIL")
+            && engine.contains("no TensorRT engine build yet")
+            && engine.contains("CPU with tract"),
         "{engine}"
     );
     assert!(log.contains("jetson-xavier-nx is not fully provisioned"), "{log}");
