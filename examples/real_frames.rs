@@ -21,6 +21,10 @@ use wiretrace::frame::Frame;
 use wiretrace::pipeline::{Pipeline, PipelineConfig};
 use wiretrace::vision::field::FieldParams;
 
+#[path = "common/grey_png.rs"]
+mod grey_png;
+use grey_png::{read_frame, read_grey};
+
 /// Frames each pipeline sees before its answer is taken.
 const LOOKS: u32 = 6;
 
@@ -35,23 +39,6 @@ fn answer(config: &PipelineConfig, frame: &mut Frame) -> anyhow::Result<Option<A
         last = pipeline.process(frame)?.map(|w| (w.points_px.to_vec(), w.length_px, w.confidence));
     }
     Ok(last)
-}
-
-/// An 8-bit greyscale PNG: its pixels and (width, height).
-fn read_grey(path: &Path) -> anyhow::Result<(Vec<u8>, usize, usize)> {
-    let file = std::io::BufReader::new(std::fs::File::open(path)?);
-    let mut reader = png::Decoder::new(file).read_info()?;
-    let info = reader.info();
-    let (w, h) = (info.width as usize, info.height as usize);
-    anyhow::ensure!(
-        (info.color_type, info.bit_depth) == (png::ColorType::Grayscale, png::BitDepth::Eight),
-        "{}: not 8-bit greyscale",
-        path.display()
-    );
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap_or(w * h)];
-    reader.next_frame(&mut pixels)?;
-    pixels.truncate(w * h);
-    Ok((pixels, w, h))
 }
 
 /// Share of `points` within 2 px of a set pixel of `mask`.
@@ -97,14 +84,12 @@ fn main() -> anyhow::Result<()> {
     println!("{:<12} {:>28} {:>28}", "frame", "learned: len conf on-vessel", "classical: len conf on-vessel");
     let mut totals = [(0usize, 0.0f32); 2];
     for path in &frames {
-        let (pixels, w, h) = read_grey(path)?;
+        let mut frame = read_frame(path)?;
+        let (w, h) = (frame.width, frame.height);
         let mask_path =
             path.with_file_name(format!("{}_vesselmask.png", path.file_stem().unwrap_or_default().to_string_lossy()));
         let (mask, mw, mh) = read_grey(&mask_path)?;
         anyhow::ensure!((mw, mh) == (w, h), "{}: mask is {mw}x{mh}, frame {w}x{h}", mask_path.display());
-        let mut frame = Frame::with_size(w, h);
-        frame.maxval = 255;
-        frame.pixels.iter_mut().zip(&pixels).for_each(|(p, &v)| *p = u16::from(v));
         let mut cells = Vec::new();
         for (k, (_, config)) in engines.iter().enumerate() {
             cells.push(match answer(config, &mut frame)? {

@@ -14,27 +14,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use wiretrace::config::EngineKind;
-use wiretrace::frame::Frame;
 use wiretrace::pipeline::{Pipeline, PipelineConfig};
 
-/// An 8-bit greyscale PNG as a frame.
-fn read_frame(path: &Path) -> anyhow::Result<Frame> {
-    let file = std::io::BufReader::new(std::fs::File::open(path)?);
-    let mut reader = png::Decoder::new(file).read_info()?;
-    let info = reader.info();
-    let (w, h) = (info.width as usize, info.height as usize);
-    anyhow::ensure!(
-        (info.color_type, info.bit_depth) == (png::ColorType::Grayscale, png::BitDepth::Eight),
-        "{}: not 8-bit greyscale",
-        path.display()
-    );
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap_or(w * h)];
-    reader.next_frame(&mut pixels)?;
-    let mut frame = Frame::with_size(w, h);
-    frame.maxval = 255;
-    frame.pixels.iter_mut().zip(&pixels).for_each(|(p, &v)| *p = u16::from(v));
-    Ok(frame)
-}
+#[path = "common/grey_png.rs"]
+mod grey_png;
+use grey_png::read_frame;
 
 fn main() -> anyhow::Result<()> {
     let dir =
