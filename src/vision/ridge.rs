@@ -151,24 +151,43 @@ fn avx2() -> bool {
     std::arch::is_x86_feature_detected!("avx2")
 }
 
-/// Correlates every row of `input` with the three kernels of a scale at once (centres at
-/// `radius`): smoothing and second derivative are symmetric, the first derivative is
-/// antisymmetric, so each pair of taps either side of the centre is summed and differenced
-/// once and read once for all three.
-#[allow(unsafe_code)] // Calls the AVX2 copy only where the CPU has AVX2.
-fn filter_rows(input: &Plane<f32>, k: &Kernels, padded: &mut [f32], out: [&mut Plane<f32>; 3]) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2() {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { filter_rows_avx2(input, k, padded, out) };
-    }
-    filter_rows_body(input, k, padded, out);
+/// `fn $name(args)` runs `$body(args)`, through `$avx2`, the same body compiled with AVX2
+/// enabled, where the CPU has AVX2 ([`avx2`]).
+macro_rules! with_avx2_copy {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident / $avx2:ident / $body:ident $(<$lt:lifetime>)? ($($arg:ident: $ty:ty),* $(,)?)
+    ) => {
+        $(#[$doc])*
+        #[allow(unsafe_code)] // Calls the AVX2 copy only where the CPU has AVX2.
+        fn $name $(<$lt>)? ($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if avx2() {
+                // SAFETY: the CPU has AVX2, checked just above.
+                return unsafe { $avx2($($arg),*) };
+            }
+            $body($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn $avx2 $(<$lt>)? ($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn filter_rows_avx2(input: &Plane<f32>, k: &Kernels, padded: &mut [f32], out: [&mut Plane<f32>; 3]) {
-    filter_rows_body(input, k, padded, out);
+with_avx2_copy! {
+    /// Correlates every row of `input` with the three kernels of a scale at once (centres at
+    /// `radius`): smoothing and second derivative are symmetric, the first derivative is
+    /// antisymmetric, so each pair of taps either side of the centre is summed and differenced
+    /// once and read once for all three.
+    fn filter_rows / filter_rows_avx2 / filter_rows_body(
+        input: &Plane<f32>,
+        k: &Kernels,
+        padded: &mut [f32],
+        out: [&mut Plane<f32>; 3],
+    )
 }
 
 #[inline(always)]
@@ -221,33 +240,15 @@ fn filter_cols(
     }
 }
 
-/// Row `y` of [`filter_cols`].
-#[allow(unsafe_code)] // Calls the AVX2 copy only where the CPU has AVX2.
-fn filter_cols_row<'a>(
-    input: &Plane<f32>,
-    radius: usize,
-    y: usize,
-    sym: Option<ColumnPass<'a, &'a mut [f32]>>,
-    anti: Option<ColumnPass<'a, &'a mut [f32]>>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2() {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { filter_cols_row_avx2(input, radius, y, sym, anti) };
-    }
-    filter_cols_row_body(input, radius, y, sym, anti);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn filter_cols_row_avx2<'a>(
-    input: &Plane<f32>,
-    radius: usize,
-    y: usize,
-    sym: Option<ColumnPass<'a, &'a mut [f32]>>,
-    anti: Option<ColumnPass<'a, &'a mut [f32]>>,
-) {
-    filter_cols_row_body(input, radius, y, sym, anti);
+with_avx2_copy! {
+    /// Row `y` of [`filter_cols`].
+    fn filter_cols_row / filter_cols_row_avx2 / filter_cols_row_body<'a>(
+        input: &Plane<f32>,
+        radius: usize,
+        y: usize,
+        sym: Option<ColumnPass<'a, &'a mut [f32]>>,
+        anti: Option<ColumnPass<'a, &'a mut [f32]>>,
+    )
 }
 
 #[inline(always)]
@@ -453,43 +454,23 @@ impl Work {
     }
 }
 
-/// The body of [`Work::fold_wire_scale`] for one row: the Hessian (xx, xy, yy), the gradient
-/// (x, y), and what it updates (strength, normal x, normal y, raw depth).
-///
-/// Written for the compiler's vectoriser: it knows that the four arrays written do not
-/// overlap anything only because each is a `&mut` parameter of its own; every value is
-/// computed for every pixel and the updates are blends, not conditional stores (which the
-/// baseline x86-64 and NEON have no vector instruction for).
-#[allow(unsafe_code)] // Calls the AVX2 copy only where the CPU has AVX2.
-fn fold_pixels(
-    hessian: [&[f32]; 3],
-    gradient: [&[f32]; 2],
-    strength: &mut [f32],
-    nxs: &mut [f32],
-    nys: &mut [f32],
-    raw: &mut [f32],
-    weights: (f32, f32),
-) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2() {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { fold_pixels_avx2(hessian, gradient, strength, nxs, nys, raw, weights) };
-    }
-    fold_pixels_body(hessian, gradient, strength, nxs, nys, raw, weights);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn fold_pixels_avx2(
-    hessian: [&[f32]; 3],
-    gradient: [&[f32]; 2],
-    strength: &mut [f32],
-    nxs: &mut [f32],
-    nys: &mut [f32],
-    raw: &mut [f32],
-    weights: (f32, f32),
-) {
-    fold_pixels_body(hessian, gradient, strength, nxs, nys, raw, weights);
+with_avx2_copy! {
+    /// The body of [`Work::fold_wire_scale`] for one row: the Hessian (xx, xy, yy), the gradient
+    /// (x, y), and what it updates (strength, normal x, normal y, raw depth).
+    ///
+    /// Written for the compiler's vectoriser: it knows that the four arrays written do not
+    /// overlap anything only because each is a `&mut` parameter of its own; every value is
+    /// computed for every pixel and the updates are blends, not conditional stores (which the
+    /// baseline x86-64 and NEON have no vector instruction for).
+    fn fold_pixels / fold_pixels_avx2 / fold_pixels_body(
+        hessian: [&[f32]; 3],
+        gradient: [&[f32]; 2],
+        strength: &mut [f32],
+        nxs: &mut [f32],
+        nys: &mut [f32],
+        raw: &mut [f32],
+        weights: (f32, f32),
+    )
 }
 
 #[inline(always)]
