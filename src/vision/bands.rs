@@ -5,10 +5,10 @@
 //! Each band is given enough rows above and below its own ([`RidgeParams::halo_px`]) that
 //! every filter and mask reaching into its rows sees what it would see on the whole frame.
 //! Bands and their buffers are made at start and passed between threads by ownership through
-//! bounded channels, so a frame allocates nothing and needs no shared mutable state.
+//! one-place mailboxes, so a frame allocates nothing and needs no shared mutable state.
 
 use std::ops::Range;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use super::ridge::{ImageSides, RidgeDetector, RidgeMap, RidgeParams};
@@ -69,11 +69,76 @@ const WORKER_GONE: &str = "a ridge worker thread ended while the stage was in us
 /// A band is away only while [`BandedRidge::detect`] runs, which would have returned it.
 const BAND_AWAY: &str = "a ridge band was not returned by the frame before";
 
+/// A one-place mailbox between two threads, closed by either side.
+///
+/// Not `std::sync::mpsc`: a thread's first wait on a channel allocates its wait context, and
+/// the processing thread may first wait for a worker at any frame (one that the worker was
+/// late for under load). A mutex and a condition variable wait on a futex and allocate
+/// nothing.
+#[derive(Debug)]
+struct Mailbox<T> {
+    /// The letter, and whether the mailbox is closed.
+    state: Mutex<(Option<T>, bool)>,
+    changed: Condvar,
+}
+
+impl<T> Mailbox<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(Mailbox { state: Mutex::new((None, false)), changed: Condvar::new() })
+    }
+
+    /// Nothing is ever left inconsistent under the lock: a panic elsewhere does not matter.
+    fn lock(&self) -> MutexGuard<'_, (Option<T>, bool)> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Leaves `letter`; gives it back if the mailbox is closed. The two sides take turns, so
+    /// the mailbox is empty when a letter comes.
+    fn put(&self, letter: T) -> Result<(), T> {
+        let mut state = self.lock();
+        if state.1 {
+            return Err(letter);
+        }
+        state.0 = Some(letter);
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// Waits for a letter; `None` once the mailbox is closed and empty.
+    fn take(&self) -> Option<T> {
+        let mut state = self.lock();
+        loop {
+            if let Some(letter) = state.0.take() {
+                return Some(letter);
+            }
+            if state.1 {
+                return None;
+            }
+            state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn close(&self) {
+        self.lock().1 = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Closes a mailbox when dropped: a worker that ends, even by a panic, closes its outbox so
+/// that the processing thread does not wait for it forever.
+struct CloseOnDrop<T>(Arc<Mailbox<T>>);
+
+impl<T> Drop for CloseOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// A thread that detects ridges in the bands it is sent and sends them back.
 #[derive(Debug)]
 struct Worker {
-    jobs: Option<SyncSender<Box<Band>>>,
-    done: Receiver<Box<Band>>,
+    jobs: Arc<Mailbox<Box<Band>>>,
+    done: Arc<Mailbox<Box<Band>>>,
     /// The worker's band while it is not being worked on.
     band: Option<Box<Band>>,
     thread: Option<JoinHandle<()>>,
@@ -142,21 +207,21 @@ impl BandedRidge {
         let mut started = Vec::with_capacity(count - 1);
         for (index, &placement) in (1..).zip(workers) {
             let band = Box::new(Band::new(width, height, rows(index), halo, &params));
-            let (jobs, inbox) = sync_channel::<Box<Band>>(1);
-            let (outbox, done) = sync_channel::<Box<Band>>(1);
+            let (jobs, done) = (Mailbox::<Box<Band>>::new(), Mailbox::new());
+            let (inbox, outbox) = (Arc::clone(&jobs), CloseOnDrop(Arc::clone(&done)));
             let thread = std::thread::Builder::new()
                 .name(format!("ridge-{index}"))
                 .spawn(move || {
                     place("ridge worker", placement);
-                    while let Ok(mut band) = inbox.recv() {
+                    while let Some(mut band) = inbox.take() {
                         band.detect();
-                        if outbox.send(band).is_err() {
+                        if outbox.0.put(band).is_err() {
                             break;
                         }
                     }
                 })
                 .map_err(|source| BandsError::Spawn { index, source })?;
-            started.push(Worker { jobs: Some(jobs), done, band: Some(band), thread: Some(thread) });
+            started.push(Worker { jobs, done, band: Some(band), thread: Some(thread) });
         }
         Ok(BandedRidge { own, workers: started, thick_mask: Plane::new(width, height) })
     }
@@ -175,13 +240,13 @@ impl BandedRidge {
         for worker in &mut self.workers {
             let mut band = worker.band.take().expect(BAND_AWAY);
             band.load(input);
-            worker.jobs.as_ref().expect(WORKER_GONE).send(band).expect(WORKER_GONE);
+            assert!(worker.jobs.put(band).is_ok(), "{WORKER_GONE}");
         }
         self.own.load(input);
         self.own.detect();
         self.own.store(out, &mut self.thick_mask);
         for worker in &mut self.workers {
-            let band = worker.done.recv().expect(WORKER_GONE);
+            let band = worker.done.take().expect(WORKER_GONE);
             band.store(out, &mut self.thick_mask);
             worker.band = Some(band);
         }
@@ -200,7 +265,7 @@ impl BandedRidge {
 impl Drop for BandedRidge {
     fn drop(&mut self) {
         for worker in &mut self.workers {
-            worker.jobs = None;
+            worker.jobs.close();
             if let Some(thread) = worker.thread.take() {
                 // A worker that panicked has nothing left to clean up.
                 let _ = thread.join();
