@@ -271,6 +271,8 @@ struct Learned {
     /// probability was taken, where regions overlap the deepest wins: the network sees less
     /// context near a region's edge. Zero: no region covered the pixel.
     depth: Plane<u16>,
+    /// Each column's depth inside the region being filled in (its share of `depth`).
+    column_depth: Vec<u16>,
     /// The last frame was searched one square of it, not the whole (nothing tracked).
     partial: bool,
     /// The square of the search the next untracked frame takes.
@@ -341,6 +343,7 @@ impl Learned {
             regions: Vec::with_capacity(most_tiles),
             next: Vec::with_capacity(most_tiles),
             depth: Plane::new(width, height),
+            column_depth: vec![0; width],
             partial: false,
             search_next: 0,
             candidate: None,
@@ -439,11 +442,17 @@ impl Learned {
                 (&nx.data[..], &ny.data[..])
             }
         };
+        // `roi::depth_inside`, taken per column and per row: it is separable.
+        let depth_px = |inside: f32| (inside + 1.0).min(f32::from(u16::MAX)) as u16;
+        let columns = &mut self.column_depth[..roi.width];
+        for (x, depth) in columns.iter_mut().enumerate() {
+            *depth = depth_px(roi::depth_along((roi.x + x) as f32, roi.x, roi.width, w));
+        }
         for y in 0..roi.height {
             let at = (roi.y + y) * w + roi.x;
-            for x in 0..roi.width {
-                let inside = roi::depth_inside([(roi.x + x) as f32, (roi.y + y) as f32], roi, w, h);
-                let depth = (inside + 1.0).min(f32::from(u16::MAX)) as u16;
+            let row = depth_px(roi::depth_along((roi.y + y) as f32, roi.y, roi.height, h));
+            for (x, &column) in columns.iter().enumerate() {
+                let depth = row.min(column);
                 if depth > self.depth.data[at + x] {
                     self.depth.data[at + x] = depth;
                     out.strength.data[at + x] = probability[y * ew + x];

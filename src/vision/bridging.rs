@@ -130,8 +130,8 @@ impl GapBridger {
         self.sizes.clear();
         self.sizes.push(0);
         let mut next = 0u32;
-        for start in 0..skeleton.data.len() {
-            if skeleton.data[start] == 0 || self.labels[start] != 0 {
+        for start in set_pixels(&skeleton.data) {
+            if self.labels[start] != 0 {
                 continue;
             }
             next += 1;
@@ -157,12 +157,11 @@ impl GapBridger {
     fn find_ends(&mut self, skeleton: &Plane<u8>) {
         let (w, h) = (skeleton.width, skeleton.height);
         self.ends.clear();
-        for i in 0..skeleton.data.len() {
+        for i in set_pixels(&skeleton.data) {
             if self.ends.len() == MAX_ENDS {
                 break;
             }
-            if skeleton.data[i] == 0
-                || self.sizes[self.labels[i] as usize] < self.params.min_fragment_px
+            if self.sizes[self.labels[i] as usize] < self.params.min_fragment_px
                 || neighbours(i, w, h).filter(|&j| skeleton.data[j] != 0).count() != 1
             {
                 continue;
@@ -242,6 +241,15 @@ fn neighbours(i: usize, w: usize, h: usize) -> impl Iterator<Item = usize> {
     })
 }
 
+/// The indices of the non-zero bytes of `data`, in order. A skeleton is almost all zero, so
+/// eight zero bytes at a time are passed over as one word.
+fn set_pixels(data: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    data.chunks(8)
+        .enumerate()
+        .filter(|(_, word)| word.iter().any(|&b| b != 0))
+        .flat_map(|(k, word)| word.iter().enumerate().filter(|(_, &b)| b != 0).map(move |(i, _)| 8 * k + i))
+}
+
 /// Union-find root with path halving.
 fn find(parent: &mut [u32], mut x: u32) -> u32 {
     while parent[x as usize] != x {
@@ -290,6 +298,17 @@ mod tests {
             p.data[y * w + x] = 1;
         }
         p
+    }
+
+    #[test]
+    fn set_pixels_are_the_non_zero_bytes_in_order() {
+        let mut data = vec![0u8; 8 * 5 + 3];
+        for i in [0, 7, 8, 21, 22, 40, 42] {
+            data[i] = if i % 2 == 0 { 1 } else { BRIDGE };
+        }
+        let naive: Vec<usize> = (0..data.len()).filter(|&i| data[i] != 0).collect();
+        assert_eq!(set_pixels(&data).collect::<Vec<_>>(), naive);
+        assert_eq!(set_pixels(&[0; 17]).count(), 0);
     }
 
     #[test]
