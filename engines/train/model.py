@@ -21,6 +21,13 @@ def conv(cin, cout, dilation=1):
     )
 
 
+def pool(x):
+    """2x2 max pooling as a 1x2 then a 2x1 pool: the same maximum, but tract (0.23) runs a 2x2
+    pool with stride 2 one bounds-checked pixel at a time, and these two along whole rows (a
+    128² tile's three pools 0.47 -> 0.22 ms)."""
+    return F.max_pool2d(F.max_pool2d(x, (1, 2)), (2, 1))
+
+
 class WireNet(nn.Module):
     """Input [N, CHANNELS, H, W] (H, W multiples of 8); output the wire probability [N, 1, H, W]
     from `forward`, its logit from `logits`."""
@@ -38,9 +45,9 @@ class WireNet(nn.Module):
 
     def logits(self, x):
         e0 = self.enc0(x)
-        e1 = self.enc1(F.max_pool2d(e0, 2))
-        e2 = self.enc2(F.max_pool2d(e1, 2))
-        e3 = self.enc3(F.max_pool2d(e2, 2))
+        e1 = self.enc1(pool(e0))
+        e2 = self.enc2(pool(e1))
+        e3 = self.enc3(pool(e2))
         d2 = self.dec2(F.interpolate(e3, scale_factor=2.0, mode="nearest") + e2)
         d1 = self.dec1(F.interpolate(d2, scale_factor=2.0, mode="nearest") + e1)
         d0 = F.relu(F.interpolate(d1, scale_factor=2.0, mode="nearest") + e0)
