@@ -1050,9 +1050,10 @@ mod tests {
             if found && !pipeline.searched_in_part() {
                 tracked = true;
                 let regions = pipeline.regions();
-                assert!(regions.iter().all(|r| r.width == 128), "frame {i}: tiles, not the frame: {regions:?}");
+                let tile = RoiParams::default().tile_px;
+                assert!(regions.iter().all(|r| r.width == tile), "frame {i}: tiles, not the frame: {regions:?}");
                 for p in pipeline.prior() {
-                    let inside = |v: f32, lo: usize| v >= lo as f32 - 1.0 && v <= (lo + 128) as f32;
+                    let inside = |v: f32, lo: usize| v >= lo as f32 - 1.0 && v <= (lo + tile) as f32;
                     assert!(
                         regions.iter().any(|r| inside(p[0], r.x) && inside(p[1], r.y)),
                         "frame {i}: {p:?} outside {regions:?}"
@@ -1073,7 +1074,8 @@ mod tests {
             let length = pipeline.process(&frame(&mut synth, i)).expect("frame").map(|w| w.length_px);
             if i >= 80 {
                 let regions = pipeline.regions();
-                assert!(regions.len() >= 2 && regions.iter().all(|r| r.width == 128), "frame {i}: {regions:?}");
+                let tile = RoiParams::default().tile_px;
+                assert!(regions.len() >= 2 && regions.iter().all(|r| r.width == tile), "frame {i}: {regions:?}");
                 assert!(
                     length.is_some_and(|l| l > 256.0),
                     "frame {i}: the whole wire, longer than a square: {length:?}"
