@@ -99,6 +99,7 @@ impl<T> Mailbox<T> {
         if state.1 {
             return Err(letter);
         }
+        debug_assert!(state.0.is_none(), "a letter was left in a mailbox");
         state.0 = Some(letter);
         self.changed.notify_one();
         Ok(())
