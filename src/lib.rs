@@ -2,7 +2,7 @@
 //! surgical robot before a deadline.
 //!
 //! The modules follow the pipeline: [`capture`] → [`vision`] → [`pipeline`] → [`transport`];
-//! [`engine`] is the learned segmentation engine, [`eval`] scores centerlines against ground truth, [`bench`] measures latency and memory, and
+//! [`engine`] is the learned segmentation engine, [`eval`] scores centerlines against ground truth, [`bench`](mod@bench) measures latency and memory, and
 //! [`demo`] runs the whole chain.
 
 pub mod bench;

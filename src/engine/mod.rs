@@ -7,7 +7,7 @@
 //! a wrong or damaged model is a clear error at start, never a wrong answer later. [`load`]
 //! then builds the CPU engine, [`TractEngine`], optimised once for each region size the
 //! service will ask for. With the `ort-peer` feature, `ort::OrtEngine` runs the same model on
-//! ONNX Runtime for comparison ([`bench`]).
+//! ONNX Runtime for comparison ([`bench`](mod@bench)).
 
 pub mod bench;
 #[cfg(feature = "ort-peer")]

@@ -30,7 +30,7 @@ pub struct RidgeParams {
     /// is not.
     pub parallel_tolerance_rad: f32,
     /// How much slope across a ridge is tolerated before it counts as the shoulder of a step
-    /// edge (bone, lung, collimator), as a share of the ridge depth; see [`edge_exponent`].
+    /// edge (bone, lung, collimator), as a share of the ridge depth (the module's `edge_exponent`).
     pub edge_tolerance: f32,
 }
 
@@ -63,7 +63,7 @@ impl RidgeParams {
     /// Pixels beyond its own on each side that a part of the image must be given so that the
     /// detector's output on it is the same as on the whole image: the reach of the filters, of
     /// the thick-axis test (one pixel) and of the thick mask's dilation.
-    pub(crate) fn halo_px(&self) -> usize {
+    pub fn halo_px(&self) -> usize {
         let reach = self.wire_scales_px.iter().chain([&self.thick_scale_px]).map(|&s| Kernels::radius_px(s)).max();
         reach.unwrap_or(0) + 1 + self.thick_dilation_px() + 1
     }

@@ -1,5 +1,5 @@
 //! The ridge stage on tiles along the tracked wire: detect → crop → filter, on the classical
-//! path as on the learned one ([`roi`](super::roi)).
+//! path as on the learned one ([`roi`]).
 //!
 //! The filters cost per pixel, and a tracked wire lies within a few pixels of where it was:
 //! the frame's ridge map is needed only near the last centerline. The tiles are chosen as the
