@@ -151,12 +151,12 @@ fn avx2() -> bool {
     std::arch::is_x86_feature_detected!("avx2")
 }
 
-/// `fn $name(args)` runs `$body(args)`, through `$avx2`, the same body compiled with AVX2
-/// enabled, where the CPU has AVX2 ([`avx2`]).
+/// Writes `fn $body(args)` from the block, and `fn $name(args)` that runs it, through `$avx2`,
+/// the same body compiled with AVX2 enabled, where the CPU has AVX2 ([`avx2`]).
 macro_rules! with_avx2_copy {
     (
         $(#[$doc:meta])*
-        fn $name:ident / $avx2:ident / $body:ident $(<$lt:lifetime>)? ($($arg:ident: $ty:ty),* $(,)?)
+        fn $name:ident / $avx2:ident / $body:ident $(<$lt:lifetime>)? ($($arg:ident: $ty:ty),* $(,)?) $block:block
     ) => {
         $(#[$doc])*
         #[allow(unsafe_code)] // Calls the AVX2 copy only where the CPU has AVX2.
@@ -174,6 +174,9 @@ macro_rules! with_avx2_copy {
         fn $avx2 $(<$lt>)? ($($arg: $ty),*) {
             $body($($arg),*)
         }
+
+        #[inline(always)]
+        fn $body $(<$lt>)? ($($arg: $ty),*) $block
     };
 }
 
@@ -187,32 +190,29 @@ with_avx2_copy! {
         k: &Kernels,
         padded: &mut [f32],
         out: [&mut Plane<f32>; 3],
-    )
-}
-
-#[inline(always)]
-fn filter_rows_body(input: &Plane<f32>, k: &Kernels, padded: &mut [f32], out: [&mut Plane<f32>; 3]) {
-    let (w, r) = (input.width, k.radius);
-    let [smooth, d1, d2] = out;
-    let rows = input.data.chunks_exact(w).zip(smooth.data.chunks_exact_mut(w));
-    for ((row_in, s_out), (d1_out, d2_out)) in rows.zip(d1.data.chunks_exact_mut(w).zip(d2.data.chunks_exact_mut(w))) {
-        padded[r..r + w].copy_from_slice(row_in);
-        for i in (0..r).chain(r + w..w + 2 * r) {
-            padded[i] = row_in[reflect(i as isize - r as isize, w)];
-        }
-        for (((s, e), f), &p) in s_out.iter_mut().zip(d1_out.iter_mut()).zip(d2_out.iter_mut()).zip(&padded[r..r + w]) {
-            (*s, *e, *f) = (k.g[r] * p, k.d1[r] * p, k.d2[r] * p);
-        }
-        for j in 1..=r {
-            let (g, d1k, d2k) = (k.g[r + j], k.d1[r + j], k.d2[r + j]);
-            let pairs = padded[r + j..r + j + w].iter().zip(&padded[r - j..r - j + w]);
-            for (((s, e), f), (&after, &before)) in
-                s_out.iter_mut().zip(d1_out.iter_mut()).zip(d2_out.iter_mut()).zip(pairs)
-            {
-                let (sum, diff) = (after + before, after - before);
-                *s += g * sum;
-                *f += d2k * sum;
-                *e += d1k * diff;
+    ) {
+        let (w, r) = (input.width, k.radius);
+        let [smooth, d1, d2] = out;
+        let rows = input.data.chunks_exact(w).zip(smooth.data.chunks_exact_mut(w));
+        for ((row_in, s_out), (d1_out, d2_out)) in rows.zip(d1.data.chunks_exact_mut(w).zip(d2.data.chunks_exact_mut(w))) {
+            padded[r..r + w].copy_from_slice(row_in);
+            for i in (0..r).chain(r + w..w + 2 * r) {
+                padded[i] = row_in[reflect(i as isize - r as isize, w)];
+            }
+            for (((s, e), f), &p) in s_out.iter_mut().zip(d1_out.iter_mut()).zip(d2_out.iter_mut()).zip(&padded[r..r + w]) {
+                (*s, *e, *f) = (k.g[r] * p, k.d1[r] * p, k.d2[r] * p);
+            }
+            for j in 1..=r {
+                let (g, d1k, d2k) = (k.g[r + j], k.d1[r + j], k.d2[r + j]);
+                let pairs = padded[r + j..r + j + w].iter().zip(&padded[r - j..r - j + w]);
+                for (((s, e), f), (&after, &before)) in
+                    s_out.iter_mut().zip(d1_out.iter_mut()).zip(d2_out.iter_mut()).zip(pairs)
+                {
+                    let (sum, diff) = (after + before, after - before);
+                    *s += g * sum;
+                    *f += d2k * sum;
+                    *e += d1k * diff;
+                }
             }
         }
     }
@@ -248,48 +248,40 @@ with_avx2_copy! {
         y: usize,
         sym: Option<ColumnPass<'a, &'a mut [f32]>>,
         anti: Option<ColumnPass<'a, &'a mut [f32]>>,
-    )
-}
-
-#[inline(always)]
-fn filter_cols_row_body<'a>(
-    input: &Plane<f32>,
-    radius: usize,
-    y: usize,
-    mut sym: Option<ColumnPass<'a, &'a mut [f32]>>,
-    mut anti: Option<ColumnPass<'a, &'a mut [f32]>>,
-) {
-    let (w, h, r) = (input.width, input.height, radius);
-    let row = |y: isize| {
-        let src = reflect(y, h);
-        &input.data[src * w..(src + 1) * w]
-    };
-    let yi = y as isize;
-    if let Some((k, out, _)) = sym.as_mut() {
-        for (o, &p) in out.iter_mut().zip(row(yi)) {
-            *o = k[r] * p;
-        }
-    }
-    if let Some((_, out, _)) = anti.as_mut() {
-        out.fill(0.0);
-    }
-    for j in 1..=r {
-        let pairs = || row(yi + j as isize).iter().zip(row(yi - j as isize));
+    ) {
+        let (mut sym, mut anti) = (sym, anti);
+        let (w, h, r) = (input.width, input.height, radius);
+        let row = |y: isize| {
+            let src = reflect(y, h);
+            &input.data[src * w..(src + 1) * w]
+        };
+        let yi = y as isize;
         if let Some((k, out, _)) = sym.as_mut() {
-            let kj = k[r + j];
-            for (o, (&a, &b)) in out.iter_mut().zip(pairs()) {
-                *o += kj * (a + b);
+            for (o, &p) in out.iter_mut().zip(row(yi)) {
+                *o = k[r] * p;
             }
         }
-        if let Some((k, out, _)) = anti.as_mut() {
-            let kj = k[r + j];
-            for (o, (&a, &b)) in out.iter_mut().zip(pairs()) {
-                *o += kj * (a - b);
+        if let Some((_, out, _)) = anti.as_mut() {
+            out.fill(0.0);
+        }
+        for j in 1..=r {
+            let pairs = || row(yi + j as isize).iter().zip(row(yi - j as isize));
+            if let Some((k, out, _)) = sym.as_mut() {
+                let kj = k[r + j];
+                for (o, (&a, &b)) in out.iter_mut().zip(pairs()) {
+                    *o += kj * (a + b);
+                }
+            }
+            if let Some((k, out, _)) = anti.as_mut() {
+                let kj = k[r + j];
+                for (o, (&a, &b)) in out.iter_mut().zip(pairs()) {
+                    *o += kj * (a - b);
+                }
             }
         }
-    }
-    for (_, out, scale) in sym.iter_mut().chain(anti.iter_mut()) {
-        out.iter_mut().for_each(|v| *v *= *scale);
+        for (_, out, scale) in sym.iter_mut().chain(anti.iter_mut()) {
+            out.iter_mut().for_each(|v| *v *= *scale);
+        }
     }
 }
 
@@ -470,36 +462,26 @@ with_avx2_copy! {
         nys: &mut [f32],
         raw: &mut [f32],
         weights: (f32, f32),
-    )
-}
-
-#[inline(always)]
-fn fold_pixels_body(
-    hessian: [&[f32]; 3],
-    gradient: [&[f32]; 2],
-    strength: &mut [f32],
-    nxs: &mut [f32],
-    nys: &mut [f32],
-    raw: &mut [f32],
-    (two_b2, edge_tolerance): (f32, f32),
-) {
-    let n = raw.len();
-    let ([xxs, xys, yys], [gxs, gys]) = (hessian, gradient);
-    let (xxs, xys, yys, gxs, gys) = (&xxs[..n], &xys[..n], &yys[..n], &gxs[..n], &gys[..n]);
-    let (strength, nxs, nys) = (&mut strength[..n], &mut nxs[..n], &mut nys[..n]);
-    for i in 0..n {
-        let (xx, xy, yy) = (xxs[i], xys[i], yys[i]);
-        let (l1, l2) = eigenvalues(xx, xy, yy);
-        let (nx, ny) = normal_vector(xx, xy, yy, l2);
-        let (rb, depth) = (l1 / l2, -l2);
-        let slope = gxs[i] * nx + gys[i] * ny;
-        let weighted = depth * exp(-(rb * rb / two_b2) + edge_exponent(slope, depth, edge_tolerance));
-        let ridge = depth > 0.0;
-        raw[i] = if ridge & (depth > raw[i]) { depth } else { raw[i] };
-        let keep = u32::from(!(ridge & (weighted > strength[i]))).wrapping_neg();
-        strength[i] = blend(keep, strength[i], weighted);
-        nxs[i] = blend(keep, nxs[i], nx);
-        nys[i] = blend(keep, nys[i], ny);
+    ) {
+        let (two_b2, edge_tolerance) = weights;
+        let n = raw.len();
+        let ([xxs, xys, yys], [gxs, gys]) = (hessian, gradient);
+        let (xxs, xys, yys, gxs, gys) = (&xxs[..n], &xys[..n], &yys[..n], &gxs[..n], &gys[..n]);
+        let (strength, nxs, nys) = (&mut strength[..n], &mut nxs[..n], &mut nys[..n]);
+        for i in 0..n {
+            let (xx, xy, yy) = (xxs[i], xys[i], yys[i]);
+            let (l1, l2) = eigenvalues(xx, xy, yy);
+            let (nx, ny) = normal_vector(xx, xy, yy, l2);
+            let (rb, depth) = (l1 / l2, -l2);
+            let slope = gxs[i] * nx + gys[i] * ny;
+            let weighted = depth * exp(-(rb * rb / two_b2) + edge_exponent(slope, depth, edge_tolerance));
+            let ridge = depth > 0.0;
+            raw[i] = if ridge & (depth > raw[i]) { depth } else { raw[i] };
+            let keep = u32::from(!(ridge & (weighted > strength[i]))).wrapping_neg();
+            strength[i] = blend(keep, strength[i], weighted);
+            nxs[i] = blend(keep, nxs[i], nx);
+            nys[i] = blend(keep, nys[i], ny);
+        }
     }
 }
 
