@@ -23,6 +23,7 @@ use crate::pipeline::realtime::ThreadPlacement;
 use crate::pipeline::runner::Pacing;
 use crate::pipeline::MAX_SIDE_PX;
 use crate::vision::field::FieldParams;
+use crate::vision::tiles::Search;
 
 /// Where the service looks for its configuration on the box.
 pub const DEFAULT_PATH: &str = "/etc/wiretrace/wiretrace.toml";
@@ -211,6 +212,8 @@ pub struct PipelineSettings {
     /// Share of full scale below which the frame is behind the collimator's shutters
     /// ([`FieldParams::shutter_below`](crate::vision::field::FieldParams::shutter_below)).
     pub shutter_below: f32,
+    /// How the classical ridge stage looks beyond the tracked wire's tiles.
+    pub ridge_search: Search,
 }
 
 /// Where centerlines go.
@@ -462,6 +465,8 @@ struct RawPipeline {
     low_confidence: Spanned<f32>,
     subtract_background_frames: Option<Spanned<f32>>,
     shutter_below: Option<Spanned<f32>>,
+    #[serde(default)]
+    ridge_search: Search,
 }
 
 fn default_deadline_ms() -> Spanned<u64> {
@@ -484,6 +489,7 @@ impl Default for RawPipeline {
             low_confidence: default_low_confidence(),
             subtract_background_frames: None,
             shutter_below: None,
+            ridge_search: Search::default(),
         }
     }
 }
@@ -759,6 +765,7 @@ impl RawPipeline {
             low_confidence: low,
             subtract_background_frames: background,
             shutter_below,
+            ridge_search: self.ridge_search,
         })
     }
 }
@@ -954,12 +961,16 @@ impl ServiceConfig {
         });
         let p = &self.pipeline;
         lines.push(format!(
-            "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, background {}, shutters below {:.2} % of full scale",
+            "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, background {}, shutters below {:.2} % of full scale, classical search {}",
             p.deadline.map_or("none".to_string(), |d| format!("{} ms", d.as_millis())),
             p.heartbeat_period.as_millis(),
             p.low_confidence,
             p.subtract_background_frames.map_or("kept".to_string(), |f| format!("subtracted over {f} frames")),
-            100.0 * p.shutter_below
+            100.0 * p.shutter_below,
+            match p.ridge_search {
+                Search::Whole => "whole frame",
+                Search::Squares => "one square a frame",
+            }
         ));
         for target in &self.sinks.udp {
             lines.push(format!("sink       udp {target}"));
@@ -1094,6 +1105,9 @@ mod tests {
         assert_eq!(config.pipeline.shutter_below, FieldParams::default().shutter_below, "a raw detector's black");
         let video = parse(&format!("{MINIMAL}\n[pipeline]\nshutter_below = 0.08\n"), Path::new("box.toml"));
         assert_eq!(video.expect("valid").pipeline.shutter_below, 0.08);
+        assert_eq!(config.pipeline.ridge_search, Search::Whole);
+        let squares = parse(&format!("{MINIMAL}\n[pipeline]\nridge_search = \"squares\"\n"), Path::new("box.toml"));
+        assert_eq!(squares.expect("valid").pipeline.ridge_search, Search::Squares);
         assert_eq!(
             (config.capture_thread, config.processing_thread),
             (ThreadPlacement::default(), ThreadPlacement::default())
@@ -1126,6 +1140,7 @@ mod tests {
             (format!("{MINIMAL}\n[pipeline]\ndeadline_ms = 0\n"), "pipeline.deadline_ms", 13),
             (format!("{MINIMAL}\n[pipeline]\nshutter_below = 0.0\n"), "pipeline.shutter_below", 13),
             (format!("{MINIMAL}\n[pipeline]\nshutter_below = 1.5\n"), "pipeline.shutter_below", 13),
+            (format!("{MINIMAL}\n[pipeline]\nridge_search = \"tiles\"\n"), "pipeline.ridge_search", 13),
             (MINIMAL.replace("127.0.0.1:7400", "127.0.0.1"), "sinks.udp[0]", 10),
             (MINIMAL.replace("127.0.0.1:7400", "robot controller:7400"), "sinks.udp[0]", 10),
             (MINIMAL.replace("size = 128", "size = 8"), "source.synthetic.size", 5),

@@ -30,6 +30,7 @@ use wiretrace::transport::udp::UdpSink;
 use wiretrace::transport::Sink;
 use wiretrace::vision::background::BackgroundParams;
 use wiretrace::vision::field::FieldParams;
+use wiretrace::vision::tiles::Search;
 use wiretrace_protocol::{Body, Message};
 
 #[derive(Parser)]
@@ -305,6 +306,11 @@ struct PipelineArgs {
     /// tracked wire (to compare: inside the tiles the map is the same).
     #[arg(long)]
     whole_frame: bool,
+    /// How the classical ridge stage looks beyond the tracked wire's tiles: the whole frame at
+    /// once, or one square a frame, which bounds every frame's cost and may find a wire a few
+    /// frames later.
+    #[arg(long, value_enum, default_value_t = Search::Whole, conflicts_with = "whole_frame")]
+    ridge_search: Search,
 }
 
 impl PipelineArgs {
@@ -335,6 +341,7 @@ impl PipelineArgs {
             field,
             ridge_workers,
             ridge_tiles: defaults.ridge_tiles.filter(|_| !self.whole_frame),
+            ridge_search: self.ridge_search,
             gpu: self.backend.open_gpu(),
             ..defaults
         };
@@ -743,6 +750,7 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
     let pipeline = PipelineConfig {
         background,
         field: FieldParams { shutter_below: config.pipeline.shutter_below, ..defaults.field },
+        ridge_search: config.pipeline.ridge_search,
         ridge_workers: config.ridge_workers.clone(),
         gpu: config.engine.backend.open_gpu(),
         ..defaults

@@ -34,6 +34,8 @@ use wiretrace::time::Micros;
 use wiretrace::transport::serial::SerialSink;
 use wiretrace::transport::udp::UdpSink;
 use wiretrace::transport::{Sink, Sinks, WhenFull};
+use wiretrace::vision::roi::RoiParams;
+use wiretrace::vision::tiles::Search;
 use wiretrace_protocol::{decode, Body, Heartbeat, Message, MAX_MESSAGE_LEN};
 
 #[global_allocator]
@@ -479,13 +481,26 @@ type Scenario = (&'static str, Box<dyn FnOnce()>);
 
 fn main() {
     let frames = frames();
-    let scenarios: [Scenario; 10] = [
+    let scenarios: [Scenario; 11] = [
         ("serial sink with the port down", Box::new(serial_sink_with_the_port_down)),
         (
             "pipeline and sinks frame by frame",
             Box::new({
                 let frames = frames.clone();
                 move || pipeline_and_sinks_frame_by_frame(frames, PipelineConfig::default())
+            }),
+        ),
+        (
+            "pipeline and sinks frame by frame, the classical search on squares",
+            Box::new({
+                let frames = frames.clone();
+                move || {
+                    // Squares smaller than these frames, so that the search runs square by square.
+                    let ridge_tiles = Some(RoiParams { side_px: 128, tile_px: 48, margin_px: 8.0 });
+                    let config =
+                        PipelineConfig { ridge_tiles, ridge_search: Search::Squares, ..PipelineConfig::default() };
+                    pipeline_and_sinks_frame_by_frame(frames, config)
+                }
             }),
         ),
         (

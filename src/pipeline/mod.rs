@@ -28,7 +28,7 @@ use crate::vision::ridge::{RidgeMap, RidgeParams};
 use crate::vision::roi::{self, RoiParams};
 use crate::vision::thinning::Thinning;
 use crate::vision::threshold::{Hysteresis, ThresholdParams};
-use crate::vision::tiles::TiledRidge;
+use crate::vision::tiles::{Search, TiledRidge};
 use crate::vision::Plane;
 use realtime::ThreadPlacement;
 use wiretrace_protocol::BackendId;
@@ -50,8 +50,11 @@ pub struct PipelineConfig {
     /// placed as it says; none: the processing thread does it all.
     pub ridge_workers: Vec<ThreadPlacement>,
     /// Tiles along the tracked wire that the classical ridge stage filters instead of the
-    /// whole frame ([`TiledRidge`]; `side_px` is not used); `None`: always the whole frame.
+    /// whole frame, and the squares of its search ([`TiledRidge`]); `None`: always the whole
+    /// frame.
     pub ridge_tiles: Option<RoiParams>,
+    /// How the classical ridge stage looks beyond the tiles.
+    pub ridge_search: Search,
     /// Mask from ridge strength.
     pub threshold: ThresholdParams,
     /// Joining skeleton fragments.
@@ -76,6 +79,7 @@ impl Default for PipelineConfig {
             ridge: RidgeParams::default(),
             ridge_workers: Vec::new(),
             ridge_tiles: Some(RoiParams::default()),
+            ridge_search: Search::default(),
             threshold: ThresholdParams::default(),
             bridging: BridgeParams::default(),
             centerline: CenterlineParams::default(),
@@ -609,7 +613,7 @@ impl Pipeline {
             field: FieldOfView::new(width, height, config.field),
             ridge: BandedRidge::new(width, height, config.ridge.clone(), &config.ridge_workers),
             tiles: match (&learned, config.ridge_tiles) {
-                (None, Some(roi)) => TiledRidge::new(width, height, &config.ridge, roi),
+                (None, Some(roi)) => TiledRidge::new(width, height, &config.ridge, roi, config.ridge_search),
                 _ => None,
             },
             tiled: false,
@@ -658,10 +662,14 @@ impl Pipeline {
         }
     }
 
-    /// The last frame was searched in part only (the learned engine's search for a wire it
-    /// does not track, one square a frame): its result is flagged degraded.
+    /// The last frame was searched in part only (the search for a wire that is not tracked,
+    /// one square a frame): its result is flagged degraded.
     pub fn searched_in_part(&self) -> bool {
-        self.learned.as_ref().is_some_and(|l| l.partial)
+        match (&self.learned, &self.tiles) {
+            (Some(l), _) => l.partial,
+            (None, Some(t)) => t.searching(),
+            (None, None) => false,
+        }
     }
 
     /// Frame size this pipeline runs at.
@@ -707,8 +715,13 @@ impl Pipeline {
         boundary!();
         match &mut self.learned {
             None => {
-                let prior = self.extractor.prior();
-                let anchored = prior.first().is_some_and(|&p| self.field.near_edge(p, ANCHOR_PX));
+                // A wire too faint to be tracked is followed where it was last seen, with the
+                // search going on beside it.
+                let (prior, tracked) = match self.extractor.prior() {
+                    [] => (self.extractor.last_seen(), false),
+                    prior => (prior, true),
+                };
+                let anchored = tracked && prior.first().is_some_and(|&p| self.field.near_edge(p, ANCHOR_PX));
                 self.tiled = self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored));
                 self.thick_from_gpu = self.ridge_on_gpu(frame);
                 match &mut self.tiles {
@@ -739,17 +752,15 @@ impl Pipeline {
             learned.note_candidate(&self.ridge_map.strength);
         }
         boundary!();
-        if self.tiled {
-            self.hysteresis.apply_at_last_noise(
-                &self.ridge_map.strength,
-                self.extractor.prior(),
-                &mut self.segmentation,
-            );
-        } else {
-            self.hysteresis.apply(&self.ridge_map.strength, self.extractor.prior(), &mut self.segmentation);
-            if let (Some(tiles), None) = (&mut self.tiles, &self.learned) {
-                tiles.whole_frame_measured();
+        match (&mut self.tiles, &self.learned) {
+            (Some(tiles), None) => {
+                if let Some(region) = tiles.noise_region() {
+                    tiles.note_noise(self.hysteresis.measure(&self.ridge_map.strength, region));
+                }
+                let prior = self.extractor.prior();
+                self.hysteresis.apply_at_noise(&self.ridge_map.strength, prior, &mut self.segmentation, tiles.noise());
             }
+            _ => self.hysteresis.apply(&self.ridge_map.strength, self.extractor.prior(), &mut self.segmentation),
         }
         boundary!();
         self.skeleton.data.copy_from_slice(&self.segmentation.data);
@@ -886,6 +897,18 @@ mod tests {
         (synth, Pipeline::new(512, 512, &config).expect("learned pipeline"))
     }
 
+    /// Frame `i`'s wire was found, every point inside the `regions` it was followed on.
+    fn assert_found_inside(i: u32, wire: Option<Vec<[f32; 2]>>, regions: &[Roi]) {
+        let wire = wire.unwrap_or_else(|| panic!("frame {i}: the wire followed on {regions:?} is lost"));
+        for p in wire {
+            let inside = |r: &Roi| {
+                (r.x as f32..(r.x + r.width) as f32).contains(&p[0])
+                    && (r.y as f32..(r.y + r.height) as f32).contains(&p[1])
+            };
+            assert!(regions.iter().any(inside), "frame {i}: {p:?} outside {regions:?}");
+        }
+    }
+
     /// Once the wire is tracked from the field's edge, the classical ridge stage filters tiles
     /// along it, and the wire is found in them; the whole frame comes round now and then.
     #[test]
@@ -904,17 +927,47 @@ mod tests {
                 continue;
             }
             tiled += 1;
-            let wire = wire.unwrap_or_else(|| panic!("frame {i}: the wire followed on {regions:?} is lost"));
-            for p in wire {
-                let inside = |r: &&Roi| {
-                    (r.x as f32..(r.x + r.width) as f32).contains(&p[0])
-                        && (r.y as f32..(r.y + r.height) as f32).contains(&p[1])
-                };
-                assert!(regions.iter().any(|r| inside(&r)), "frame {i}: {p:?} outside {regions:?}");
-            }
+            assert_found_inside(i, wire, regions);
         }
         assert!(tiled >= 25, "{tiled} of 40 frames on tiles");
         assert!(whole_while_tracked >= 2, "the whole frame came round {whole_while_tracked} times");
+    }
+
+    /// Once the wire is tracked from the field's edge, the classical ridge stage filters tiles
+    /// along it, and the wire is found in them; with the search on squares, a square comes
+    /// round now and then, and the whole frame never does.
+    #[test]
+    fn the_classical_path_follows_a_tracked_wire_on_tiles_with_the_search_on_squares() {
+        let cfg = SynthConfig { seed: 1, size_px: 512, frames: 40, fps: 15.0, difficulty: Difficulty::Easy };
+        let mut synth = SyntheticSequence::new(cfg);
+        let config = PipelineConfig { ridge_search: Search::Squares, ..PipelineConfig::default() };
+        let mut pipeline = Pipeline::new(512, 512, &config).expect("classical pipeline");
+        let side = RoiParams::default().side_px;
+        let (mut tiled, mut square_while_tracked, mut searched) = (0, 0, 0);
+        for i in 0..40 {
+            let tracked = !pipeline.prior().is_empty();
+            let wire = pipeline.process(&frame(&mut synth, i)).expect("frame").map(|w| w.points_px.to_vec());
+            let regions = pipeline.regions();
+            assert!(!regions.contains(&Roi::whole(512, 512)), "frame {i}: the whole frame");
+            if pipeline.searched_in_part() {
+                assert!(!tracked, "frame {i}: searched in part while a wire was tracked");
+                assert!(matches!(regions, [r] if r.width == side), "frame {i}: one square of the search: {regions:?}");
+                searched += 1;
+                continue;
+            }
+            if !tracked {
+                // A wire seen but too faint to be tracked, followed where it was last seen.
+                continue;
+            }
+            if regions.iter().any(|r| r.width == side) {
+                square_while_tracked += 1;
+            }
+            tiled += 1;
+            assert_found_inside(i, wire, regions);
+        }
+        assert!(tiled >= 25, "{tiled} of 40 frames on tiles");
+        assert!(searched >= 1, "the first frames are searched");
+        assert!(square_while_tracked >= 4, "a square came round {square_while_tracked} times");
     }
 
     #[test]

@@ -107,6 +107,10 @@ pub struct CenterlineExtractor {
     /// along it, even when it was too faint to become the prior.
     previous: Vec<[f32; 2]>,
     frames_unmatched: u32,
+    /// The last centerline found, confident or not, kept as long as a prior is after a frame
+    /// without one ([`CenterlineExtractor::last_seen`]).
+    seen: Vec<[f32; 2]>,
+    frames_unseen: u32,
 }
 
 impl CenterlineExtractor {
@@ -129,6 +133,8 @@ impl CenterlineExtractor {
             prior: Vec::with_capacity(params.max_points.max(2)),
             previous: Vec::with_capacity(params.max_points.max(2)),
             frames_unmatched: 0,
+            seen: Vec::with_capacity(params.max_points.max(2)),
+            frames_unseen: 0,
         }
     }
 
@@ -170,11 +176,19 @@ impl CenterlineExtractor {
         &self.prior
     }
 
+    /// The last centerline found, tracked or not, within as many frames as a prior is kept
+    /// (empty when none): where a wire too faint to be tracked was seen last.
+    pub fn last_seen(&self) -> &[[f32; 2]] {
+        &self.seen
+    }
+
     /// Forgets the previous frames: the next frame is the first of a new sequence.
     pub fn reset(&mut self) {
         self.prior.clear();
         self.previous.clear();
         self.frames_unmatched = 0;
+        self.seen.clear();
+        self.frames_unseen = 0;
     }
 
     /// How much of `prior` the pixel `path` accounts for: 0 when the path does not run along
@@ -253,6 +267,7 @@ impl CenterlineExtractor {
         if self.best_path.is_empty() {
             self.previous.clear();
             self.count_unmatched();
+            self.count_unseen();
             return None;
         }
         let mean_depth = best_score / best_measured as f32;
@@ -264,6 +279,9 @@ impl CenterlineExtractor {
         resample(&self.smoothed, self.params, &mut self.output);
         self.previous.clear();
         self.previous.extend_from_slice(&self.output);
+        self.seen.clear();
+        self.seen.extend_from_slice(&self.output);
+        self.frames_unseen = 0;
         if follows || confidence >= self.params.track_adopt_confidence {
             self.prior.clear();
             self.prior.extend_from_slice(&self.output);
@@ -300,6 +318,14 @@ impl CenterlineExtractor {
     pub fn skip_frame(&mut self) {
         self.previous.clear();
         self.count_unmatched();
+        self.count_unseen();
+    }
+
+    fn count_unseen(&mut self) {
+        self.frames_unseen += 1;
+        if self.frames_unseen >= self.params.track_lost_frames {
+            self.seen.clear();
+        }
     }
 
     fn count_unmatched(&mut self) {
@@ -606,6 +632,27 @@ mod tests {
         // Near the dropped prior (y 40) but weaker than a path elsewhere: no longer preferred.
         let (skel, strength) = lines(80, 60, &[(41, 0..50, 0.2), (10, 0..60, 0.3)]);
         assert_eq!(ex.extract(&skel, &map(&strength), 0.0).map(|w| w.points_px[0]), Some([0.0, 10.0]), "prior dropped");
+    }
+
+    #[test]
+    fn a_faint_wire_is_remembered_where_it_was_last_seen_as_long_as_a_prior_would_be() {
+        let params = CenterlineParams::default();
+        let mut ex = CenterlineExtractor::new(80, 60, params);
+        let (faint, faint_depth) = lines(80, 60, &[(10, 0..50, 0.11)]);
+        let found = ex.extract(&faint, &map(&faint_depth), 0.0).expect("faint wire").points_px.to_vec();
+        assert!(ex.prior().is_empty(), "too faint to be tracked");
+        assert_eq!(ex.last_seen(), found);
+        let empty = (Plane::new(80, 60), Plane::new(80, 60));
+        assert!(ex.extract(&empty.0, &map(&empty.1), 0.0).is_none());
+        ex.skip_frame();
+        assert_eq!(ex.last_seen(), found, "kept over frames without it");
+        for _ in 2..params.track_lost_frames {
+            assert!(ex.extract(&empty.0, &map(&empty.1), 0.0).is_none());
+        }
+        assert!(ex.last_seen().is_empty(), "forgotten after as many frames as a prior");
+        ex.extract(&faint, &map(&faint_depth), 0.0);
+        ex.reset();
+        assert!(ex.last_seen().is_empty());
     }
 
     #[test]

@@ -151,12 +151,20 @@ impl Bounds {
 
 /// The `k`-th square of the search (cyclic): squares of side `side_px` on a grid that covers a
 /// `frame_w` × `frame_h` frame, the last row and column pushed inside the frame, row by row.
+/// A side longer than the frame's is cut to it (one square: the whole frame).
 pub fn search_tile(k: usize, frame_w: usize, frame_h: usize, side_px: usize) -> Roi {
-    let (cols, rows) = (frame_w.div_ceil(side_px).max(1), frame_h.div_ceil(side_px).max(1));
+    let (cols, rows) = search_grid(frame_w, frame_h, side_px);
+    let (width, height) = (side_px.min(frame_w), side_px.min(frame_h));
     let k = k % (cols * rows);
     let (i, j) = (k % cols, k / cols);
-    let (x, y) = ((i * side_px).min(frame_w - side_px), (j * side_px).min(frame_h - side_px));
-    Roi { x, y, width: side_px, height: side_px }
+    let (x, y) = ((i * side_px).min(frame_w - width), (j * side_px).min(frame_h - height));
+    Roi { x, y, width, height }
+}
+
+/// Columns and rows of the search's grid ([`search_tile`]).
+pub fn search_grid(frame_w: usize, frame_h: usize, side_px: usize) -> (usize, usize) {
+    let side = side_px.max(1);
+    (frame_w.div_ceil(side).max(1), frame_h.div_ceil(side).max(1))
 }
 
 /// How far (px) `p` lies inside `roi` from its nearest edge that is not the frame's border
@@ -188,11 +196,23 @@ pub const CUT_TOLERANCE_PX: f32 = 3.0;
 /// Whether a centerline ends within `tolerance_px` of an edge of the `regions` it was found in
 /// that is not the frame's border, deeper inside none of them: the wire may go on outside.
 pub fn cut_by_edge(line: &[[f32; 2]], regions: &[Roi], frame_w: usize, frame_h: usize, tolerance_px: f32) -> bool {
+    cut_end(line, regions, frame_w, frame_h, tolerance_px).is_some()
+}
+
+/// The end of a centerline that [`cut_by_edge`] finds cut, the distal one first (a wire
+/// grows at its tip).
+pub fn cut_end(
+    line: &[[f32; 2]],
+    regions: &[Roi],
+    frame_w: usize,
+    frame_h: usize,
+    tolerance_px: f32,
+) -> Option<[f32; 2]> {
     let near_edge = |p: &[f32; 2]| {
         let deepest = regions.iter().map(|&roi| depth_inside(*p, roi, frame_w, frame_h)).fold(f32::MIN, f32::max);
         deepest <= tolerance_px
     };
-    [line.first(), line.last()].into_iter().flatten().any(near_edge)
+    [line.last(), line.first()].into_iter().flatten().copied().find(near_edge)
 }
 
 #[cfg(test)]
@@ -298,6 +318,10 @@ mod tests {
         assert_eq!(at, [(0, 0), (256, 0), (0, 256), (256, 256), (0, 0)]);
         let odd: Vec<(usize, usize)> = (0..6).map(|k| search_tile(k, 600, 300, 256)).map(|t| (t.x, t.y)).collect();
         assert_eq!(odd, [(0, 0), (256, 0), (344, 0), (0, 44), (256, 44), (344, 44)], "the last ones pushed inside");
+        assert_eq!(search_grid(600, 300, 256), (3, 2));
+        let short = search_tile(1, 600, 200, 256);
+        assert_eq!(short, Roi { x: 256, y: 0, width: 256, height: 200 }, "cut to a frame less high than a square");
+        assert_eq!(search_tile(0, 200, 100, 256), Roi::whole(200, 100));
     }
 
     #[test]
@@ -311,5 +335,9 @@ mod tests {
         assert!(!cut_by_edge(&[[101.0, 50.0], [200.0, 50.0]], &two, 512, 512, 2.0), "deep inside the other tile");
         assert!(!cut_by_edge(&[[200.0, -0.4], [200.0, 100.0]], &roi, 512, 512, 2.0), "refined past the border");
         assert!(cut_by_edge(&[[200.0, 100.0], [200.0, 300.0]], &roi, 512, 512, 2.0), "beyond an inner edge");
+        let both = [[101.0, 50.0], [200.0, 254.5]];
+        assert_eq!(cut_end(&both, &roi, 512, 512, 2.0), Some([200.0, 254.5]), "the distal end first");
+        assert_eq!(cut_end(&[[101.0, 50.0], [200.0, 50.0]], &roi, 512, 512, 2.0), Some([101.0, 50.0]));
+        assert_eq!(cut_end(&[[150.0, 100.0], [200.0, 120.0]], &roi, 512, 512, 2.0), None);
     }
 }

@@ -10,6 +10,7 @@
 //! the body no longer connects to anything above the high threshold, but it is where the
 //! wire was.
 
+use super::features::Roi;
 use super::Plane;
 
 /// Hysteresis thresholds on ridge depth (attenuation units, see [`super::ridge`]). At low dose
@@ -34,6 +35,15 @@ impl Default for ThresholdParams {
     fn default() -> Self {
         ThresholdParams { high: 0.12, low: 0.05, high_over_noise: 2.5, low_over_noise: 1.2, prior_radius_px: 2.5 }
     }
+}
+
+/// A noise depth measured on part of a frame ([`Hysteresis::measure`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoiseSample {
+    /// The 90th percentile of the part's non-zero ridge depths (zero when it had none).
+    pub depth: f32,
+    /// How many depths it was taken from.
+    pub samples: usize,
 }
 
 /// Pixels between samples when estimating the noise depth.
@@ -65,6 +75,10 @@ impl Hysteresis {
     fn noise_depth(&mut self, strength: &Plane<f32>) -> f32 {
         self.samples.clear();
         self.samples.extend(strength.data.iter().step_by(NOISE_SAMPLE_STRIDE).copied().filter(|&v| v > 0.0));
+        self.ninetieth()
+    }
+
+    fn ninetieth(&mut self) -> f32 {
         if self.samples.is_empty() {
             return 0.0;
         }
@@ -72,8 +86,24 @@ impl Hysteresis {
         *self.samples.select_nth_unstable_by(k, f32::total_cmp).1
     }
 
+    /// The noise depth of `strength` within `region` alone (the 90th percentile of its
+    /// non-zero depths), with the number of depths it was taken from: for a ridge map of part
+    /// of the frame, where the rest is no sample.
+    pub fn measure(&mut self, strength: &Plane<f32>, region: Roi) -> NoiseSample {
+        self.samples.clear();
+        let w = strength.width;
+        for y in region.y..region.y + region.height {
+            let row = &strength.data[y * w + region.x..][..region.width];
+            // The same stride as over the whole frame, continued across rows.
+            let skip = (NOISE_SAMPLE_STRIDE - (y * w + region.x) % NOISE_SAMPLE_STRIDE) % NOISE_SAMPLE_STRIDE;
+            self.samples.extend(row.iter().skip(skip).step_by(NOISE_SAMPLE_STRIDE).copied().filter(|&v| v > 0.0));
+        }
+        NoiseSample { depth: self.ninetieth(), samples: self.samples.len() }
+    }
+
     /// The noise depth the last frame was thresholded at: the 90th percentile of the ridge
-    /// depth of the last frame [`Hysteresis::apply`] measured it on.
+    /// depth of the last frame [`Hysteresis::apply`] measured it on, or what
+    /// [`Hysteresis::apply_at_noise`] was given.
     pub fn noise(&self) -> f32 {
         self.noise
     }
@@ -88,10 +118,11 @@ impl Hysteresis {
         self.threshold(strength, prior, mask);
     }
 
-    /// [`Hysteresis::apply`] at the noise depth of the last frame it was applied to: for a
-    /// ridge map of only part of the frame, the part around the wire, which is no sample of
-    /// the frame's noise (its 90th percentile is about a fifth higher at extreme dose).
-    pub fn apply_at_last_noise(&mut self, strength: &Plane<f32>, prior: &[[f32; 2]], mask: &mut Plane<u8>) {
+    /// [`Hysteresis::apply`] at the noise depth `noise`, measured elsewhere: for a ridge map of
+    /// only part of the frame, where the parts around the wire are no sample of the frame's
+    /// noise (their 90th percentile is about a fifth higher at extreme dose).
+    pub fn apply_at_noise(&mut self, strength: &Plane<f32>, prior: &[[f32; 2]], mask: &mut Plane<u8>, noise: f32) {
+        self.noise = noise;
         self.threshold(strength, prior, mask);
     }
 
@@ -179,6 +210,34 @@ mod tests {
         }
         Hysteresis::new(1000, ThresholdParams::default()).apply(&s, &[], &mut mask);
         assert_eq!(mask.data.iter().filter(|&&m| m == 1).count(), 100);
+    }
+
+    #[test]
+    fn the_noise_of_a_region_is_measured_in_it_alone_as_over_a_whole_frame() {
+        let (w, h) = (40, 30);
+        let mut s = Plane::new(w, h);
+        for (i, v) in s.data.iter_mut().enumerate() {
+            *v = ((i * 37) % 101) as f32 / 100.0;
+        }
+        let mut hysteresis = Hysteresis::new(w * h, ThresholdParams::default());
+        let whole = hysteresis.measure(&s, Roi::whole(w, h));
+        hysteresis.apply(&s, &[], &mut Plane::new(w, h));
+        assert_eq!(whole.depth, hysteresis.noise(), "the same samples as the whole frame's");
+        assert_eq!(whole.samples, s.data.iter().step_by(NOISE_SAMPLE_STRIDE).filter(|&&v| v > 0.0).count());
+        // Deep ridges outside a quiet region do not raise its noise.
+        let region = Roi { x: 5, y: 4, width: 20, height: 10 };
+        for y in 0..h {
+            for x in 0..w {
+                let inside = (5..25).contains(&x) && (4..14).contains(&y);
+                s.data[y * w + x] = if inside { 0.01 } else { 5.0 };
+            }
+        }
+        let part = hysteresis.measure(&s, region);
+        assert_eq!(part.depth, 0.01);
+        assert!((60..=70).contains(&part.samples), "a third of 200 pixels: {}", part.samples);
+        assert_eq!(hysteresis.measure(&Plane::new(w, h), region), NoiseSample { depth: 0.0, samples: 0 });
+        hysteresis.apply_at_noise(&s, &[], &mut Plane::new(w, h), 0.5);
+        assert_eq!(hysteresis.noise(), 0.5);
     }
 
     #[test]

@@ -7,24 +7,39 @@
 //! bounding box where its crop costs no more pixels (a straight stretch of wire). Each region
 //! is computed on a crop of the frame with the ridge stage's halo around it
 //! ([`RidgeParams::halo_px`]), so inside a region the map is the whole frame's, bit for bit,
-//! and regions that overlap agree. Outside them the map is empty: the wire is sought where it
-//! was.
+//! and regions that overlap agree. Outside them the map is empty.
 //!
-//! The whole frame is filtered when nothing is tracked, when the tracked centerline does not
-//! begin at the frame's border or the field's edge (a piece of a wire, or no wire), when the
-//! crops would cost as many pixels as the frame, when a centerline ended on an inner edge of
-//! the regions and covering it again would not move them, and at least once every
-//! [`WHOLE_FRAME_EVERY`] frames.
+//! Where the tracked wire is not all there is to see, the rest of the frame is looked at, as
+//! [`Search`] says: the whole frame at once (the default), or one square of the search's grid
+//! ([`roi::search_tile`], `side_px`) a frame beside the tiles, which bounds every frame's
+//! cost at the price of finding a wire later (README, "The ridge stage on tiles"). It looks:
+//! - when nothing is tracked; with squares, a square alone (flagged as searched in part), or
+//!   the tiles along the last centerline where one was seen too faint to be tracked;
+//! - when the tracked centerline does not begin at the frame's border or the field's edge (a
+//!   piece of a wire, or no wire): the rest of it may lie anywhere;
+//! - when a centerline ended on an inner edge of its regions and covering it again would not
+//!   move them: the wire may go on beyond (with squares, the square is centred on that end);
+//! - with squares, after a frame whose regions held no wire;
+//! - at least once every [`WHOLE_FRAME_EVERY`] or [`SQUARE_EVERY`] frames: a wire elsewhere
+//!   can take over from a track that was wrong, and the hysteresis' noise depth is measured.
+//!
+//! The noise depth is measured on the whole frame or the search's squares only, each square's
+//! kept until it comes round again and the frame's taken as their mean weighted by samples:
+//! tiles near a wire are no sample of the frame's noise (their 90th percentile is about a
+//! fifth higher at extreme dose). The whole frame is also filtered where the crops would cost
+//! as many pixels as it has.
 
 use super::features::Roi;
 use super::ridge::{ImageSides, RidgeDetector, RidgeMap, RidgeParams};
 use super::roi::{self, RoiParams};
+use super::threshold::NoiseSample;
 use super::Plane;
 
 /// The ridge stage on tiles, with every plane and list made at start for one frame size.
 #[derive(Debug)]
 pub struct TiledRidge {
     roi: RoiParams,
+    search: Search,
     frame_px: (usize, usize),
     /// Pixels of the frame around a region that its crop holds (where the frame has them).
     halo_px: usize,
@@ -38,32 +53,74 @@ pub struct TiledRidge {
     inside: Plane<u8>,
     /// The tiles along the wire, before neighbours are merged.
     tiles: Vec<Roi>,
+    /// The tiles beyond the wire's tip.
+    ahead: Vec<Roi>,
     /// This frame's regions: tiles, or neighbouring tiles merged into their bounding box where
-    /// its crop has no more pixels than theirs; the whole frame alone when it is filtered whole.
+    /// its crop has no more pixels than theirs, then the square, if any (last); the whole
+    /// frame alone when it is filtered whole.
     regions: Vec<Roi>,
     next: Vec<Roi>,
-    /// The last centerline ended on an inner edge of its regions.
-    cut: bool,
-    /// Frames planned since a whole frame last went through to the hysteresis
-    /// ([`TiledRidge::whole_frame_measured`]): one abandoned at its deadline does not count.
+    /// This frame's square, the last of its regions.
+    square: Option<Roi>,
+    /// Where this frame's noise depth is to be measured.
+    sample: Sample,
+    /// Nothing was tracked: this frame was searched in its square alone.
+    searching: bool,
+    /// The square of the search's grid the next one is.
+    search_next: usize,
+    /// The latest noise depth measured on each square of the search's grid.
+    square_noise: Vec<Option<NoiseSample>>,
+    /// The end of the last centerline that lay on an inner edge of its regions.
+    cut_at: Option<[f32; 2]>,
+    /// The last frame's regions held no wire.
+    missed: bool,
+    /// Frames planned since the noise depth was last measured ([`TiledRidge::note_noise`]):
+    /// a square abandoned at its deadline measured nothing.
     since_measured: u32,
 }
 
-/// The whole frame is filtered at least once in this many frames (a second at 15 fps), tracked
-/// wire or not: the hysteresis' noise depth is measured on it (tiles near a wire are no sample
-/// of the frame's noise), and a wire elsewhere can take over from a track that was wrong.
+/// Where a frame's noise depth is measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sample {
+    /// Nowhere: tiles along the wire only, or a square centred on a cut.
+    None,
+    /// On this square of the search's grid.
+    Square(usize),
+    /// On the whole frame.
+    Whole,
+}
+
+/// How the stage looks beyond the tracked wire's tiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Search {
+    /// The whole frame at once: a wire is found in the first frame it shows in, and such a
+    /// frame costs what a frame without tiles does (20 ms at 512² on one core, 80 at 1024²).
+    #[default]
+    Whole,
+    /// One square of the search a frame, beside the tiles: no frame costs much more than a
+    /// square and its tiles, and a wire may be found a few frames later.
+    Squares,
+}
+
+/// The whole frame is filtered at least once in this many frames (a second at 15 fps) while a
+/// wire is followed on tiles ([`Search::Whole`]).
 pub const WHOLE_FRAME_EVERY: u32 = 15;
 
+/// A square of the search comes round at least once in this many frames while a wire is
+/// followed on tiles ([`Search::Squares`]): at 512² and 256² squares, the frame is seen whole
+/// every 20 frames (1.3 s at 15 fps). A square costs the same however often it comes.
+pub const SQUARE_EVERY: u32 = 5;
+
 impl TiledRidge {
-    /// The stage for `width` × `height` frames with tiles as `roi` says (its `side_px` is not
-    /// used: with nothing tracked the frame is filtered whole); `None` when a tile with its
-    /// halo would be the whole frame.
+    /// The stage for `width` × `height` frames with tiles and the search's squares as `roi`
+    /// says; `None` when a tile with its halo would be the whole frame.
     ///
-    /// Crops hold up to a quarter of the frame (or one tile's, where that is more): the stage's
-    /// planes take about 14 bytes per pixel of the frame.
-    pub fn new(width: usize, height: usize, params: &RidgeParams, roi: RoiParams) -> Option<Self> {
+    /// Crops hold up to a quarter of the frame, or one square's or one tile's where that is
+    /// more: the stage's planes take about 14 bytes per pixel of the frame.
+    pub fn new(width: usize, height: usize, params: &RidgeParams, roi: RoiParams, search: Search) -> Option<Self> {
         let halo_px = params.halo_px();
-        if roi.tile_px == 0 {
+        if roi.tile_px == 0 || roi.side_px == 0 {
             return None;
         }
         let side = roi.tile_px.checked_add(2 * halo_px)?;
@@ -71,12 +128,19 @@ impl TiledRidge {
         if roi.tile_px >= width || roi.tile_px >= height || tile_crop == (width, height) {
             return None;
         }
-        let crop_capacity_px = (tile_crop.0 * tile_crop.1).max(width * height / 4);
+        // A square as large as the frame is the whole frame, which needs no crop.
+        let square = roi::search_tile(0, width, height, roi.side_px);
+        let square_crop =
+            if square == Roi::whole(width, height) { 0 } else { area(crop_of(square, (width, height), halo_px)) };
+        let crop_capacity_px = (tile_crop.0 * tile_crop.1).max(square_crop).max(width * height / 4);
         // As wide as the frame, so that a crop of any shape with that many pixels fits.
-        let rows = crop_capacity_px.div_ceil(width);
-        let most = (width * height).div_ceil(roi.tile_px * roi.tile_px);
+        let rows = crop_capacity_px.div_ceil(width).min(height);
+        // `cover`'s tiles, two beyond the tip, and a square.
+        let most = (width * height).div_ceil(roi.tile_px * roi.tile_px) + 3;
+        let (cols, grid_rows) = roi::search_grid(width, height, roi.side_px);
         Some(TiledRidge {
             roi,
+            search,
             frame_px: (width, height),
             halo_px,
             crop_capacity_px,
@@ -86,79 +150,149 @@ impl TiledRidge {
             thick_mask: Plane::new(width, height),
             inside: Plane::new(width, height),
             tiles: Vec::with_capacity(most),
+            ahead: Vec::with_capacity(2),
             regions: Vec::with_capacity(most),
             next: Vec::with_capacity(most),
-            cut: false,
+            square: None,
+            sample: Sample::None,
+            searching: false,
+            search_next: 0,
+            square_noise: vec![None; cols * grid_rows],
+            cut_at: None,
+            missed: false,
             since_measured: 0,
         })
     }
 
-    /// Chooses this frame's tiles along `prior` (the tracked centerline, proximal first; empty:
-    /// none), which is `anchored` where its proximal end lies at the frame's border or the
-    /// field's edge. False when the whole frame is to be filtered instead.
+    /// Chooses this frame's regions along `prior` (the tracked centerline, or the last one seen
+    /// where none is tracked, proximal first; empty: none), which is `anchored` where it is
+    /// tracked and its proximal end lies at the frame's border or the field's edge. False when
+    /// the whole frame is to be filtered instead.
     ///
     /// A wire comes into view across the field's edge. A centerline whose proximal end lies
     /// inside the field is a piece of one (its proximal part broken off at a crossing, or a
-    /// structure that is no wire): the rest of it may lie anywhere, so the frame is filtered
-    /// whole.
+    /// structure that is no wire): the rest of it may lie anywhere, so the search goes on
+    /// beside its tiles.
     pub fn plan(&mut self, prior: &[[f32; 2]], anchored: bool) -> bool {
         let (w, h) = self.frame_px;
-        let tiled = anchored
-            && self.since_measured + 1 < WHOLE_FRAME_EVERY
-            && roi::cover(prior, w, h, self.roi, &mut self.tiles)
-            && self.merge() < w * h
-            && !(self.cut && self.next == self.regions);
+        let side = self.roi.side_px;
         self.since_measured = self.since_measured.saturating_add(1);
-        if !tiled {
-            self.next.clear();
-            self.next.push(Roi::whole(w, h));
+        let tracked = !prior.is_empty();
+        let tiled = tracked && roi::cover(prior, w, h, self.roi, &mut self.tiles);
+        if tiled && self.search == Search::Squares {
+            if let Some(ahead) = beyond_tip(prior, w, h) {
+                if roi::cover(&ahead, w, h, self.roi, &mut self.ahead) {
+                    self.tiles.extend_from_slice(&self.ahead);
+                }
+            }
         }
+        self.next.clear();
+        if tiled {
+            self.merge();
+        }
+        let last_tiles = &self.regions[..self.regions.len() - usize::from(self.square.is_some())];
+        let stuck = self.cut_at.filter(|_| tiled && self.next == last_tiles);
+        let squares = self.search == Search::Squares;
+        let every = if squares { SQUARE_EVERY } else { WHOLE_FRAME_EVERY };
+        let look = !tiled || !anchored || (squares && self.missed) || self.since_measured >= every;
+        let (square, sample) = match stuck {
+            _ if !squares && (look || stuck.is_some()) => (Roi::whole(w, h), Sample::Whole),
+            Some(at) if side < w && side < h => (roi::centred(at, w, h, side), Sample::None),
+            _ if look || stuck.is_some() => {
+                let k = self.search_next % self.square_noise.len();
+                self.search_next = k + 1;
+                (roi::search_tile(k, w, h, side), Sample::Square(k))
+            }
+            _ => (Roi::whole(w, h), Sample::None),
+        };
+        let with_square = look || stuck.is_some();
+        if with_square {
+            self.next.retain(|&t| !holds(square, t));
+            self.next.push(square);
+        }
+        let (frame_px, halo_px) = (self.frame_px, self.halo_px);
+        let pixels: usize = self.next.iter().map(|&r| area(crop_of(r, frame_px, halo_px))).sum();
+        let whole = Roi::whole(w, h);
+        // Too many tiles for `cover`, or crops as costly as the frame.
+        if (tracked && !tiled) || pixels >= w * h || self.next == [whole] {
+            self.next.clear();
+            self.next.push(whole);
+            (self.square, self.sample) = (None, Sample::Whole);
+        } else {
+            self.square = with_square.then_some(square);
+            self.sample = sample;
+        }
+        self.searching = !tracked && self.sample != Sample::Whole;
         std::mem::swap(&mut self.regions, &mut self.next);
-        tiled
+        self.regions != [whole]
     }
 
     /// Merges neighbouring tiles (the tiles follow the wire) into `next`, one region where the
-    /// crop of their bounding box has no more pixels than theirs and fits the detector;
-    /// returns the pixels of all the crops.
-    fn merge(&mut self) -> usize {
-        self.next.clear();
+    /// crop of their bounding box has no more pixels than theirs and fits the detector.
+    fn merge(&mut self) {
         let (frame_px, halo_px) = (self.frame_px, self.halo_px);
-        let area = |r: Roi| {
-            let c = crop_of(r, frame_px, halo_px);
-            c.width * c.height
-        };
-        let mut total = 0;
+        let cost = |r: Roi| area(crop_of(r, frame_px, halo_px));
         let mut group: Option<Roi> = None;
         for &tile in &self.tiles {
             group = Some(match group {
                 None => tile,
                 Some(g) => {
                     let both = bounding_box(g, tile);
-                    if area(both) <= (area(g) + area(tile)).min(self.crop_capacity_px) {
+                    if cost(both) <= (cost(g) + cost(tile)).min(self.crop_capacity_px) {
                         both
                     } else {
-                        total += area(g);
                         self.next.push(g);
                         tile
                     }
                 }
             });
         }
-        if let Some(g) = group {
-            total += area(g);
-            self.next.push(g);
-        }
-        total
+        self.next.extend(group);
     }
 
-    /// A whole frame went through to the hysteresis, which measured the frame's noise on it:
-    /// the next [`WHOLE_FRAME_EVERY`] - 1 frames may be tiles. Until then every frame is planned
-    /// whole (a whole frame abandoned at its deadline measured nothing).
-    pub fn whole_frame_measured(&mut self) {
+    /// Where this frame's noise depth is to be measured, after the ridge map was filtered: a
+    /// square of the search's grid, or the whole frame; `None` when the tiles follow a wire
+    /// alone, whose frames keep the noise depth measured before ([`TiledRidge::noise`]).
+    pub fn noise_region(&self) -> Option<Roi> {
+        match self.sample {
+            Sample::None => None,
+            Sample::Square(_) => self.square,
+            Sample::Whole => Some(Roi::whole(self.frame_px.0, self.frame_px.1)),
+        }
+    }
+
+    /// Keeps the noise depth measured on [`TiledRidge::noise_region`]: the next
+    /// [`SQUARE_EVERY`] - 1 frames on tiles may do without a square.
+    pub fn note_noise(&mut self, measured: NoiseSample) {
+        match self.sample {
+            Sample::None => return,
+            Sample::Square(k) => self.square_noise[k] = Some(measured),
+            Sample::Whole => self.square_noise.fill(Some(measured)),
+        }
         self.since_measured = 0;
     }
 
-    /// The tiles of the last [`TiledRidge::plan`], or the whole frame.
+    /// The frame's noise depth: the mean of the latest depth measured on each square of the
+    /// search, weighted by their samples (zero before any).
+    pub fn noise(&self) -> f32 {
+        let (sum, samples) = self
+            .square_noise
+            .iter()
+            .flatten()
+            .fold((0.0f64, 0usize), |(sum, n), m| (sum + f64::from(m.depth) * m.samples as f64, n + m.samples));
+        if samples == 0 {
+            0.0
+        } else {
+            (sum / samples as f64) as f32
+        }
+    }
+
+    /// Nothing was tracked, and this frame was searched in one square of it.
+    pub fn searching(&self) -> bool {
+        self.searching
+    }
+
+    /// The tiles and square of the last [`TiledRidge::plan`], or the whole frame.
     pub fn regions(&self) -> &[Roi] {
         &self.regions
     }
@@ -223,11 +357,12 @@ impl TiledRidge {
         &self.thick_mask
     }
 
-    /// Notes the centerline found in this frame's tiles: one that ends on an inner edge of
+    /// Notes the centerline found in this frame's regions: one that ends on an inner edge of
     /// them may go on beyond.
     pub fn note_centerline(&mut self, line: &[[f32; 2]]) {
         let (w, h) = self.frame_px;
-        self.cut = roi::cut_by_edge(line, &self.regions, w, h, roi::CUT_TOLERANCE_PX);
+        self.cut_at = roi::cut_end(line, &self.regions, w, h, roi::CUT_TOLERANCE_PX);
+        self.missed = line.is_empty();
     }
 }
 
@@ -238,6 +373,34 @@ fn crop_of(region: Roi, (w, h): (usize, usize), halo_px: usize) -> Roi {
     let right = (region.x + region.width + halo_px).min(w);
     let bottom = (region.y + region.height + halo_px).min(h);
     Roi { x, y, width: right - x, height: bottom - y }
+}
+
+/// How far (px) beyond a followed wire's tip the tiles reach with the search on squares: the
+/// tip advances, and a crossing can hide a stretch of it, beyond which the centerline would not
+/// reach again until a square came round.
+const AHEAD_PX: f32 = 64.0;
+
+/// The segment from the tip (last point) of `line` to [`AHEAD_PX`] beyond it, in the direction
+/// of its last 16 px, within the frame; `None` for a line shorter than that.
+fn beyond_tip(line: &[[f32; 2]], w: usize, h: usize) -> Option<[[f32; 2]; 2]> {
+    let tip = *line.last()?;
+    let back = line.iter().rev().find(|p| (p[0] - tip[0]).hypot(p[1] - tip[1]) >= 16.0)?;
+    let (dx, dy) = (tip[0] - back[0], tip[1] - back[1]);
+    let scale = AHEAD_PX / dx.hypot(dy);
+    let clamp = |v: f32, n: usize| v.clamp(0.0, (n - 1) as f32);
+    Some([tip, [clamp(tip[0] + dx * scale, w), clamp(tip[1] + dy * scale, h)]])
+}
+
+fn area(r: Roi) -> usize {
+    r.width * r.height
+}
+
+/// Whether `outer` holds all of `inner`.
+fn holds(outer: Roi, inner: Roi) -> bool {
+    outer.x <= inner.x
+        && outer.y <= inner.y
+        && inner.x + inner.width <= outer.x + outer.width
+        && inner.y + inner.height <= outer.y + outer.height
 }
 
 /// The smallest region that holds both `a` and `b`.
@@ -257,7 +420,8 @@ mod tests {
     const SIZE: (usize, usize) = (256, 240);
 
     fn tiled(width: usize, height: usize) -> TiledRidge {
-        TiledRidge::new(width, height, &RidgeParams::default(), ROI).expect("tiles smaller than the frame")
+        TiledRidge::new(width, height, &RidgeParams::default(), ROI, Search::Whole)
+            .expect("tiles smaller than the frame")
     }
 
     fn inside(tiles: &[Roi], x: usize, y: usize) -> bool {
@@ -401,24 +565,208 @@ mod tests {
 
     #[test]
     fn the_whole_frame_comes_round_while_a_wire_is_followed_until_one_is_measured() {
-        let mut stage = tiled(SIZE.0, SIZE.1);
+        let (width, height) = SIZE;
+        let mut stage = TiledRidge::new(width, height, &RidgeParams::default(), SEARCH, Search::Whole)
+            .expect("tiles smaller than the frame");
         let every = WHOLE_FRAME_EVERY as usize;
         let mut whole = Vec::new();
         for i in 0..2 * every + 1 {
             if !stage.plan(&WIRES[0], true) {
                 whole.push(i);
+                assert_eq!(stage.noise_region(), Some(Roi::whole(width, height)));
                 // The first whole frame is abandoned at its deadline before the hysteresis.
                 if whole.len() > 1 {
-                    stage.whole_frame_measured();
+                    stage.note_noise(measured(1.0, 10));
                 }
+            } else {
+                assert_eq!(stage.noise_region(), None);
             }
         }
         assert_eq!(whole, [every - 1, every, 2 * every]);
+        // Nothing tracked, or a piece of a wire: the whole frame, with squares smaller than it.
+        assert!(!stage.plan(&[], true));
+        assert!(!stage.plan(&WIRES[2], false));
+        assert!(!stage.searching());
+    }
+
+    /// Squares of the search smaller than the frame: a 2 × 2 grid.
+    const SEARCH: RoiParams = RoiParams { side_px: 128, ..ROI };
+
+    fn searching(width: usize, height: usize) -> TiledRidge {
+        TiledRidge::new(width, height, &RidgeParams::default(), SEARCH, Search::Squares)
+            .expect("tiles smaller than the frame")
+    }
+
+    fn measured(depth: f32, samples: usize) -> NoiseSample {
+        NoiseSample { depth, samples }
+    }
+
+    #[test]
+    fn with_nothing_tracked_the_frame_is_searched_one_square_a_frame_and_its_noise_measured_there() {
+        let (width, height) = SIZE;
+        let mut stage = searching(width, height);
+        let mut seen = Vec::new();
+        for k in 0..5 {
+            assert!(stage.plan(&[], true), "a square, not the whole frame");
+            assert!(stage.searching());
+            let square = roi::search_tile(k, width, height, 128);
+            assert_eq!(stage.regions(), &[square]);
+            assert_eq!(stage.noise_region(), Some(square));
+            stage.note_noise(measured(k as f32, 100));
+            seen.push((square.x, square.y));
+        }
+        assert_eq!(seen, [(0, 0), (128, 0), (0, 112), (128, 112), (0, 0)]);
+        // Square 0 measured twice: its latest depth counts, beside the other three.
+        assert_eq!(stage.noise(), (4.0 + 1.0 + 2.0 + 3.0) / 4.0);
+        let input = scene(width, height);
+        let (whole, _) = detect_whole(&input);
+        let mut map = RidgeMap::new(width, height);
+        stage.detect(&input, &mut map);
+        let square = stage.regions()[0];
+        for y in 0..height {
+            for x in 0..width {
+                let i = y * width + x;
+                let want = if inside(&[square], x, y) { whole.strength.data[i] } else { 0.0 };
+                assert_eq!(map.strength.data[i].to_bits(), want.to_bits(), "at {x},{y}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_noise_is_the_squares_latest_weighted_by_their_samples_or_the_whole_frame_s() {
+        let (width, height) = SIZE;
+        let mut stage = searching(width, height);
+        assert_eq!(stage.noise(), 0.0, "nothing measured yet");
+        stage.plan(&[], true);
+        stage.note_noise(measured(1.0, 300));
+        stage.plan(&[], true);
+        stage.note_noise(measured(2.0, 100));
+        assert_eq!(stage.noise(), 1.25);
+        // A wire round the frame: tiles as costly as the frame, which is measured whole.
+        let round = [[0.0, 0.0], [255.0, 0.0], [255.0, 239.0], [0.0, 239.0], [0.0, 1.0]];
+        assert!(!stage.plan(&round, true));
+        assert_eq!(stage.noise_region(), Some(Roi::whole(width, height)));
+        stage.note_noise(measured(0.5, 1000));
+        assert_eq!(stage.noise(), 0.5);
+    }
+
+    #[test]
+    fn a_square_comes_round_beside_the_tiles_until_one_is_measured() {
+        let (width, height) = SIZE;
+        let mut stage = searching(width, height);
+        let every = SQUARE_EVERY as usize;
+        let mut with_square = Vec::new();
+        for i in 0..3 * every + 1 {
+            assert!(stage.plan(&WIRES[0], true));
+            assert!(!stage.searching(), "the wire is followed");
+            if let Some(square) = stage.noise_region() {
+                with_square.push(i);
+                assert_eq!(stage.regions().last(), Some(&square), "after the tiles");
+                let mut tiles = Vec::new();
+                roi::cover(&WIRES[0], width, height, SEARCH, &mut tiles);
+                assert!(tiles.iter().all(|&t| stage.regions().iter().any(|&r| holds(r, t))), "{:?}", stage.regions());
+                // The first square is abandoned at its deadline before the hysteresis.
+                if with_square.len() > 1 {
+                    stage.note_noise(measured(1.0, 10));
+                }
+            } else {
+                let grid = (0..4).map(|k| roi::search_tile(k, width, height, 128));
+                assert!(grid.into_iter().all(|q| !stage.regions().contains(&q)), "{:?}", stage.regions());
+            }
+        }
+        assert_eq!(with_square, [every - 1, every, 2 * every, 3 * every]);
+    }
+
+    #[test]
+    fn a_piece_of_a_wire_is_followed_with_the_search_beside_it_and_tiles_inside_the_square_dropped() {
+        let (width, height) = SIZE;
+        let mut stage = searching(width, height);
+        let input = scene(width, height);
+        let (whole, _) = detect_whole(&input);
+        let mut map = RidgeMap::new(width, height);
+        for k in 0..4 {
+            assert!(stage.plan(&WIRES[2], false));
+            let square = roi::search_tile(k, width, height, 128);
+            assert_eq!(stage.noise_region(), Some(square));
+            let regions = stage.regions().to_vec();
+            assert_eq!(regions.last(), Some(&square));
+            assert!(regions[..regions.len() - 1].iter().all(|&t| !holds(square, t)), "{regions:?}");
+            let mut tiles = Vec::new();
+            roi::cover(&WIRES[2], width, height, SEARCH, &mut tiles);
+            for t in tiles {
+                assert!(regions.iter().any(|&r| holds(r, t)), "{t:?} in none of {regions:?}");
+            }
+            stage.detect(&input, &mut map);
+            for y in 0..height {
+                for x in 0..width {
+                    let i = y * width + x;
+                    let want = if inside(&regions, x, y) { whole.strength.data[i] } else { 0.0 };
+                    assert_eq!(map.strength.data[i].to_bits(), want.to_bits(), "{k}: at {x},{y}");
+                }
+            }
+            stage.note_noise(measured(1.0, 10));
+        }
+    }
+
+    #[test]
+    fn after_a_frame_whose_regions_held_no_wire_a_square_comes_beside_the_tiles() {
+        let (width, height) = SIZE;
+        let mut stage = searching(width, height);
+        assert!(stage.plan(&WIRES[1], true));
+        assert_eq!(stage.noise_region(), None, "tiles alone");
+        stage.note_centerline(&[]);
+        assert!(stage.plan(&WIRES[1], true));
+        assert!(stage.noise_region().is_some(), "the wire was not in its tiles: a square too");
+        stage.note_centerline(&WIRES[1]);
+        assert!(stage.plan(&WIRES[1], true));
+        assert_eq!(stage.noise_region(), None);
+    }
+
+    #[test]
+    fn with_squares_the_tiles_reach_beyond_the_tip_along_the_wire_s_direction() {
+        let (width, height) = SIZE;
+        let wire = [[0.0, 100.0], [40.0, 100.0], [60.0, 100.0]];
+        assert_eq!(beyond_tip(&wire, width, height), Some([[60.0, 100.0], [60.0 + AHEAD_PX, 100.0]]));
+        assert_eq!(beyond_tip(&[[250.0, 5.0], [250.0, 30.0]], width, height), Some([[250.0, 30.0], [250.0, 94.0]]));
+        assert_eq!(beyond_tip(&[[0.0, 5.0], [10.0, 5.0]], width, height), None, "too short for a direction");
+        let diagonal = beyond_tip(&[[200.0, 200.0], [240.0, 230.0]], width, height).expect("direction");
+        assert_eq!(diagonal[1], [255.0, 239.0], "kept inside the frame");
+        let ahead = [60.0 + AHEAD_PX, 100.0];
+        let holds_point = |r: &Roi, p: [f32; 2]| {
+            (r.x as f32..(r.x + r.width) as f32).contains(&p[0])
+                && (r.y as f32..(r.y + r.height) as f32).contains(&p[1])
+        };
+        let mut squares = searching(width, height);
+        assert!(squares.plan(&wire, true));
+        assert!(squares.regions().iter().any(|r| holds_point(r, ahead)), "{:?}", squares.regions());
+        let mut whole = tiled(width, height);
+        assert!(whole.plan(&wire, true));
+        assert!(!whole.regions().iter().any(|r| holds_point(r, ahead)), "the whole frame looks there instead");
+    }
+
+    #[test]
+    fn a_cut_centerline_whose_cover_stays_put_gets_a_square_centred_on_its_cut_end() {
+        let (width, height) = SIZE;
+        let mut stage = searching(width, height);
+        let short = [[70.0, 70.0], [80.0, 75.0]];
+        assert!(stage.plan(&short, true));
+        let tile = stage.regions()[0];
+        let edge = (tile.x + tile.width - 1) as f32;
+        stage.note_centerline(&[[70.0, 70.0], [edge, 75.0]]);
+        assert!(stage.plan(&short, true));
+        let square = roi::centred([edge, 75.0], width, height, 128);
+        assert_eq!(stage.regions(), &[square], "the tile lies inside the square");
+        assert_eq!(stage.noise_region(), None, "a square off the search's grid measures nothing");
+        stage.note_centerline(&short);
+        assert!(stage.plan(&short, true));
+        assert_eq!(stage.regions(), &[tile]);
     }
 
     #[test]
     fn a_tile_with_its_halo_as_large_as_the_frame_is_no_tiling() {
-        assert!(TiledRidge::new(100, 100, &RidgeParams::default(), ROI).is_none());
-        assert!(TiledRidge::new(500, 20, &RidgeParams::default(), ROI).is_none());
+        for search in [Search::Whole, Search::Squares] {
+            assert!(TiledRidge::new(100, 100, &RidgeParams::default(), ROI, search).is_none());
+            assert!(TiledRidge::new(500, 20, &RidgeParams::default(), ROI, search).is_none());
+        }
     }
 }
