@@ -11,8 +11,9 @@ wiretrace: `wiretrace bench --seq SEQ_DIR --engine E` (classical by default, the
 are written like; or learned), its paced pass: a camera at half the rate the pipeline
 sustains, or the sequence's own rate where slower, so no frame waits for another, timed from
 capture (after the PGM is decoded) to the encoded message handed to the sink. The classical
-path filters tiles along a tracked wire; it is also run with `--whole-frame` (every frame
-filtered whole, as the peers do), in the same run, so both show beside the peers.
+path filters tiles along a tracked wire; it is also run with `--ridge-search squares` (beyond
+the tiles one square of the frame a frame, never the whole frame) and with `--whole-frame` (every
+frame filtered whole, as the peers do), in the same run, so all three show beside the peers.
 
 The peer: `read_frame` then `centerline` of classical_peer.py, one frame after another, wall
 clock; `read_frame` includes decoding the PGM. Its library calls are wrapped with timers (the
@@ -137,12 +138,12 @@ def quantile_ms(seconds, q):
     return float(np.percentile(seconds, q, method="higher")) * 1e3
 
 
-def run_wiretrace(binary, seq, repeat, overload, ridge_threads, engine, whole_frame=False):
+def run_wiretrace(binary, seq, repeat, overload, ridge_threads, engine, extra=()):
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "bench.json"
         cmd = [str(binary), "bench", "--seq", str(seq), "--repeat", str(repeat), "--json", str(out),
                "--ridge-threads", str(ridge_threads), "--engine", engine, "--manifest", str(MANIFEST)]
-        cmd += (["--overload"] if overload else []) + (["--whole-frame"] if whole_frame else [])
+        cmd += (["--overload"] if overload else []) + list(extra)
         subprocess.run(cmd, check=True, stdout=sys.stderr)
         return json.loads(out.read_text())
 
@@ -170,9 +171,11 @@ def main():
 
     load_before = os.getloadavg()[0]
     bench = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine)
-    whole = None
+    squares, whole = None, None
     if a.engine == "classical":
-        whole = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine, whole_frame=True)
+        squares = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine,
+                                ["--ridge-search", "squares"])
+        whole = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine, ["--whole-frame"])
     peer_s = time_peer(frames, a.repeat)
     peer_s["opencv"] = time_opencv_peer(frames, a.repeat)
     load_after = os.getloadavg()[0]
@@ -181,10 +184,11 @@ def main():
     wt = {"median": paced["p50"] / 1e3, "p99": paced["p99"] / 1e3}
     threads = "" if a.ridge_threads == 1 else f", ridge stage on {a.ridge_threads} threads"
     rows = [{"what": f"wiretrace ({a.engine}), capture to sink (paced{threads})", **wt, "frames": paced["count"]}]
-    if whole is not None:
-        w = whole["paced"]["latency_us"]
-        rows.append({"what": f"wiretrace ({a.engine}, --whole-frame), capture to sink (paced{threads})",
-                     "median": w["p50"] / 1e3, "p99": w["p99"] / 1e3, "frames": w["count"]})
+    for flag, other in [("--ridge-search squares", squares), ("--whole-frame", whole)]:
+        if other is not None:
+            w = other["paced"]["latency_us"]
+            rows.append({"what": f"wiretrace ({a.engine}, {flag}), capture to sink (paced{threads})",
+                         "median": w["p50"] / 1e3, "p99": w["p99"] / 1e3, "frames": w["count"]})
     for label, stages in PEER_ROWS:
         total = sum(peer_s[s] for s in stages)
         rows.append({"what": label, "median": quantile_ms(total, 50), "p99": quantile_ms(total, 99),
@@ -198,7 +202,8 @@ def main():
         ratio = lambda k: "" if r is rows[0] else f"{r[k] / wt[k]:.2f}"
         print(f"| {r['what']} | {r['median']:.1f} | {r['p99']:.1f} | {ratio('median')} | {ratio('p99')} |")
     if a.json:
-        a.json.write_text(json.dumps({"wiretrace_bench": bench, "wiretrace_whole_frame_bench": whole, "rows": rows,
+        a.json.write_text(json.dumps({"wiretrace_bench": bench, "wiretrace_squares_bench": squares,
+                                      "wiretrace_whole_frame_bench": whole, "rows": rows,
                                       "load_average": [load_before, load_after]}, indent=2))
         print(f"numbers written to {a.json}", file=sys.stderr)
 
