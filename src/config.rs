@@ -968,6 +968,7 @@ impl ServiceConfig {
             p.subtract_background_frames.map_or("kept".to_string(), |f| format!("subtracted over {f} frames")),
             100.0 * p.shutter_below,
             match p.ridge_search {
+                Search::Auto => "whole frame where it makes the deadline, else one square a frame",
                 Search::Whole => "whole frame",
                 Search::Squares => "one square a frame",
             }
@@ -1105,7 +1106,7 @@ mod tests {
         assert_eq!(config.pipeline.shutter_below, FieldParams::default().shutter_below, "a raw detector's black");
         let video = parse(&format!("{MINIMAL}\n[pipeline]\nshutter_below = 0.08\n"), Path::new("box.toml"));
         assert_eq!(video.expect("valid").pipeline.shutter_below, 0.08);
-        assert_eq!(config.pipeline.ridge_search, Search::Whole);
+        assert_eq!(config.pipeline.ridge_search, Search::Auto);
         let squares = parse(&format!("{MINIMAL}\n[pipeline]\nridge_search = \"squares\"\n"), Path::new("box.toml"));
         assert_eq!(squares.expect("valid").pipeline.ridge_search, Search::Squares);
         assert_eq!(

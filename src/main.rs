@@ -308,8 +308,8 @@ struct PipelineArgs {
     whole_frame: bool,
     /// How the classical ridge stage looks beyond the tracked wire's tiles: the whole frame at
     /// once, or one square a frame, which bounds every frame's cost and may find a wire a few
-    /// frames later.
-    #[arg(long, value_enum, default_value_t = Search::Whole, conflicts_with = "whole_frame")]
+    /// frames later; auto: the whole frame where it can make the frame's deadline.
+    #[arg(long, value_enum, default_value_t = Search::Auto, conflicts_with = "whole_frame")]
     ridge_search: Search,
 }
 

@@ -206,11 +206,19 @@ struct StageClock {
     index: u32,
     last: Micros,
     next: usize,
+    /// A stage whose duration this frame says nothing of its usual pace.
+    unusual: Option<usize>,
 }
 
 impl StageClock {
     fn start(names: &'static [&'static str; 7], deadline: Option<Micros>, index: u32) -> Self {
-        StageClock { names, deadline, index, last: Micros::now(), next: 0 }
+        StageClock { names, deadline, index, last: Micros::now(), next: 0, unusual: None }
+    }
+
+    /// The stage running now is not learnt from: the classical ridge stage on a whole frame,
+    /// which costs several tiled frames and has its own estimate ([`Search::Auto`]).
+    fn unusual_stage(&mut self) {
+        self.unusual = self.next.checked_sub(1);
     }
 
     /// Crosses into the next stage: folds the stage just run into `cost_us` (its best recent
@@ -222,7 +230,7 @@ impl StageClock {
     /// pipeline into abandoning everything after it.
     fn boundary(&mut self, cost_us: &mut [u64; STAGES.len() - 1]) -> Result<(), PipelineError> {
         let now = Micros::now();
-        if let Some(done) = self.next.checked_sub(1) {
+        if let Some(done) = self.next.checked_sub(1).filter(|&done| Some(done) != self.unusual) {
             let took = now.since(self.last);
             let cost = &mut cost_us[done];
             // Down at once, up slowly: the estimate stays near the best pace, and follows a box
@@ -570,6 +578,9 @@ pub struct Pipeline {
     thick_from_gpu: bool,
     /// Best recent duration (µs) of each stage, for the deadline check.
     stage_cost_us: [u64; STAGES.len() - 1],
+    /// How long (µs) the classical ridge stage last took on the whole frame, kept even when
+    /// that frame was abandoned: whether the next one can make its deadline ([`Search::Auto`]).
+    whole_ridge_us: Option<u64>,
 }
 
 impl Pipeline {
@@ -636,6 +647,7 @@ impl Pipeline {
             gpu_thick_mask,
             thick_from_gpu: false,
             stage_cost_us: [0; STAGES.len() - 1],
+            whole_ridge_us: None,
         })
     }
 
@@ -722,7 +734,11 @@ impl Pipeline {
                     prior => (prior, true),
                 };
                 let anchored = tracked && prior.first().is_some_and(|&p| self.field.near_edge(p, ANCHOR_PX));
-                self.tiled = self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored));
+                let started = Micros::now();
+                // The whole frame's ridge stage and every other stage at its best pace.
+                let whole_us = self.whole_ridge_us.map(|ridge| ridge + self.stage_cost_us.iter().sum::<u64>());
+                let affordable = deadline.zip(whole_us).is_none_or(|(d, cost)| started.0 + cost <= d.0);
+                self.tiled = self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored, affordable));
                 self.thick_from_gpu = self.ridge_on_gpu(frame);
                 match &mut self.tiles {
                     Some(tiles) if self.tiled && self.thick_from_gpu => {
@@ -731,6 +747,10 @@ impl Pipeline {
                     Some(tiles) if self.tiled => tiles.detect(&self.attenuation, &mut self.ridge_map),
                     _ if self.thick_from_gpu => {}
                     _ => self.ridge.detect(&self.attenuation, &mut self.ridge_map),
+                }
+                if self.tiles.is_some() && !self.tiled {
+                    self.whole_ridge_us = Some(Micros::now().0.saturating_sub(started.0));
+                    clock.unusual_stage();
                 }
             }
             Some(learned) => {
@@ -933,6 +953,28 @@ mod tests {
         assert!(whole_while_tracked >= 2, "the whole frame came round {whole_while_tracked} times");
     }
 
+    /// The default search looks at the whole frame where it can make the frame's deadline
+    /// (none, or one far enough), and at one square where it cannot.
+    #[test]
+    fn the_auto_search_takes_a_square_when_the_whole_frame_would_miss_the_deadline() {
+        let cfg = SynthConfig { seed: 1, size_px: 512, frames: 40, fps: 15.0, difficulty: Difficulty::Easy };
+        let mut synth = SyntheticSequence::new(cfg);
+        let mut pipeline = Pipeline::new(512, 512, &PipelineConfig::default()).expect("classical pipeline");
+        let whole = [Roi::whole(512, 512)];
+        assert!(pipeline.process(&frame(&mut synth, 0)).is_ok());
+        assert_eq!(pipeline.regions(), whole, "no deadline: the whole frame");
+        assert!(pipeline.whole_ridge_us.is_some(), "the whole frame's ridge stage was timed");
+        // A whole frame that would take 10 s.
+        pipeline.whole_ridge_us = Some(10_000_000);
+        let soon = Micros(Micros::now().0 + 5_000_000);
+        assert!(pipeline.process_by(&frame(&mut synth, 1), Some(soon)).is_ok());
+        assert!(matches!(pipeline.regions(), [r] if r.width == 256), "one square: {:?}", pipeline.regions());
+        assert!(pipeline.searched_in_part());
+        let later = Micros(Micros::now().0 + 60_000_000);
+        assert!(pipeline.process_by(&frame(&mut synth, 2), Some(later)).is_ok());
+        assert_eq!(pipeline.regions(), whole, "time enough for the whole frame");
+    }
+
     /// Once the wire is tracked from the field's edge, the classical ridge stage filters tiles
     /// along it, and the wire is found in them; with the search on squares, a square comes
     /// round now and then, and the whole frame never does.
@@ -1000,8 +1042,10 @@ mod tests {
         let cfg = SynthConfig { seed: 7, size_px: 256, frames: 64, fps: 15.0, difficulty: Difficulty::Easy };
         let mut synth = SyntheticSequence::new(cfg);
         let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default()).expect("classical pipeline");
-        assert!(pipeline.process(&frame(&mut synth, 30)).is_ok());
-        let best: u64 = pipeline.stage_cost_us.iter().sum();
+        let f = frame(&mut synth, 30);
+        let start = Micros::now();
+        assert!(pipeline.process(&f).is_ok());
+        let best = Micros::now().since(start);
         // As if the first frame had been very slow (cold caches, a busy core): forty times its
         // pace. The budget is ten times it, so that a frame slowed by other work on a shared
         // machine still fits once the estimate has come down (it shrinks by 1/8 a frame).

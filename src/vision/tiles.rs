@@ -10,9 +10,11 @@
 //! and regions that overlap agree. Outside them the map is empty.
 //!
 //! Where the tracked wire is not all there is to see, the rest of the frame is looked at, as
-//! [`Search`] says: the whole frame at once (the default), or one square of the search's grid
+//! [`Search`] says: the whole frame at once, or one square of the search's grid
 //! ([`roi::search_tile`], `side_px`) a frame beside the tiles, which bounds every frame's
-//! cost at the price of finding a wire later (README, "The ridge stage on tiles"). It looks:
+//! cost at the price of finding a wire later, or (the default) the whole frame where it can
+//! make the frame's deadline and a square where it cannot (README, "The search on squares").
+//! It looks:
 //! - when nothing is tracked; with squares, a square alone (flagged as searched in part), or
 //!   the tiles along the last centerline where one was seen too faint to be tracked;
 //! - when the tracked centerline does not begin at the frame's border or the field's edge (a
@@ -94,9 +96,12 @@ enum Sample {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Search {
+    /// The whole frame where it can make the frame's deadline, one square a frame where it
+    /// cannot (a whole frame that cannot is abandoned every time, and no wire is ever found).
+    #[default]
+    Auto,
     /// The whole frame at once: a wire is found in the first frame it shows in, and such a
     /// frame costs what a frame without tiles does (20 ms at 512² on one core, 80 at 1024²).
-    #[default]
     Whole,
     /// One square of the search a frame, beside the tiles: no frame costs much more than a
     /// square and its tiles, and a wire may be found a few frames later.
@@ -173,13 +178,21 @@ impl TiledRidge {
     /// inside the field is a piece of one (its proximal part broken off at a crossing, or a
     /// structure that is no wire): the rest of it may lie anywhere, so the search goes on
     /// beside its tiles.
-    pub fn plan(&mut self, prior: &[[f32; 2]], anchored: bool) -> bool {
+    ///
+    /// With [`Search::Auto`], `whole_affordable` says whether a whole frame can make this
+    /// frame's deadline.
+    pub fn plan(&mut self, prior: &[[f32; 2]], anchored: bool, whole_affordable: bool) -> bool {
         let (w, h) = self.frame_px;
+        let squares = match self.search {
+            Search::Auto => !whole_affordable,
+            Search::Whole => false,
+            Search::Squares => true,
+        };
         let side = self.roi.side_px;
         self.since_measured = self.since_measured.saturating_add(1);
         let tracked = !prior.is_empty();
         let tiled = tracked && roi::cover(prior, w, h, self.roi, &mut self.tiles);
-        if tiled && self.search == Search::Squares {
+        if tiled && squares {
             if let Some(ahead) = beyond_tip(prior, w, h) {
                 if roi::cover(&ahead, w, h, self.roi, &mut self.ahead) {
                     self.tiles.extend_from_slice(&self.ahead);
@@ -192,7 +205,6 @@ impl TiledRidge {
         }
         let last_tiles = &self.regions[..self.regions.len() - usize::from(self.square.is_some())];
         let stuck = self.cut_at.filter(|_| tiled && self.next == last_tiles);
-        let squares = self.search == Search::Squares;
         let every = if squares { SQUARE_EVERY } else { WHOLE_FRAME_EVERY };
         let look = !tiled || !anchored || (squares && self.missed) || self.since_measured >= every;
         let (square, sample) = match stuck {
@@ -447,7 +459,7 @@ mod tests {
         let mut map = RidgeMap::new(width, height);
         let mut thick_inside = 0;
         for wire in WIRES {
-            assert!(stage.plan(&wire, true), "a wire is followed by tiles");
+            assert!(stage.plan(&wire, true, true), "a wire is followed by tiles");
             let tiles = stage.regions().to_vec();
             assert!(!tiles.is_empty() && tiles != [Roi::whole(width, height)], "{tiles:?}");
             map.strength.data.fill(f32::NAN);
@@ -486,7 +498,7 @@ mod tests {
         let mut tiles = Vec::new();
         assert!(roi::cover(&straight, width, height, ROI, &mut tiles));
         let mut stage = tiled(width, height);
-        assert!(stage.plan(&straight, true));
+        assert!(stage.plan(&straight, true, true));
         let regions = stage.regions().to_vec();
         assert!(regions.len() < tiles.len(), "{} tiles in {} regions: {regions:?}", tiles.len(), regions.len());
         for t in &tiles {
@@ -516,7 +528,7 @@ mod tests {
         let (width, height) = SIZE;
         let input = scene(width, height);
         let mut stage = tiled(width, height);
-        assert!(stage.plan(&WIRES[2], true));
+        assert!(stage.plan(&WIRES[2], true, true));
         let mut from_tiles = RidgeMap::new(width, height);
         stage.detect(&input, &mut from_tiles);
         let (mut whole, mut whole_thick) = detect_whole(&input);
@@ -529,11 +541,11 @@ mod tests {
     fn nothing_tracked_or_too_many_tiles_is_the_whole_frame() {
         let (width, height) = SIZE;
         let mut stage = tiled(width, height);
-        assert!(!stage.plan(&[], true));
+        assert!(!stage.plan(&[], true, true));
         assert_eq!(stage.regions(), &[Roi::whole(width, height)]);
         // Crops of 48 + 2 × halo px: a wire across the frame would need more pixels of crops
         // than the frame has.
-        assert!(!stage.plan(&[[0.0, 0.0], [255.0, 239.0]], true));
+        assert!(!stage.plan(&[[0.0, 0.0], [255.0, 239.0]], true, true));
         assert_eq!(stage.regions(), &[Roi::whole(width, height)]);
     }
 
@@ -542,25 +554,25 @@ mod tests {
         let (width, height) = SIZE;
         let mut stage = tiled(width, height);
         let short = [[70.0, 70.0], [80.0, 75.0]];
-        assert!(stage.plan(&short, true));
+        assert!(stage.plan(&short, true, true));
         let tile = stage.regions()[0];
         // The centerline ran to the tile's right edge: the wire may go on outside it.
         let edge = (tile.x + tile.width - 1) as f32;
         stage.note_centerline(&[[70.0, 70.0], [edge, 75.0]]);
         // Covering it again gives the same tile, so the stage filters the whole frame.
-        assert!(!stage.plan(&short, true));
+        assert!(!stage.plan(&short, true, true));
         assert_eq!(stage.regions(), &[Roi::whole(width, height)]);
         stage.note_centerline(&short);
-        assert!(stage.plan(&short, true));
+        assert!(stage.plan(&short, true, true));
         assert_eq!(stage.regions(), &[tile]);
     }
 
     #[test]
     fn a_centerline_that_does_not_begin_at_the_field_s_edge_gets_the_whole_frame() {
         let mut stage = tiled(SIZE.0, SIZE.1);
-        assert!(!stage.plan(&WIRES[2], false));
+        assert!(!stage.plan(&WIRES[2], false, true));
         assert_eq!(stage.regions(), &[Roi::whole(SIZE.0, SIZE.1)]);
-        assert!(stage.plan(&WIRES[2], true));
+        assert!(stage.plan(&WIRES[2], true, true));
     }
 
     #[test]
@@ -571,7 +583,7 @@ mod tests {
         let every = WHOLE_FRAME_EVERY as usize;
         let mut whole = Vec::new();
         for i in 0..2 * every + 1 {
-            if !stage.plan(&WIRES[0], true) {
+            if !stage.plan(&WIRES[0], true, true) {
                 whole.push(i);
                 assert_eq!(stage.noise_region(), Some(Roi::whole(width, height)));
                 // The first whole frame is abandoned at its deadline before the hysteresis.
@@ -584,9 +596,24 @@ mod tests {
         }
         assert_eq!(whole, [every - 1, every, 2 * every]);
         // Nothing tracked, or a piece of a wire: the whole frame, with squares smaller than it.
-        assert!(!stage.plan(&[], true));
-        assert!(!stage.plan(&WIRES[2], false));
+        assert!(!stage.plan(&[], true, true));
+        assert!(!stage.plan(&WIRES[2], false, true));
         assert!(!stage.searching());
+    }
+
+    #[test]
+    fn auto_looks_at_the_whole_frame_where_it_is_affordable_and_at_a_square_where_not() {
+        let (width, height) = SIZE;
+        let mut stage = TiledRidge::new(width, height, &RidgeParams::default(), SEARCH, Search::Auto)
+            .expect("tiles smaller than the frame");
+        assert!(!stage.plan(&[], true, true), "the whole frame, affordable");
+        assert_eq!(stage.noise_region(), Some(Roi::whole(width, height)));
+        assert!(stage.plan(&[], true, false), "a square where the whole frame would miss the deadline");
+        assert!(stage.searching());
+        assert_eq!(stage.regions(), &[roi::search_tile(0, width, height, 128)]);
+        assert!(stage.plan(&WIRES[2], false, false), "a piece of a wire: its tiles and a square");
+        assert_eq!(stage.regions().last(), Some(&roi::search_tile(1, width, height, 128)));
+        assert!(!stage.plan(&WIRES[2], false, true), "the whole frame again once affordable");
     }
 
     /// Squares of the search smaller than the frame: a 2 × 2 grid.
@@ -607,7 +634,7 @@ mod tests {
         let mut stage = searching(width, height);
         let mut seen = Vec::new();
         for k in 0..5 {
-            assert!(stage.plan(&[], true), "a square, not the whole frame");
+            assert!(stage.plan(&[], true, true), "a square, not the whole frame");
             assert!(stage.searching());
             let square = roi::search_tile(k, width, height, 128);
             assert_eq!(stage.regions(), &[square]);
@@ -637,14 +664,14 @@ mod tests {
         let (width, height) = SIZE;
         let mut stage = searching(width, height);
         assert_eq!(stage.noise(), 0.0, "nothing measured yet");
-        stage.plan(&[], true);
+        stage.plan(&[], true, true);
         stage.note_noise(measured(1.0, 300));
-        stage.plan(&[], true);
+        stage.plan(&[], true, true);
         stage.note_noise(measured(2.0, 100));
         assert_eq!(stage.noise(), 1.25);
         // A wire round the frame: tiles as costly as the frame, which is measured whole.
         let round = [[0.0, 0.0], [255.0, 0.0], [255.0, 239.0], [0.0, 239.0], [0.0, 1.0]];
-        assert!(!stage.plan(&round, true));
+        assert!(!stage.plan(&round, true, true));
         assert_eq!(stage.noise_region(), Some(Roi::whole(width, height)));
         stage.note_noise(measured(0.5, 1000));
         assert_eq!(stage.noise(), 0.5);
@@ -657,7 +684,7 @@ mod tests {
         let every = SQUARE_EVERY as usize;
         let mut with_square = Vec::new();
         for i in 0..3 * every + 1 {
-            assert!(stage.plan(&WIRES[0], true));
+            assert!(stage.plan(&WIRES[0], true, true));
             assert!(!stage.searching(), "the wire is followed");
             if let Some(square) = stage.noise_region() {
                 with_square.push(i);
@@ -685,7 +712,7 @@ mod tests {
         let (whole, _) = detect_whole(&input);
         let mut map = RidgeMap::new(width, height);
         for k in 0..4 {
-            assert!(stage.plan(&WIRES[2], false));
+            assert!(stage.plan(&WIRES[2], false, true));
             let square = roi::search_tile(k, width, height, 128);
             assert_eq!(stage.noise_region(), Some(square));
             let regions = stage.regions().to_vec();
@@ -712,13 +739,13 @@ mod tests {
     fn after_a_frame_whose_regions_held_no_wire_a_square_comes_beside_the_tiles() {
         let (width, height) = SIZE;
         let mut stage = searching(width, height);
-        assert!(stage.plan(&WIRES[1], true));
+        assert!(stage.plan(&WIRES[1], true, true));
         assert_eq!(stage.noise_region(), None, "tiles alone");
         stage.note_centerline(&[]);
-        assert!(stage.plan(&WIRES[1], true));
+        assert!(stage.plan(&WIRES[1], true, true));
         assert!(stage.noise_region().is_some(), "the wire was not in its tiles: a square too");
         stage.note_centerline(&WIRES[1]);
-        assert!(stage.plan(&WIRES[1], true));
+        assert!(stage.plan(&WIRES[1], true, true));
         assert_eq!(stage.noise_region(), None);
     }
 
@@ -737,10 +764,10 @@ mod tests {
                 && (r.y as f32..(r.y + r.height) as f32).contains(&p[1])
         };
         let mut squares = searching(width, height);
-        assert!(squares.plan(&wire, true));
+        assert!(squares.plan(&wire, true, true));
         assert!(squares.regions().iter().any(|r| holds_point(r, ahead)), "{:?}", squares.regions());
         let mut whole = tiled(width, height);
-        assert!(whole.plan(&wire, true));
+        assert!(whole.plan(&wire, true, true));
         assert!(!whole.regions().iter().any(|r| holds_point(r, ahead)), "the whole frame looks there instead");
     }
 
@@ -749,16 +776,16 @@ mod tests {
         let (width, height) = SIZE;
         let mut stage = searching(width, height);
         let short = [[70.0, 70.0], [80.0, 75.0]];
-        assert!(stage.plan(&short, true));
+        assert!(stage.plan(&short, true, true));
         let tile = stage.regions()[0];
         let edge = (tile.x + tile.width - 1) as f32;
         stage.note_centerline(&[[70.0, 70.0], [edge, 75.0]]);
-        assert!(stage.plan(&short, true));
+        assert!(stage.plan(&short, true, true));
         let square = roi::centred([edge, 75.0], width, height, 128);
         assert_eq!(stage.regions(), &[square], "the tile lies inside the square");
         assert_eq!(stage.noise_region(), None, "a square off the search's grid measures nothing");
         stage.note_centerline(&short);
-        assert!(stage.plan(&short, true));
+        assert!(stage.plan(&short, true, true));
         assert_eq!(stage.regions(), &[tile]);
     }
 
