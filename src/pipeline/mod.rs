@@ -485,6 +485,10 @@ impl Learned {
     }
 }
 
+/// How much the whole frame's ridge time shrinks (1/this) with each frame it did not fit
+/// ([`Search::Auto`]).
+const WHOLE_RIDGE_DECAY: u64 = 64;
+
 /// How near (px) the frame's border or the field's edge a tracked wire's proximal end must lie
 /// for the classical ridge stage to follow it on tiles ([`TiledRidge::plan`]): the field's
 /// margin already keeps ridges a few pixels off its edge.
@@ -738,6 +742,11 @@ impl Pipeline {
                 // The whole frame's ridge stage and every other stage at its best pace.
                 let whole_us = self.whole_ridge_us.map(|ridge| ridge + self.stage_cost_us.iter().sum::<u64>());
                 let affordable = deadline.zip(whole_us).is_none_or(|(d, cost)| started.0 + cost <= d.0);
+                if !affordable {
+                    // Measured once, perhaps on a busy core: it shrinks, so that a whole frame is
+                    // tried again now and then (at 1024² on this machine, every few seconds).
+                    self.whole_ridge_us = self.whole_ridge_us.map(|us| us - us / WHOLE_RIDGE_DECAY);
+                }
                 self.tiled = self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored, affordable));
                 self.thick_from_gpu = self.ridge_on_gpu(frame);
                 match &mut self.tiles {
@@ -970,9 +979,12 @@ mod tests {
         assert!(pipeline.process_by(&frame(&mut synth, 1), Some(soon)).is_ok());
         assert!(matches!(pipeline.regions(), [r] if r.width == 256), "one square: {:?}", pipeline.regions());
         assert!(pipeline.searched_in_part());
+        let shrunk = pipeline.whole_ridge_us;
+        assert!(shrunk < Some(10_000_000), "the estimate shrinks while the whole frame is not tried");
         let later = Micros(Micros::now().0 + 60_000_000);
         assert!(pipeline.process_by(&frame(&mut synth, 2), Some(later)).is_ok());
         assert_eq!(pipeline.regions(), whole, "time enough for the whole frame");
+        assert_ne!(pipeline.whole_ridge_us, shrunk, "measured again");
     }
 
     /// Once the wire is tracked from the field's edge, the classical ridge stage filters tiles
