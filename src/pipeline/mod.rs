@@ -739,7 +739,8 @@ impl Pipeline {
                 };
                 let anchored = tracked && prior.first().is_some_and(|&p| self.field.near_edge(p, ANCHOR_PX));
                 let started = Micros::now();
-                // The whole frame's ridge stage and every other stage at its best pace.
+                // The whole frame's ridge stage, plus every stage at its best pace as a margin
+                // (normalise has run, and the ridge stage's best is the tiles').
                 let whole_us = self.whole_ridge_us.map(|ridge| ridge + self.stage_cost_us.iter().sum::<u64>());
                 let affordable = deadline.zip(whole_us).is_none_or(|(d, cost)| started.0 + cost <= d.0);
                 if !affordable {

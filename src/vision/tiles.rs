@@ -207,18 +207,18 @@ impl TiledRidge {
         let stuck = self.cut_at.filter(|_| tiled && self.next == last_tiles);
         let every = if squares { SQUARE_EVERY } else { WHOLE_FRAME_EVERY };
         let look = !tiled || !anchored || (squares && self.missed) || self.since_measured >= every;
-        let (square, sample) = match stuck {
-            _ if !squares && (look || stuck.is_some()) => (Roi::whole(w, h), Sample::Whole),
-            Some(at) if side < w && side < h => (roi::centred(at, w, h, side), Sample::None),
-            _ if look || stuck.is_some() => {
+        // The square beside the tiles, if any, and where it measures the noise.
+        let square = match stuck {
+            _ if !(look || stuck.is_some()) => None,
+            _ if !squares => Some((Roi::whole(w, h), Sample::Whole)),
+            Some(at) if side < w && side < h => Some((roi::centred(at, w, h, side), Sample::None)),
+            _ => {
                 let k = self.search_next % self.square_noise.len();
                 self.search_next = k + 1;
-                (roi::search_tile(k, w, h, side), Sample::Square(k))
+                Some((roi::search_tile(k, w, h, side), Sample::Square(k)))
             }
-            _ => (Roi::whole(w, h), Sample::None),
         };
-        let with_square = look || stuck.is_some();
-        if with_square {
+        if let Some((square, _)) = square {
             self.next.retain(|&t| !holds(square, t));
             self.next.push(square);
         }
@@ -231,8 +231,8 @@ impl TiledRidge {
             self.next.push(whole);
             (self.square, self.sample) = (None, Sample::Whole);
         } else {
-            self.square = with_square.then_some(square);
-            self.sample = sample;
+            self.square = square.map(|(r, _)| r);
+            self.sample = square.map_or(Sample::None, |(_, sample)| sample);
         }
         self.searching = !tracked && self.sample != Sample::Whole;
         std::mem::swap(&mut self.regions, &mut self.next);
@@ -758,17 +758,13 @@ mod tests {
         assert_eq!(beyond_tip(&[[0.0, 5.0], [10.0, 5.0]], width, height), None, "too short for a direction");
         let diagonal = beyond_tip(&[[200.0, 200.0], [240.0, 230.0]], width, height).expect("direction");
         assert_eq!(diagonal[1], [255.0, 239.0], "kept inside the frame");
-        let ahead = [60.0 + AHEAD_PX, 100.0];
-        let holds_point = |r: &Roi, p: [f32; 2]| {
-            (r.x as f32..(r.x + r.width) as f32).contains(&p[0])
-                && (r.y as f32..(r.y + r.height) as f32).contains(&p[1])
-        };
+        let ahead = ((60.0 + AHEAD_PX) as usize, 100);
         let mut squares = searching(width, height);
         assert!(squares.plan(&wire, true, true));
-        assert!(squares.regions().iter().any(|r| holds_point(r, ahead)), "{:?}", squares.regions());
+        assert!(inside(squares.regions(), ahead.0, ahead.1), "{:?}", squares.regions());
         let mut whole = tiled(width, height);
         assert!(whole.plan(&wire, true, true));
-        assert!(!whole.regions().iter().any(|r| holds_point(r, ahead)), "the whole frame looks there instead");
+        assert!(!inside(whole.regions(), ahead.0, ahead.1), "the whole frame looks there instead");
     }
 
     #[test]
