@@ -20,6 +20,7 @@ use wiretrace::vision::normalise::Normaliser;
 use wiretrace::vision::ridge::{RidgeDetector, RidgeMap, RidgeParams};
 use wiretrace::vision::thinning::Thinning;
 use wiretrace::vision::threshold::{Hysteresis, ThresholdParams};
+use wiretrace::vision::tiles::Search;
 use wiretrace::vision::Plane;
 use wiretrace_protocol::BackendId;
 
@@ -320,6 +321,17 @@ fn the_gpu_pipeline_s_centerlines_are_the_cpu_s() {
     let Some(gpu) = gpu() else { return };
     for (difficulty, size) in [(Difficulty::Easy, 256), (Difficulty::Hard, 512), (Difficulty::Extreme, 512)] {
         pipelines_agree(&gpu, PipelineConfig::default(), difficulty, size);
+    }
+}
+
+/// The search on squares keeps only its tiles and square of the GPU's whole-frame ridge map:
+/// the same regions as the CPU's tiles, so the same centerlines.
+#[test]
+fn the_gpu_pipeline_searching_on_squares_gives_the_cpu_s_centerlines() {
+    let Some(gpu) = gpu() else { return };
+    let config = PipelineConfig { ridge_search: Search::Squares, ..PipelineConfig::default() };
+    for (difficulty, size) in [(Difficulty::Easy, 512), (Difficulty::Hard, 512)] {
+        pipelines_agree(&gpu, config.clone(), difficulty, size);
     }
 }
 

@@ -481,7 +481,7 @@ type Scenario = (&'static str, Box<dyn FnOnce()>);
 
 fn main() {
     let frames = frames();
-    let scenarios: [Scenario; 11] = [
+    let scenarios: [Scenario; 12] = [
         ("serial sink with the port down", Box::new(serial_sink_with_the_port_down)),
         (
             "pipeline and sinks frame by frame",
@@ -525,6 +525,25 @@ fn main() {
                         frames,
                         PipelineConfig { gpu: Some(gpu), ..PipelineConfig::default() },
                     ),
+                    Err(e) => println!("SKIPPED: no CUDA device ({e})"),
+                }
+            }),
+        ),
+        (
+            "pipeline and sinks frame by frame, on the GPU, searching square by square",
+            Box::new({
+                let frames = frames.clone();
+                move || match Gpu::open(None) {
+                    Ok(gpu) => {
+                        let ridge_tiles = Some(RoiParams { side_px: 128, tile_px: 48, margin_px: 8.0 });
+                        let config = PipelineConfig {
+                            ridge_tiles,
+                            ridge_search: Search::Squares,
+                            gpu: Some(gpu),
+                            ..PipelineConfig::default()
+                        };
+                        pipeline_and_sinks_frame_by_frame(frames, config)
+                    }
                     Err(e) => println!("SKIPPED: no CUDA device ({e})"),
                 }
             }),

@@ -14,11 +14,13 @@ overlap first, then topology, so a one-pixel break in the wire costs what it cos
 """
 
 import argparse
+import concurrent.futures
 import dataclasses
 import datetime
 import hashlib
 import json
 import math
+import os
 import pathlib
 import subprocess
 import sys
@@ -92,12 +94,28 @@ def sequence(binary, cache, difficulty, seed):
     return z["att"], z["masks"]
 
 
-def load(binary, cache, seeds):
+@dataclasses.dataclass
+class Frames:
+    """One difficulty's training frames: log attenuation and masks as arrays (where the
+    windows are chosen) and as tensors on the training device (where they are cut)."""
+    att: np.ndarray
+    masks: np.ndarray
+    stubs: np.ndarray
+    att_on_device: torch.Tensor
+    masks_on_device: torch.Tensor
+
+
+def load(binary, cache, seeds, device, jobs):
+    """Every difficulty's frames of `seeds`, the sequences written `jobs` at a time."""
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+        parts = {d: [pool.submit(sequence, binary, cache, d, s) for s in seeds] for d in DIFFICULTIES}
+        parts = {d: [p.result() for p in ps] for d, ps in parts.items()}
     data = {}
     for d in DIFFICULTIES:
-        parts = [sequence(binary, cache, d, s) for s in seeds]
-        masks = np.concatenate([p[1] for p in parts])
-        data[d] = (np.concatenate([p[0] for p in parts]), masks, stub_frames(masks))
+        att = np.concatenate([p[0] for p in parts[d]])
+        masks = np.concatenate([p[1] for p in parts[d]])
+        data[d] = Frames(att, masks, stub_frames(masks), torch.from_numpy(att).to(device),
+                         torch.from_numpy(masks).to(device))
     return data
 
 
@@ -134,7 +152,7 @@ def photometric(rng, att):
         sigma = rng.uniform(0.3, 0.9)
         r = 3
         k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
-        k = k / k.sum()
+        k = (k / k.sum()).to(att.device)
         att = F.conv2d(F.pad(att, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
         att = F.conv2d(F.pad(att, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
     if rng.uniform() < 0.5:
@@ -155,7 +173,8 @@ def collimate(rng, att, mask):
     centre = through - radius * normal
     ys, xs = np.mgrid[0:h, 0:w]
     beyond = np.hypot(xs - centre[0], ys - centre[1]) - radius
-    ramp = torch.from_numpy(1.0 / (1.0 + np.exp(-np.clip(beyond / rng.uniform(0.3, 2.0), -50, 50)))).float()[None, None]
+    ramp = torch.from_numpy(1.0 / (1.0 + np.exp(-np.clip(beyond / rng.uniform(0.3, 2.0), -50, 50))))
+    ramp = ramp.float().to(att.device)[None, None]
     plateau = att.median() + rng.uniform(1.0, 4.0) + torch.randn_like(att) * rng.uniform(0.0, 0.15)
     att = att + ramp * (plateau - att)
     return att, mask * (ramp < 0.5).float()
@@ -182,7 +201,8 @@ def batch(rng, data, n, augment, sampling=None):
     weights = np.array(DIFFICULTY_WEIGHTS) / sum(DIFFICULTY_WEIGHTS)
     atts, masks, turns = [], [], []
     for _ in range(n):
-        att, mask, stubs = data[names[rng.choice(len(names), p=weights)]]
+        frames = data[names[rng.choice(len(names), p=weights)]]
+        att, mask, stubs = frames.att, frames.masks, frames.stubs
         upright = sampling.upright > 0 and rng.uniform() < sampling.upright
         if sampling.stubs > 0 and len(stubs) and rng.uniform() < sampling.stubs:
             i = stubs[rng.integers(len(stubs))]
@@ -197,9 +217,9 @@ def batch(rng, data, n, augment, sampling=None):
         if upright:
             half = CROP / 2
             centre = tuple(float(np.clip(round(c - 0.5) + 0.5, half - 0.5, SIZE - half - 0.5)) for c in centre)
-        grid = window_grid(rng, centre, out_px, augment and not upright)[None]
-        a = torch.from_numpy(att[i].astype(np.float32))[None, None]
-        m = torch.from_numpy(mask[i].astype(np.float32))[None, None]
+        grid = window_grid(rng, centre, out_px, augment and not upright)[None].to(frames.att_on_device.device)
+        a = frames.att_on_device[i].float()[None, None]
+        m = frames.masks_on_device[i].float()[None, None]
         a = F.grid_sample(a, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         m = F.grid_sample(m, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         if sampling.shutters > 0 and rng.uniform() < sampling.shutters:
@@ -248,10 +268,20 @@ def dice_loss(p, t, eps=1.0):
     return 1 - (2 * (p * t).sum() + eps) / (p.sum() + t.sum() + eps)
 
 
-def cldice_weight(step, steps):
+def cldice_weight(progress):
     """0 for the first 30 % of training, then rising linearly to 0.5 at 70 %."""
-    f = step / steps
-    return 0.5 * min(max((f - 0.3) / 0.4, 0.0), 1.0)
+    return 0.5 * min(max((progress - 0.3) / 0.4, 0.0), 1.0)
+
+
+def one_cycle(progress, max_lr, pct_start=0.1, div=25.0, final_div=1e4):
+    """The learning rate of torch's OneCycleLR (cosine) at a share of the training, for a
+    training that ends at a time rather than a step."""
+    start, end = max_lr / div, max_lr / div / final_div
+    if progress < pct_start:
+        a, b, f = start, max_lr, progress / pct_start
+    else:
+        a, b, f = max_lr, end, (progress - pct_start) / (1 - pct_start)
+    return b + (a - b) * (1 + math.cos(math.pi * min(f, 1.0))) / 2
 
 
 @torch.no_grad()
@@ -267,7 +297,7 @@ def validate(model, val):
 
 
 def export(model, out_dir, meta):
-    model.eval()
+    model.cpu().eval()
     onnx_path = out_dir / "wirenet.onnx"
     x = torch.zeros(1, features.CHANNELS, 256, 256)
     torch.onnx.export(
@@ -289,12 +319,38 @@ def export(model, out_dir, meta):
     (out_dir / "wirenet.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def recipe_args(argv):
+    """The command line's arguments but the paths, which are this machine's."""
+    paths = {"--wiretrace", "--cache", "--out"}
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in paths:
+            skip = True
+        elif a.split("=", 1)[0] not in paths:
+            kept.append(a)
+    return kept
+
+
+def machine(device):
+    """What trained the model, for the manifest."""
+    where = f"{torch.get_num_threads()} threads"
+    if device.type == "cuda":
+        where += f", {torch.cuda.get_device_name(device)}"
+    return f"{where}, torch {torch.__version__}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wiretrace", default="target/release/wiretrace", help="the binary that writes the sequences")
     ap.add_argument("--cache", default="/tmp/wiretrace-train", help="where the sequences are kept between runs")
     ap.add_argument("--out", default=str(HERE.parent), help="where wirenet.onnx and wirenet.json go")
     ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--minutes", type=float,
+                    help="train for this long instead of --steps (the schedules follow the time)")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu, or cuda where there is one")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count(), help="sequences written at a time")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--upright-share", type=float, default=0.4,
@@ -314,34 +370,51 @@ def main():
     sampling = Sampling(upright=args.upright_share, stubs=args.stub_share, shutters=args.shutter_share)
     cache = pathlib.Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    train = load(args.wiretrace, cache, TRAIN_SEEDS)
-    val_data = load(args.wiretrace, cache, VAL_SEEDS)
+    device = torch.device(args.device)
+    # The features must be the service's to 1e-4: no TensorFloat-32 in their convolutions.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    train = load(args.wiretrace, cache, TRAIN_SEEDS, device, args.jobs)
+    val_data = load(args.wiretrace, cache, VAL_SEEDS, device, args.jobs)
     val = batch(np.random.default_rng(12345), val_data, 96, augment=False)
     data_s = time.time() - started
-    print(f"data: {sum(len(v[0]) for v in train.values())} training frames, {data_s:.0f} s", flush=True)
+    print(f"data: {sum(len(v.att) for v in train.values())} training frames, {data_s:.0f} s", flush=True)
 
-    model = WireNet()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=args.steps, pct_start=0.1)
-    pos_weight = torch.tensor(3.0)
+    model = WireNet().to(device)
+    max_lr = 3e-3
+    opt = torch.optim.AdamW(model.parameters(), lr=max_lr, weight_decay=1e-4)
+    budget_s = args.minutes * 60 if args.minutes else None
+    sched = None if budget_s else torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=max_lr, total_steps=args.steps, pct_start=0.1)
+    pos_weight = torch.tensor(3.0, device=device)
     log_path = pathlib.Path(args.out) / "wirenet-training.csv"
     log = ["step,seconds,lr,loss,bce,dice,cldice_loss,cldice_weight,val_dice,val_cldice"]
-    for step in range(1, args.steps + 1):
+    training_started = time.time()
+    step, progress = 0, 0.0
+    while progress < 1.0:
+        step += 1
+        if budget_s:
+            progress = min((time.time() - training_started) / budget_s, 1.0)
+            for group in opt.param_groups:
+                group["lr"] = one_cycle(progress, max_lr)
+        else:
+            progress = step / args.steps
         x, t = batch(rng, train, args.batch, augment=True, sampling=sampling)
         logit = model.logits(x)
         p = torch.sigmoid(logit)
         bce = F.binary_cross_entropy_with_logits(logit, t, pos_weight=pos_weight)
         dice = dice_loss(p, t)
-        w = cldice_weight(step, args.steps)
+        w = cldice_weight(progress)
         cl = soft_cldice(p, t)
         loss = bce + dice + w * cl
         opt.zero_grad()
         loss.backward()
         opt.step()
-        sched.step()
-        if step % 100 == 0 or step == args.steps:
+        if sched:
+            sched.step()
+        if step % 100 == 0 or progress >= 1.0:
             vd, vc = validate(model, val)
-            line = (f"{step},{time.time() - started:.0f},{sched.get_last_lr()[0]:.2e},{loss.item():.4f},"
+            line = (f"{step},{time.time() - started:.0f},{opt.param_groups[0]['lr']:.2e},{loss.item():.4f},"
                     f"{bce.item():.4f},{dice.item():.4f},{cl.item():.4f},{w:.3f},{vd:.4f},{vc:.4f}")
             log.append(line)
             print(line, flush=True)
@@ -349,13 +422,13 @@ def main():
     vd, vc = validate(model, val)
     export(model, pathlib.Path(args.out), {
         "training": {
-            "command": "bash engines/train/train.sh",
+            "command": " ".join(["bash engines/train/train.sh", *recipe_args(sys.argv[1:])]),
             "seeds": {"train": [TRAIN_SEEDS.start, TRAIN_SEEDS.stop - 1], "validation": [VAL_SEEDS.start, VAL_SEEDS.stop - 1],
                       "difficulties": list(DIFFICULTIES), "frames": f"0..{FRAMES} step {FRAME_STEP}", "torch": args.seed},
-            "steps": args.steps, "batch": args.batch, "crop_px": CROP,
+            "steps": step, **({"minutes": args.minutes} if budget_s else {}), "batch": args.batch, "crop_px": CROP,
             **({"sampling": dataclasses.asdict(sampling)} if sampling != Sampling() else {}),
             "duration_s": round(time.time() - started), "data_s": round(data_s),
-            "machine": f"{torch.get_num_threads()} threads, torch {torch.__version__}",
+            "machine": machine(device),
         },
         "metrics": {"validation_windows": {"dice": round(vd, 4), "cldice": round(vc, 4)}},
         "date": datetime.date.today().isoformat(),
