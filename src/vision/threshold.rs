@@ -134,10 +134,20 @@ impl Hysteresis {
         self.mark_near(prior, w, h);
         mask.data.fill(0);
         self.stack.clear();
-        for (i, &v) in strength.data.iter().enumerate() {
-            if v >= high || (v >= low && self.near_prior[i]) {
-                mask.data[i] = 1;
-                self.stack.push(i as u32);
+        // Most of a frame is below both thresholds (all of it outside the regions the ridge
+        // stage ran on): 64 depths at a time are passed over when none reaches the lower.
+        const BLOCK: usize = 64;
+        let least = high.min(low);
+        for (k, block) in strength.data.chunks(BLOCK).enumerate() {
+            if !block.iter().fold(false, |any, &v| any | (v >= least)) {
+                continue;
+            }
+            for (j, &v) in block.iter().enumerate() {
+                let i = k * BLOCK + j;
+                if v >= high || (v >= low && self.near_prior[i]) {
+                    mask.data[i] = 1;
+                    self.stack.push(i as u32);
+                }
             }
         }
         while let Some(i) = self.stack.pop() {
@@ -238,6 +248,65 @@ mod tests {
         assert_eq!(hysteresis.measure(&Plane::new(w, h), region), NoiseSample { depth: 0.0, samples: 0 });
         hysteresis.apply_at_noise(&s, &[], &mut Plane::new(w, h), 0.5);
         assert_eq!(hysteresis.noise(), 0.5);
+    }
+
+    /// Hysteresis as the module doc says it, pixel by pixel: the reference for the threshold's
+    /// passing over of blocks.
+    fn plain_hysteresis(s: &Plane<f32>, (high, low): (f32, f32), near: &[bool]) -> Vec<u8> {
+        let (w, h) = (s.width as isize, s.height as isize);
+        let mut mask = vec![0u8; s.data.len()];
+        let mut stack: Vec<usize> =
+            (0..s.data.len()).filter(|&i| s.data[i] >= high || (s.data[i] >= low && near[i])).collect();
+        for &i in &stack {
+            mask[i] = 1;
+        }
+        while let Some(i) = stack.pop() {
+            let (x, y) = ((i as isize) % w, (i as isize) / w);
+            for (nx, ny) in (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (x + dx, y + dy))) {
+                let j = (ny * w + nx) as usize;
+                if (0..w).contains(&nx) && (0..h).contains(&ny) && mask[j] == 0 && s.data[j] >= low {
+                    mask[j] = 1;
+                    stack.push(j);
+                }
+            }
+        }
+        mask
+    }
+
+    #[test]
+    fn blocks_passed_over_change_nothing() {
+        // Sparse ridges on a mostly empty plane whose size is no multiple of the block, NaN
+        // here and there, a prior, and thresholds in either order.
+        let (w, h) = (77, 41);
+        let mut s = Plane::new(w, h);
+        let mut state = 12345u64;
+        for (i, v) in s.data.iter_mut().enumerate() {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let r = (state >> 40) as f32 / (1u64 << 24) as f32;
+            let ridge = (10..13).contains(&(i / w)) || (30..32).contains(&(i % w));
+            *v = match (state >> 33) % 500 {
+                _ if ridge => r,
+                0 => r,
+                1 => f32::NAN,
+                _ => 0.0,
+            };
+        }
+        let prior = [[3.0, 2.0], [70.0, 38.0]];
+        // Alone within 64 pixels either side (so in any block of 64): a depth between the
+        // thresholds on the prior, and one exactly at the lesser threshold.
+        for (at, depth) in [(27 * w + 50, 0.4), (20 * w + 70, 0.3)] {
+            s.data[at - 64..at + 64].fill(0.0);
+            s.data[at] = depth;
+        }
+        for (high, low) in [(0.6, 0.3), (0.3, 0.6), (0.95, 0.05)] {
+            let params = ThresholdParams { high, low, ..FIXED };
+            let mut hysteresis = Hysteresis::new(w * h, params);
+            let mut mask = Plane::new(w, h);
+            hysteresis.apply(&s, &prior, &mut mask);
+            let want = plain_hysteresis(&s, (high, low), &hysteresis.near_prior);
+            assert_eq!(mask.data, want, "high {high}, low {low}");
+            assert!(want.contains(&1));
+        }
     }
 
     #[test]
