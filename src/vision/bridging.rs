@@ -10,7 +10,7 @@
 //! pieces joined and their ends' directions measured over a longer stretch, across the long
 //! gaps (a catheter crossing).
 
-use super::Plane;
+use super::{set_pixels, Plane};
 
 /// Parameters of gap bridging.
 #[derive(Debug, Clone, Copy)]
@@ -250,20 +250,6 @@ fn neighbours(i: usize, w: usize, h: usize) -> impl Iterator<Item = usize> {
     })
 }
 
-/// Replaces `out` with the indices of the non-zero bytes of `data`, in order. A skeleton is
-/// almost all zero, so 64 bytes at a time are passed over when none is set (an OR of them,
-/// which the compiler vectorises; a test for any byte would stop at each and does not).
-fn set_pixels(data: &[u8], out: &mut Vec<u32>) {
-    const BLOCK: usize = 64;
-    out.clear();
-    for (k, block) in data.chunks(BLOCK).enumerate() {
-        if block.iter().fold(0, |acc, &b| acc | b) != 0 {
-            let set = block.iter().enumerate().filter(|(_, &b)| b != 0);
-            out.extend(set.map(|(i, _)| (k * BLOCK + i) as u32));
-        }
-    }
-}
-
 /// Union-find root with path halving.
 fn find(parent: &mut [u32], mut x: u32) -> u32 {
     while parent[x as usize] != x {
@@ -312,21 +298,6 @@ mod tests {
             p.data[y * w + x] = 1;
         }
         p
-    }
-
-    #[test]
-    fn set_pixels_are_the_non_zero_bytes_in_order() {
-        // Three whole blocks of 64 and a part of one.
-        let mut data = vec![0u8; 64 * 3 + 5];
-        for i in [0, 7, 63, 64, 130, 191, 192, 196] {
-            data[i] = if i % 2 == 0 { 1 } else { BRIDGE };
-        }
-        let naive: Vec<u32> = (0..data.len() as u32).filter(|&i| data[i as usize] != 0).collect();
-        let mut out = vec![5, 6];
-        set_pixels(&data, &mut out);
-        assert_eq!(out, naive);
-        set_pixels(&[0; 17], &mut out);
-        assert!(out.is_empty());
     }
 
     #[test]

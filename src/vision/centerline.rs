@@ -14,7 +14,7 @@
 
 use super::bridging::BRIDGE;
 use super::ridge::RidgeMap;
-use super::Plane;
+use super::{set_pixels, Plane};
 
 /// Parameters of centerline extraction.
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +93,9 @@ pub struct CenterlineExtractor {
     params: CenterlineParams,
     width: usize,
     height: usize,
+    /// The skeleton's set pixels, in row order: where components start, and the labels to
+    /// clear after them.
+    set: Vec<u32>,
     labelled: Vec<bool>,
     visit: Vec<u32>,
     generation: u32,
@@ -121,6 +124,7 @@ impl CenterlineExtractor {
             params,
             width,
             height,
+            set: Vec::with_capacity(n),
             labelled: vec![false; n],
             visit: vec![0; n],
             generation: 0,
@@ -222,12 +226,13 @@ impl CenterlineExtractor {
     pub fn extract(&mut self, skeleton: &Plane<u8>, ridge: &RidgeMap, noise_depth: f32) -> Option<Wire<'_>> {
         let strength = &ridge.strength;
         let w = self.width;
-        self.labelled.fill(false);
+        set_pixels(&skeleton.data, &mut self.set);
         self.best_path.clear();
         let (mut best_rank, mut best_score, mut best_follows) = (0.0f32, 0.0f32, false);
         let (mut best_length, mut best_measured) = (0.0f32, 0usize);
-        for start in 0..skeleton.data.len() {
-            if skeleton.data[start] == 0 || self.labelled[start] {
+        for k in 0..self.set.len() {
+            let start = self.set[k] as usize;
+            if self.labelled[start] {
                 continue;
             }
             let far_a = self.bfs(skeleton, start as u32);
@@ -262,6 +267,10 @@ impl CenterlineExtractor {
                 best_length = length;
                 std::mem::swap(&mut self.path, &mut self.best_path);
             }
+        }
+        // Every set pixel was labelled, and only those.
+        for &i in &self.set {
+            self.labelled[i as usize] = false;
         }
         let follows = best_follows;
         if self.best_path.is_empty() {

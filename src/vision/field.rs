@@ -91,7 +91,8 @@ impl FieldOfView {
         // within `r` are inside the field without a sum: on most frames no shutter is in view.
         let near = threshold * (1.0 - 1e-5);
         for (hot, row) in self.hot_rows.iter_mut().zip(attenuation.data.chunks_exact(w)) {
-            *hot = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) > near;
+            // An OR of compares, which the compiler vectorises (a running maximum it does not).
+            *hot = row.iter().fold(false, |any, &v| any | (v > near));
         }
         let window = |y: usize| y.saturating_sub(r)..=(y + r).min(h - 1);
         let any_hot = |rows: std::ops::RangeInclusive<usize>| self.hot_rows[rows].iter().any(|&hot| hot);

@@ -53,3 +53,37 @@ impl<T: Copy + Default> Plane<T> {
         self.data[y * self.width + x]
     }
 }
+
+/// Replaces `out` with the indices of the non-zero bytes of `data`, in order. A skeleton or
+/// mask is almost all zero, so 64 bytes at a time are passed over when none is set (an OR of them,
+/// which the compiler vectorises; a test for any byte would stop at each and does not).
+pub(crate) fn set_pixels(data: &[u8], out: &mut Vec<u32>) {
+    const BLOCK: usize = 64;
+    out.clear();
+    for (k, block) in data.chunks(BLOCK).enumerate() {
+        if block.iter().fold(0, |acc, &b| acc | b) != 0 {
+            let set = block.iter().enumerate().filter(|(_, &b)| b != 0);
+            out.extend(set.map(|(i, _)| (k * BLOCK + i) as u32));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_pixels_are_the_non_zero_bytes_in_order() {
+        // Three whole blocks of 64 and a part of one.
+        let mut data = vec![0u8; 64 * 3 + 5];
+        for i in [0, 7, 63, 64, 130, 191, 192, 196] {
+            data[i] = if i % 2 == 0 { 1 } else { 2 };
+        }
+        let naive: Vec<u32> = (0..data.len() as u32).filter(|&i| data[i as usize] != 0).collect();
+        let mut out = vec![5, 6];
+        set_pixels(&data, &mut out);
+        assert_eq!(out, naive);
+        set_pixels(&[0; 17], &mut out);
+        assert!(out.is_empty());
+    }
+}
