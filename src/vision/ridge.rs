@@ -11,6 +11,9 @@
 //! `thick_scale_px`. Where that scale wins, the neighbourhood is taken as a thick structure
 //! and its small-scale responses (the catheter's walls produce them too) are suppressed.
 
+use std::ops::Range;
+
+use super::features::Roi;
 use super::Plane;
 
 /// Parameters of the ridge measure.
@@ -181,30 +184,38 @@ macro_rules! with_avx2_copy {
 }
 
 with_avx2_copy! {
-    /// Correlates every row of `input` with the three kernels of a scale at once (centres at
-    /// `radius`): smoothing and second derivative are symmetric, the first derivative is
-    /// antisymmetric, so each pair of taps either side of the centre is summed and differenced
-    /// once and read once for all three.
+    /// Correlates the `rows` of `input` with the three kernels of a scale at once (centres at
+    /// `radius`), in the columns `cols` only: smoothing and second derivative are symmetric,
+    /// the first derivative is antisymmetric, so each pair of taps either side of the centre
+    /// is summed and differenced once and read once for all three.
     fn filter_rows / filter_rows_avx2 / filter_rows_body(
         input: &Plane<f32>,
         k: &Kernels,
         padded: &mut [f32],
         out: [&mut Plane<f32>; 3],
+        rows: Range<usize>,
+        cols: Range<usize>,
     ) {
         let (w, r) = (input.width, k.radius);
+        let (c0, c1) = (cols.start, cols.end);
         let [smooth, d1, d2] = out;
-        let rows = input.data.chunks_exact(w).zip(smooth.data.chunks_exact_mut(w));
-        for ((row_in, s_out), (d1_out, d2_out)) in rows.zip(d1.data.chunks_exact_mut(w).zip(d2.data.chunks_exact_mut(w))) {
+        for y in rows {
+            let row_in = &input.data[y * w..(y + 1) * w];
+            let at = y * w + c0..y * w + c1;
+            let (s_out, d1_out, d2_out) =
+                (&mut smooth.data[at.clone()], &mut d1.data[at.clone()], &mut d2.data[at]);
             padded[r..r + w].copy_from_slice(row_in);
             for i in (0..r).chain(r + w..w + 2 * r) {
                 padded[i] = row_in[reflect(i as isize - r as isize, w)];
             }
-            for (((s, e), f), &p) in s_out.iter_mut().zip(d1_out.iter_mut()).zip(d2_out.iter_mut()).zip(&padded[r..r + w]) {
+            for (((s, e), f), &p) in
+                s_out.iter_mut().zip(d1_out.iter_mut()).zip(d2_out.iter_mut()).zip(&padded[r + c0..r + c1])
+            {
                 (*s, *e, *f) = (k.g[r] * p, k.d1[r] * p, k.d2[r] * p);
             }
             for j in 1..=r {
                 let (g, d1k, d2k) = (k.g[r + j], k.d1[r + j], k.d2[r + j]);
-                let pairs = padded[r + j..r + j + w].iter().zip(&padded[r - j..r - j + w]);
+                let pairs = padded[r + c0 + j..r + c1 + j].iter().zip(&padded[r + c0 - j..r + c1 - j]);
                 for (((s, e), f), (&after, &before)) in
                     s_out.iter_mut().zip(d1_out.iter_mut()).zip(d2_out.iter_mut()).zip(pairs)
                 {
@@ -222,65 +233,69 @@ with_avx2_copy! {
 /// to them.
 type ColumnPass<'a, T> = (&'a [f32], T, f32);
 
-/// Correlates every column of `input` with the symmetric kernel of `sym` and the
+/// Correlates the columns of `input` with the symmetric kernel of `sym` and the
 /// antisymmetric kernel of `anti` (same radius), each when given, reading each pair of source
-/// rows once for both; row by row, so memory is read in order.
+/// rows once for both, in `window` only; row by row, so memory is read in order.
 fn filter_cols(
     input: &Plane<f32>,
     radius: usize,
     mut sym: Option<ColumnPass<'_, &mut Plane<f32>>>,
     mut anti: Option<ColumnPass<'_, &mut Plane<f32>>>,
+    window: Roi,
 ) {
     let w = input.width;
-    for y in 0..input.height {
+    for y in window.y..window.y + window.height {
         let at = y * w..(y + 1) * w;
         let sym_row = sym.as_mut().map(|(k, out, scale)| (*k, &mut out.data[at.clone()], *scale));
         let anti_row = anti.as_mut().map(|(k, out, scale)| (*k, &mut out.data[at.clone()], *scale));
-        filter_cols_row(input, radius, y, sym_row, anti_row);
+        filter_cols_row(input, radius, y, sym_row, anti_row, window.x..window.x + window.width);
     }
 }
 
 with_avx2_copy! {
-    /// Row `y` of [`filter_cols`].
+    /// Row `y` of [`filter_cols`], in the columns `cols` of the rows given (whole rows of
+    /// `input`'s width).
     fn filter_cols_row / filter_cols_row_avx2 / filter_cols_row_body<'a>(
         input: &Plane<f32>,
         radius: usize,
         y: usize,
         sym: Option<ColumnPass<'a, &'a mut [f32]>>,
         anti: Option<ColumnPass<'a, &'a mut [f32]>>,
+        cols: Range<usize>,
     ) {
         let (mut sym, mut anti) = (sym, anti);
         let (w, h, r) = (input.width, input.height, radius);
+        let (c0, c1) = (cols.start, cols.end);
         let row = |y: isize| {
             let src = reflect(y, h);
-            &input.data[src * w..(src + 1) * w]
+            &input.data[src * w + c0..src * w + c1]
         };
         let yi = y as isize;
         if let Some((k, out, _)) = sym.as_mut() {
-            for (o, &p) in out.iter_mut().zip(row(yi)) {
+            for (o, &p) in out[c0..c1].iter_mut().zip(row(yi)) {
                 *o = k[r] * p;
             }
         }
         if let Some((_, out, _)) = anti.as_mut() {
-            out.fill(0.0);
+            out[c0..c1].fill(0.0);
         }
         for j in 1..=r {
             let pairs = || row(yi + j as isize).iter().zip(row(yi - j as isize));
             if let Some((k, out, _)) = sym.as_mut() {
                 let kj = k[r + j];
-                for (o, (&a, &b)) in out.iter_mut().zip(pairs()) {
+                for (o, (&a, &b)) in out[c0..c1].iter_mut().zip(pairs()) {
                     *o += kj * (a + b);
                 }
             }
             if let Some((k, out, _)) = anti.as_mut() {
                 let kj = k[r + j];
-                for (o, (&a, &b)) in out.iter_mut().zip(pairs()) {
+                for (o, (&a, &b)) in out[c0..c1].iter_mut().zip(pairs()) {
                     *o += kj * (a - b);
                 }
             }
         }
         for (_, out, scale) in sym.iter_mut().chain(anti.iter_mut()) {
-            out.iter_mut().for_each(|v| *v *= *scale);
+            out[c0..c1].iter_mut().for_each(|v| *v *= *scale);
         }
     }
 }
@@ -362,27 +377,29 @@ struct Work {
 }
 
 impl Work {
-    /// Correlates the rows of `input` with the three kernels of `k`.
+    /// Correlates the rows of `input` with the three kernels of `k`, as far as the column
+    /// pass over `window` reads them: its columns, and its rows with `k`'s reach either side.
     ///
     /// The padded row was sized at start for the detector's own scales; only a larger scale
     /// asked of [`RidgeDetector::hessian_at`] grows it.
-    fn row_pass(&mut self, input: &Plane<f32>, k: &Kernels) {
+    fn row_pass(&mut self, input: &Plane<f32>, k: &Kernels, window: Roi) {
         let padded_len = input.width + 2 * k.radius;
         if self.padded_row.len() < padded_len {
             self.padded_row.resize(padded_len, 0.0);
         }
-        let rows = [&mut self.smooth_rows, &mut self.d1_rows, &mut self.d2_rows];
-        filter_rows(input, k, &mut self.padded_row, rows);
+        let out = [&mut self.smooth_rows, &mut self.d1_rows, &mut self.d2_rows];
+        let rows = window.y.saturating_sub(k.radius)..(window.y + window.height + k.radius).min(input.height);
+        filter_rows(input, k, &mut self.padded_row, out, rows, window.x..window.x + window.width);
     }
 
-    /// The scale-normalised Hessian of `input` at `sigma_px`, as whole planes.
-    fn hessian(&mut self, input: &Plane<f32>, k: &Kernels, sigma_px: f32) {
-        self.row_pass(input, k);
+    /// The scale-normalised Hessian of `input` at `sigma_px`, in `window` of its planes.
+    fn hessian(&mut self, input: &Plane<f32>, k: &Kernels, sigma_px: f32, window: Roi) {
+        self.row_pass(input, k, window);
         let (s2, r) = (sigma_px * sigma_px, k.radius);
         let h = &mut self.hessian;
-        filter_cols(&self.d2_rows, r, Some((&k.g, &mut h.xx, s2)), None);
-        filter_cols(&self.d1_rows, r, None, Some((&k.d1, &mut h.xy, s2)));
-        filter_cols(&self.smooth_rows, r, Some((&k.d2, &mut h.yy, s2)), None);
+        filter_cols(&self.d2_rows, r, Some((&k.g, &mut h.xx, s2)), None, window);
+        filter_cols(&self.d1_rows, r, None, Some((&k.d1, &mut h.xy, s2)), window);
+        filter_cols(&self.smooth_rows, r, Some((&k.d2, &mut h.yy, s2)), None, window);
     }
 
     /// Folds the wire scale `k` (`sigma_px`) of `input` into `out`: its ridge depth `-λ2`
@@ -392,7 +409,9 @@ impl Work {
     /// deepest of the scales so far.
     ///
     /// Row by row: each row of the scale's Hessian and gradient is folded as soon as it is
-    /// filtered, so the five never go through memory as whole planes.
+    /// filtered, so the five never go through memory as whole planes. Only `window` of `out`
+    /// and `raw` is written.
+    #[allow(clippy::too_many_arguments)] // The scale, what it folds into, and where.
     fn fold_wire_scale(
         &mut self,
         input: &Plane<f32>,
@@ -401,18 +420,21 @@ impl Work {
         (beta, edge_tolerance): (f32, f32),
         out: &mut RidgeMap,
         raw: &mut Plane<f32>,
+        window: Roi,
     ) {
-        self.row_pass(input, k);
+        self.row_pass(input, k, window);
         let (w, r, s2, s1) = (input.width, k.radius, sigma_px * sigma_px, sigma_px);
+        let cols = window.x..window.x + window.width;
         let [xx, xy, yy, gx, gy] = self.scale_rows.each_mut().map(|row| &mut row[..w]);
-        for y in 0..input.height {
-            filter_cols_row(&self.d2_rows, r, y, Some((&k.g, &mut *xx, s2)), None);
-            filter_cols_row(&self.d1_rows, r, y, Some((&k.g, &mut *gx, s1)), Some((&k.d1, &mut *xy, s2)));
-            filter_cols_row(&self.smooth_rows, r, y, Some((&k.d2, &mut *yy, s2)), Some((&k.d1, &mut *gy, s1)));
-            let at = y * w..(y + 1) * w;
+        for y in window.y..window.y + window.height {
+            let c = || cols.clone();
+            filter_cols_row(&self.d2_rows, r, y, Some((&k.g, &mut *xx, s2)), None, c());
+            filter_cols_row(&self.d1_rows, r, y, Some((&k.g, &mut *gx, s1)), Some((&k.d1, &mut *xy, s2)), c());
+            filter_cols_row(&self.smooth_rows, r, y, Some((&k.d2, &mut *yy, s2)), Some((&k.d1, &mut *gy, s1)), c());
+            let at = y * w + cols.start..y * w + cols.end;
             fold_pixels(
-                [xx, xy, yy],
-                [gx, gy],
+                [&xx[c()], &xy[c()], &yy[c()]],
+                [&gx[c()], &gy[c()]],
                 &mut out.strength.data[at.clone()],
                 &mut out.normal_x.data[at.clone()],
                 &mut out.normal_y.data[at.clone()],
@@ -422,18 +444,20 @@ impl Work {
         }
     }
 
-    /// Ridge depth of the current Hessian weighted by the anisotropy term only: the thick
-    /// scale's measure.
-    fn weighted_depth(&self, beta: f32, out: &mut Plane<f32>) {
+    /// Ridge depth of the current Hessian weighted by the anisotropy term only, in `window`:
+    /// the thick scale's measure.
+    fn weighted_depth(&self, beta: f32, out: &mut Plane<f32>, window: Roi) {
         let two_b2 = 2.0 * beta * beta;
-        let h = &self.hessian;
-        let n = out.data.len();
-        let (xxs, xys, yys) = (&h.xx.data[..n], &h.xy.data[..n], &h.yy.data[..n]);
-        for (i, o) in out.data.iter_mut().enumerate() {
-            let (l1, l2) = eigenvalues(xxs[i], xys[i], yys[i]);
-            let rb = l1 / l2;
-            let weighted = -l2 * exp(-(rb * rb / two_b2));
-            *o = if l2 < 0.0 { weighted } else { 0.0 };
+        let (h, w) = (&self.hessian, out.width);
+        for y in window.y..window.y + window.height {
+            let at = y * w + window.x..y * w + window.x + window.width;
+            let (xxs, xys, yys) = (&h.xx.data[at.clone()], &h.xy.data[at.clone()], &h.yy.data[at.clone()]);
+            for (i, o) in out.data[at].iter_mut().enumerate() {
+                let (l1, l2) = eigenvalues(xxs[i], xys[i], yys[i]);
+                let rb = l1 / l2;
+                let weighted = -l2 * exp(-(rb * rb / two_b2));
+                *o = if l2 < 0.0 { weighted } else { 0.0 };
+            }
         }
     }
 
@@ -577,7 +601,7 @@ impl HessianFilter {
     /// The Hessian of `input` (of the size given at start) at the `scale`-th of the scales.
     pub fn compute(&mut self, input: &Plane<f32>, scale: usize) -> &Hessian {
         let (k, sigma_px) = &self.kernels[scale];
-        self.work.hessian(input, k, *sigma_px);
+        self.work.hessian(input, k, *sigma_px, Roi::whole(input.width, input.height));
         &self.work.hessian
     }
 }
@@ -672,7 +696,7 @@ impl RidgeDetector {
     /// Scale-normalised Hessian of `input` at `sigma_px`: the reference that faster variants
     /// and the learned engine's features are checked against.
     pub fn hessian_at(&mut self, input: &Plane<f32>, sigma_px: f32) -> &Hessian {
-        self.work.hessian(input, &Kernels::new(sigma_px), sigma_px);
+        self.work.hessian(input, &Kernels::new(sigma_px), sigma_px, Roi::whole(input.width, input.height));
         &self.work.hessian
     }
 
@@ -683,23 +707,42 @@ impl RidgeDetector {
 
     /// Computes the ridge map of a log-attenuation plane.
     pub fn detect(&mut self, input: &Plane<f32>, out: &mut RidgeMap) {
+        self.detect_in(input, out, Roi::whole(input.width, input.height));
+    }
+
+    /// [`RidgeDetector::detect`] where only `inner` of the map is wanted (a part's region
+    /// inside its halo): each scale is filtered only where what `inner` reads of it lies, the
+    /// wire scales within the thick mask's dilation of it, the thick scale one pixel beyond
+    /// (the axis test's neighbours). Inside `inner` the map and the thick mask are `detect`'s,
+    /// bit for bit; outside it they are not to be read.
+    pub(crate) fn detect_in(&mut self, input: &Plane<f32>, out: &mut RidgeMap, inner: Roi) {
+        let (w, h) = (input.width, input.height);
+        let grown = |by: usize| {
+            let (x, y) = (inner.x.saturating_sub(by), inner.y.saturating_sub(by));
+            let (right, bottom) = ((inner.x + inner.width + by).min(w), (inner.y + inner.height + by).min(h));
+            Roi { x, y, width: right - x, height: bottom - y }
+        };
+        let radius = self.thick_dilation_px();
+        let (wire, thick) = (grown(radius), grown(radius + 1));
         out.clear();
         self.thin_raw.data.fill(0.0);
         for (k, &sigma) in self.wire_kernels.iter().zip(&self.params.wire_scales_px) {
             let weights = (self.params.beta, self.params.edge_tolerance);
-            self.work.fold_wire_scale(input, k, sigma, weights, out, &mut self.thin_raw);
+            self.work.fold_wire_scale(input, k, sigma, weights, out, &mut self.thin_raw, wire);
         }
-        self.work.hessian(input, &self.thick_kernels, self.params.thick_scale_px);
-        self.work.weighted_depth(self.params.beta, &mut self.response);
-        self.mark_thick_centres();
-        let radius = self.thick_dilation_px();
+        self.work.hessian(input, &self.thick_kernels, self.params.thick_scale_px, thick);
+        self.work.weighted_depth(self.params.beta, &mut self.response, thick);
+        self.mark_thick_centres(wire);
         dilate(&mut self.thick_mask, radius, &mut self.dilate_scratch);
         let min_cos = self.params.parallel_min_cos();
-        for (i, v) in out.strength.data.iter_mut().enumerate() {
-            if self.thick_mask.data[i] != 0 && *v > 0.0 {
-                let (tx, ty) = self.work.normal_at(i);
-                if (out.normal_x.data[i] * tx + out.normal_y.data[i] * ty).abs() > min_cos {
-                    *v = 0.0;
+        for y in inner.y..inner.y + inner.height {
+            for i in y * w + inner.x..y * w + inner.x + inner.width {
+                let v = &mut out.strength.data[i];
+                if self.thick_mask.data[i] != 0 && *v > 0.0 {
+                    let (tx, ty) = self.work.normal_at(i);
+                    if (out.normal_x.data[i] * tx + out.normal_y.data[i] * ty).abs() > min_cos {
+                        *v = 0.0;
+                    }
                 }
             }
         }
@@ -737,12 +780,14 @@ impl RidgeDetector {
     /// win at the tip; the thick scale keeps it, so the blob of a tip is no thick ridge.
     /// Comparing on the axis only matters: beside a thin wire the thick scale still answers
     /// while the small ones do not.
-    fn mark_thick_centres(&mut self) {
+    ///
+    /// Only within `window`, outside which the mask is left empty.
+    fn mark_thick_centres(&mut self, window: Roi) {
         let (w, h) = (self.thin_raw.width, self.thin_raw.height);
         let depth = &self.response.data;
         self.thick_mask.data.fill(0);
-        for y in 1..h.saturating_sub(1) {
-            for x in 1..w - 1 {
+        for y in window.y.max(1)..(window.y + window.height).min(h.saturating_sub(1)) {
+            for x in window.x.max(1)..(window.x + window.width).min(w - 1) {
                 let i = y * w + x;
                 let t = depth[i];
                 if t <= self.params.thick_min_depth || t <= self.thin_raw.data[i] {
@@ -834,9 +879,11 @@ mod tests {
         let planes = || [Plane::new(w, h), Plane::new(w, h), Plane::new(w, h)];
         let (mut base, mut fast) = (planes(), planes());
         let mut padded = vec![0.0; w + 2 * k.radius];
-        filter_rows_body(&input, &k, &mut padded, base.each_mut());
+        // Rows and columns short of the plane's own, as a window of it asks.
+        let (rows, cols) = (2..h - 1, 3..w - 2);
+        filter_rows_body(&input, &k, &mut padded, base.each_mut(), rows.clone(), cols.clone());
         // SAFETY: the CPU has AVX2, checked above.
-        unsafe { filter_rows_avx2(&input, &k, &mut padded, fast.each_mut()) };
+        unsafe { filter_rows_avx2(&input, &k, &mut padded, fast.each_mut(), rows, cols.clone()) };
         for (b, f) in base.iter().zip(&fast) {
             assert_eq!(bits(b), bits(f), "row pass");
         }
@@ -844,10 +891,12 @@ mod tests {
         for y in 0..h {
             let rows = || (vec![0.0f32; w], vec![0.0f32; w]);
             let ((mut s0, mut a0), (mut s1, mut a1)) = (rows(), rows());
-            filter_cols_row_body(&input, k.radius, y, Some((&k.d2, &mut s0, 2.25)), Some((&k.d1, &mut a0, 1.5)));
+            let (sym, anti) = (Some((&k.d2[..], &mut s0[..], 2.25)), Some((&k.d1[..], &mut a0[..], 1.5)));
+            filter_cols_row_body(&input, k.radius, y, sym, anti, cols.clone());
             // SAFETY: as above.
             unsafe {
-                filter_cols_row_avx2(&input, k.radius, y, Some((&k.d2, &mut s1, 2.25)), Some((&k.d1, &mut a1, 1.5)))
+                let (sym, anti) = (Some((&k.d2[..], &mut s1[..], 2.25)), Some((&k.d1[..], &mut a1[..], 1.5)));
+                filter_cols_row_avx2(&input, k.radius, y, sym, anti, cols.clone())
             };
             assert_eq!((s0, a0), (s1, a1), "column pass, row {y}");
         }
@@ -1008,6 +1057,89 @@ mod tests {
             assert_eq!(map.strength.at(x, 48), 0.0, "catheter column {x} not suppressed");
         }
         assert!(map.strength.at(70, 48) > 0.05, "wire lost: {}", map.strength.at(70, 48));
+    }
+
+    /// A window of the map, each scale filtered only where the window reads it, is the whole
+    /// map's there bit for bit: windows at the corners, the borders and inside, and windows
+    /// whose edge lies a thick mask's dilation from a tube's axis (the mask's reach into them),
+    /// over two tubes, a wire crossing them at a slant, a blob and noise.
+    #[test]
+    fn a_window_of_the_map_is_the_whole_map_s_bit_for_bit() {
+        let (w, h) = (83, 71);
+        let img = plane_from(w, h, |x, y| {
+            let tube = |d: f32, r: f32| if d.abs() < r { 2.0 * (r * r - d * d).sqrt() } else { 0.0 };
+            let noise = ((x * 12.9898 + y * 78.233).sin() * 43758.547).fract() * 0.02;
+            0.1 * tube(x - 30.0, 3.5)
+                + 0.1 * tube(y - 40.0, 3.5)
+                + 0.25 * tube((x - 0.6 * y - 20.0) * 0.857, 0.8)
+                + 0.3 * (-((x - 60.0).powi(2) + (y - 55.0).powi(2)) / 8.0).exp()
+                + noise
+        });
+        let mut det = RidgeDetector::new(w, h, RidgeParams::default());
+        let mut whole = RidgeMap::new(w, h);
+        det.detect(&img, &mut whole);
+        let whole_mask = det.thick_mask().clone();
+        let reach = RidgeParams::default().thick_dilation_px();
+        let windows = [
+            Roi { x: 0, y: 0, width: 20, height: 15 },
+            Roi { x: 25, y: 10, width: 30, height: 40 },
+            Roi { x: 70, y: 60, width: 13, height: 11 },
+            Roi { x: 0, y: 33, width: 83, height: 1 },
+            // The axes at x = 30 and y = 40 lie `reach` beyond these windows' edges.
+            Roi { x: 30 + reach, y: 10, width: 10, height: 10 },
+            Roi { x: 12, y: 10, width: 30 - reach - 12 + 1, height: 10 },
+            Roi { x: 50, y: 40 + reach, width: 10, height: 8 },
+            Roi { x: 50, y: 20, width: 10, height: 40 - reach - 20 + 1 },
+            Roi::whole(w, h),
+        ];
+        for inner in windows {
+            for y in inner.y..inner.y + inner.height {
+                for x in inner.x..inner.x + inner.width {
+                    assert!(x < w && y < h, "{inner:?} reaches beyond the image");
+                }
+            }
+        }
+        // Every plane of the detector holds another image's values where the window does not
+        // compute its own.
+        let other = plane_from(w, h, |x, y| 1e4 * ((x * 0.7).sin() + (y * 0.45).cos()));
+        let mut map = RidgeMap::new(w, h);
+        for inner in windows {
+            det.detect(&other, &mut map);
+            det.detect_in(&img, &mut map, inner);
+            for y in inner.y..inner.y + inner.height {
+                for i in y * w + inner.x..y * w + inner.x + inner.width {
+                    let same = |a: &Plane<f32>, b: &Plane<f32>| a.data[i].to_bits() == b.data[i].to_bits();
+                    assert!(same(&map.strength, &whole.strength), "{inner:?}: strength at {i}");
+                    assert!(same(&map.normal_x, &whole.normal_x) && same(&map.normal_y, &whole.normal_y));
+                    assert_eq!(det.thick_mask().data[i], whole_mask.data[i], "{inner:?}: thick mask at {i}");
+                }
+            }
+        }
+        // The Hessian alone, at a wire scale and the thick one: the window's row pass reaches
+        // as far as its column pass reads.
+        for sigma in [1.0, 3.5] {
+            let k = Kernels::new(sigma);
+            let reference = det.hessian_at(&img, sigma).clone();
+            for inner in windows {
+                det.work.hessian(&other, &k, sigma, Roi::whole(w, h));
+                det.work.hessian(&img, &k, sigma, inner);
+                let got = &det.work.hessian;
+                for y in inner.y..inner.y + inner.height {
+                    for i in y * w + inner.x..y * w + inner.x + inner.width {
+                        let bits = |p: &Plane<f32>| p.data[i].to_bits();
+                        let (a, b) = (&reference, got);
+                        assert_eq!(
+                            (bits(&a.xx), bits(&a.xy), bits(&a.yy)),
+                            (bits(&b.xx), bits(&b.xy), bits(&b.yy)),
+                            "σ {sigma}, {inner:?}: Hessian at {i}"
+                        );
+                    }
+                }
+            }
+        }
+        let masked = |x: usize, y: usize| whole_mask.data[y * w + x] == 1;
+        assert!(masked(30 + reach, 15) && masked(30 - reach, 15), "the tube's mask reaches the windows");
+        assert!(masked(55, 40 + reach) && masked(55, 40 - reach));
     }
 
     /// The step across a ridge is the normal's direction rounded to the nearest of the four

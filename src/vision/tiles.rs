@@ -333,7 +333,8 @@ impl TiledRidge {
                 left: crop.x == 0,
                 right: crop.x + crop.width == w,
             });
-            self.detector.detect(&self.input, &mut self.map);
+            let inner = Roi { x: region.x - crop.x, y: region.y - crop.y, ..region };
+            self.detector.detect_in(&self.input, &mut self.map, inner);
             let thick = self.detector.thick_mask();
             for y in region.y..region.y + region.height {
                 let from = (y - crop.y) * crop.width + (region.x - crop.x);
