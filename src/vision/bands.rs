@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
+use super::features::Roi;
 use super::ridge::{ImageSides, RidgeDetector, RidgeMap, RidgeParams};
 use super::Plane;
 use crate::pipeline::realtime::{place, ThreadPlacement};
@@ -46,8 +47,15 @@ impl Band {
         self.input.data.copy_from_slice(&frame.data[self.input_rows.start * w..self.input_rows.end * w]);
     }
 
+    /// The band's own rows of the ridge map: the halo is only read.
     fn detect(&mut self) {
-        self.detector.detect(&self.input, &mut self.map);
+        let own = Roi {
+            x: 0,
+            y: self.output_rows.start - self.input_rows.start,
+            width: self.input.width,
+            height: self.output_rows.len(),
+        };
+        self.detector.detect_in(&self.input, &mut self.map, own);
     }
 
     /// Copies the band's own rows of its output into the frame's.
