@@ -43,6 +43,13 @@ impl Roi {
     pub fn whole(width: usize, height: usize) -> Self {
         Roi { x: 0, y: 0, width, height }
     }
+
+    /// This rectangle with `by` pixels more on every side, within a `width` × `height` frame.
+    pub(crate) fn grown(self, by: usize, (width, height): (usize, usize)) -> Self {
+        let (x, y) = (self.x.saturating_sub(by), self.y.saturating_sub(by));
+        let (right, bottom) = ((self.x + self.width + by).min(width), (self.y + self.height + by).min(height));
+        Roi { x, y, width: right - x, height: bottom - y }
+    }
 }
 
 /// Computes the features of regions of one size in frames of one size; every buffer is made

@@ -717,13 +717,8 @@ impl RidgeDetector {
     /// bit for bit; outside it they are not to be read.
     pub(crate) fn detect_in(&mut self, input: &Plane<f32>, out: &mut RidgeMap, inner: Roi) {
         let (w, h) = (input.width, input.height);
-        let grown = |by: usize| {
-            let (x, y) = (inner.x.saturating_sub(by), inner.y.saturating_sub(by));
-            let (right, bottom) = ((inner.x + inner.width + by).min(w), (inner.y + inner.height + by).min(h));
-            Roi { x, y, width: right - x, height: bottom - y }
-        };
         let radius = self.thick_dilation_px();
-        let (wire, thick) = (grown(radius), grown(radius + 1));
+        let (wire, thick) = (inner.grown(radius, (w, h)), inner.grown(radius + 1, (w, h)));
         out.clear();
         self.thin_raw.data.fill(0.0);
         for (k, &sigma) in self.wire_kernels.iter().zip(&self.params.wire_scales_px) {

@@ -136,7 +136,7 @@ impl TiledRidge {
         // A square as large as the frame is the whole frame, which needs no crop.
         let square = roi::search_tile(0, width, height, roi.side_px);
         let square_crop =
-            if square == Roi::whole(width, height) { 0 } else { area(crop_of(square, (width, height), halo_px)) };
+            if square == Roi::whole(width, height) { 0 } else { area(square.grown(halo_px, (width, height))) };
         let crop_capacity_px = (tile_crop.0 * tile_crop.1).max(square_crop).max(width * height / 4);
         // As wide as the frame, so that a crop of any shape with that many pixels fits.
         let rows = crop_capacity_px.div_ceil(width).min(height);
@@ -223,7 +223,7 @@ impl TiledRidge {
             self.next.push(square);
         }
         let (frame_px, halo_px) = (self.frame_px, self.halo_px);
-        let pixels: usize = self.next.iter().map(|&r| area(crop_of(r, frame_px, halo_px))).sum();
+        let pixels: usize = self.next.iter().map(|&r| area(r.grown(halo_px, frame_px))).sum();
         let whole = Roi::whole(w, h);
         // Too many tiles for `cover`, or crops as costly as the frame.
         if (tracked && !tiled) || pixels >= w * h || self.next == [whole] {
@@ -243,7 +243,7 @@ impl TiledRidge {
     /// crop of their bounding box has no more pixels than theirs and fits the detector.
     fn merge(&mut self) {
         let (frame_px, halo_px) = (self.frame_px, self.halo_px);
-        let cost = |r: Roi| area(crop_of(r, frame_px, halo_px));
+        let cost = |r: Roi| area(r.grown(halo_px, frame_px));
         let mut group: Option<Roi> = None;
         for &tile in &self.tiles {
             group = Some(match group {
@@ -318,7 +318,7 @@ impl TiledRidge {
         let (w, h) = self.frame_px;
         for k in 0..self.regions.len() {
             let region = self.regions[k];
-            let crop = crop_of(region, self.frame_px, self.halo_px);
+            let crop = region.grown(self.halo_px, self.frame_px);
             debug_assert!(crop.width * crop.height <= self.crop_capacity_px, "{region:?} is no tiles' region");
             self.input.reshape(crop.width, crop.height);
             self.map.reshape(crop.width, crop.height);
@@ -377,15 +377,6 @@ impl TiledRidge {
         self.cut_at = roi::cut_end(line, &self.regions, w, h, roi::CUT_TOLERANCE_PX);
         self.missed = line.is_empty();
     }
-}
-
-/// The crop of a `frame_px` frame that `region` is computed on: the region with `halo_px` on
-/// every side, within the frame.
-fn crop_of(region: Roi, (w, h): (usize, usize), halo_px: usize) -> Roi {
-    let (x, y) = (region.x.saturating_sub(halo_px), region.y.saturating_sub(halo_px));
-    let right = (region.x + region.width + halo_px).min(w);
-    let bottom = (region.y + region.height + halo_px).min(h);
-    Roi { x, y, width: right - x, height: bottom - y }
 }
 
 /// How far (px) beyond a followed wire's tip the tiles reach with the search on squares: the
