@@ -489,6 +489,24 @@ impl Learned {
 /// ([`Search::Auto`]).
 const WHOLE_RIDGE_DECAY: u64 = 64;
 
+/// The least the whole frame's ridge time shrinks to, as a share of what the tiles' recent
+/// pace per pixel says it costs: a whole frame that cannot fit is never tried again only to be
+/// found late (at 1024² on one core, it was every few seconds, its miss sent 40-60 ms late).
+/// The share leaves room for the tiles' crops costing more per pixel than the whole frame.
+const WHOLE_RIDGE_FLOOR: f64 = 0.8;
+
+/// [`WHOLE_RIDGE_FLOOR`] of what the whole frame's `frame_px` pixels cost at the tiles' pace
+/// (`tile_ns_per_px`).
+fn whole_ridge_floor_us(tile_ns_per_px: f64, frame_px: usize) -> u64 {
+    (WHOLE_RIDGE_FLOOR * tile_ns_per_px * frame_px as f64 / 1000.0) as u64
+}
+
+/// The whole frame's ridge estimate `us` after a frame it did not fit: 1/[`WHOLE_RIDGE_DECAY`]
+/// less, but not below `floor_us` ([`whole_ridge_floor_us`]), and never more than it was.
+fn shrink_whole_ridge_us(us: u64, floor_us: Option<u64>) -> u64 {
+    (us - us / WHOLE_RIDGE_DECAY).max(floor_us.unwrap_or(0).min(us))
+}
+
 /// How near (px) the frame's border or the field's edge a tracked wire's proximal end must lie
 /// for the classical ridge stage to follow it on tiles ([`TiledRidge::plan`]): the field's
 /// margin already keeps ridges a few pixels off its edge.
@@ -585,6 +603,10 @@ pub struct Pipeline {
     /// How long (µs) the classical ridge stage last took on the whole frame, kept even when
     /// that frame was abandoned: whether the next one can make its deadline ([`Search::Auto`]).
     whole_ridge_us: Option<u64>,
+    /// The best recent pace (ns per pixel of their crops) of the classical ridge stage on
+    /// tiles on the CPU (down at once, up by 1/32 of the difference): what the whole frame's
+    /// estimate may shrink to ([`WHOLE_RIDGE_FLOOR`]).
+    tile_ridge_ns_per_px: Option<f64>,
 }
 
 impl Pipeline {
@@ -652,6 +674,7 @@ impl Pipeline {
             thick_from_gpu: false,
             stage_cost_us: [0; STAGES.len() - 1],
             whole_ridge_us: None,
+            tile_ridge_ns_per_px: None,
         })
     }
 
@@ -740,13 +763,20 @@ impl Pipeline {
                 let anchored = tracked && prior.first().is_some_and(|&p| self.field.near_edge(p, ANCHOR_PX));
                 let started = Micros::now();
                 // The whole frame's ridge stage, plus every stage at its best pace as a margin
-                // (normalise has run, and the ridge stage's best is the tiles').
-                let whole_us = self.whole_ridge_us.map(|ridge| ridge + self.stage_cost_us.iter().sum::<u64>());
-                let affordable = deadline.zip(whole_us).is_none_or(|(d, cost)| started.0 + cost <= d.0);
+                // (normalise has run, and the ridge stage's best is the tiles'). With a deadline
+                // and nothing measured yet, a square: its time gives the tiles' pace.
+                let floor_us = self.tile_ridge_ns_per_px.map(|ns| whole_ridge_floor_us(ns, self.width * self.height));
+                let whole_us =
+                    self.whole_ridge_us.or(floor_us).map(|ridge| ridge + self.stage_cost_us.iter().sum::<u64>());
+                let affordable = match (deadline, whole_us) {
+                    (None, _) => true,
+                    (Some(d), Some(cost)) => started.0 + cost <= d.0,
+                    (Some(_), None) => false,
+                };
                 if !affordable {
                     // Measured once, perhaps on a busy core: it shrinks, so that a whole frame is
-                    // tried again now and then (at 1024² on this machine, every few seconds).
-                    self.whole_ridge_us = self.whole_ridge_us.map(|us| us - us / WHOLE_RIDGE_DECAY);
+                    // tried again now and then, but no further than the tiles' pace says it costs.
+                    self.whole_ridge_us = self.whole_ridge_us.map(|us| shrink_whole_ridge_us(us, floor_us));
                 }
                 self.tiled = self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored, affordable));
                 self.thick_from_gpu = self.ridge_on_gpu(frame);
@@ -758,9 +788,25 @@ impl Pipeline {
                     _ if self.thick_from_gpu => {}
                     _ => self.ridge.detect(&self.attenuation, &mut self.ridge_map),
                 }
-                if self.tiles.is_some() && !self.tiled {
-                    self.whole_ridge_us = Some(Micros::now().0.saturating_sub(started.0));
-                    clock.unusual_stage();
+                let took_us = Micros::now().0.saturating_sub(started.0);
+                match &self.tiles {
+                    // The GPU filtered the whole frame, whatever the regions.
+                    Some(_) if self.thick_from_gpu => {
+                        self.whole_ridge_us = Some(took_us);
+                        if !self.tiled {
+                            clock.unusual_stage();
+                        }
+                    }
+                    Some(tiles) if self.tiled => {
+                        let ns = took_us as f64 * 1000.0 / tiles.filtered_px().max(1) as f64;
+                        let best = self.tile_ridge_ns_per_px.get_or_insert(ns);
+                        *best = if ns < *best { ns } else { *best + (ns - *best) / 32.0 };
+                    }
+                    Some(_) => {
+                        self.whole_ridge_us = Some(took_us);
+                        clock.unusual_stage();
+                    }
+                    None => {}
                 }
             }
             Some(learned) => {
@@ -986,6 +1032,27 @@ mod tests {
         assert!(pipeline.process_by(&frame(&mut synth, 2), Some(later)).is_ok());
         assert_eq!(pipeline.regions(), whole, "time enough for the whole frame");
         assert_ne!(pipeline.whole_ridge_us, shrunk, "measured again");
+
+        // With a deadline and nothing measured, a square, whose pace then says what the whole
+        // frame costs: time enough for it.
+        let mut pipeline = Pipeline::new(512, 512, &PipelineConfig::default()).expect("classical pipeline");
+        assert!(pipeline.process_by(&frame(&mut synth, 3), Some(later)).is_ok());
+        assert!(matches!(pipeline.regions(), [r] if r.width == 256), "one square: {:?}", pipeline.regions());
+        assert_eq!(pipeline.whole_ridge_us, None);
+        assert!(pipeline.process_by(&frame(&mut synth, 4), Some(later)).is_ok());
+        assert_eq!(pipeline.regions(), whole, "the whole frame, estimated from the square");
+    }
+
+    #[test]
+    fn the_whole_frame_s_estimate_shrinks_no_further_than_the_tiles_pace_says() {
+        // 1.25 ns a pixel over 800 000 px: 1000 µs, of which the floor is 800.
+        let floor = Some(whole_ridge_floor_us(1.25, 800_000));
+        assert_eq!(floor, Some(800));
+        assert_eq!(shrink_whole_ridge_us(6400, None), 6300, "no pace yet: 1/64 less");
+        assert_eq!(shrink_whole_ridge_us(6400, floor), 6300);
+        assert_eq!(shrink_whole_ridge_us(810, floor), 800, "stops at the floor");
+        assert_eq!(shrink_whole_ridge_us(800, floor), 800, "and stays there");
+        assert_eq!(shrink_whole_ridge_us(500, floor), 500, "a faster measurement is not raised");
     }
 
     /// Once the wire is tracked from the field's edge, the classical ridge stage filters tiles

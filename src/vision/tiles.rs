@@ -97,7 +97,8 @@ enum Sample {
 #[serde(rename_all = "lowercase")]
 pub enum Search {
     /// The whole frame where it can make the frame's deadline, one square a frame where it
-    /// cannot (a whole frame that cannot is abandoned every time, and no wire is ever found).
+    /// cannot or nothing is known yet of what it costs (a whole frame that cannot is abandoned
+    /// every time, and no wire is ever found).
     #[default]
     Auto,
     /// The whole frame at once: a wire is found in the first frame it shows in, and such a
@@ -307,6 +308,11 @@ impl TiledRidge {
     /// The tiles and square of the last [`TiledRidge::plan`], or the whole frame.
     pub fn regions(&self) -> &[Roi] {
         &self.regions
+    }
+
+    /// Pixels the last [`TiledRidge::plan`]'s regions filter: their crops, halo included.
+    pub fn filtered_px(&self) -> usize {
+        self.regions.iter().map(|&r| area(r.grown(self.halo_px, self.frame_px))).sum()
     }
 
     /// The ridge map of `input` in this frame's regions into `out`, empty outside them (zero
