@@ -583,6 +583,9 @@ pub struct Pipeline {
     /// This frame's ridge map holds only the tiles' regions (from the CPU tiles, or the GPU's
     /// whole-frame map cut to them).
     tiled: bool,
+    /// The ridge map is as the CPU tiles left it (the field of view may have zeroed some of its
+    /// strength), so they need clear only their last regions of it.
+    map_from_tiles: bool,
     learned: Option<Learned>,
     ridge_map: RidgeMap,
     hysteresis: Hysteresis,
@@ -654,6 +657,7 @@ impl Pipeline {
                 _ => None,
             },
             tiled: false,
+            map_from_tiles: false,
             learned,
             ridge_map: RidgeMap::new(width, height),
             hysteresis: Hysteresis::new(n, threshold),
@@ -784,11 +788,14 @@ impl Pipeline {
                     Some(tiles) if self.tiled && self.thick_from_gpu => {
                         tiles.keep_tiles_only(&mut self.ridge_map, &mut self.gpu_thick_mask);
                     }
-                    Some(tiles) if self.tiled => tiles.detect(&self.attenuation, &mut self.ridge_map),
+                    Some(tiles) if self.tiled => {
+                        tiles.detect(&self.attenuation, &mut self.ridge_map, self.map_from_tiles);
+                    }
                     _ if self.thick_from_gpu => {}
                     _ => self.ridge.detect(&self.attenuation, &mut self.ridge_map),
                 }
                 let took_us = Micros::now().0.saturating_sub(started.0);
+                self.map_from_tiles = self.tiled && !self.thick_from_gpu;
                 match &self.tiles {
                     // The GPU filtered the whole frame, whatever the regions.
                     Some(_) if self.thick_from_gpu => {
@@ -904,6 +911,8 @@ impl Pipeline {
             None => ridge.load_frame(frame, self.normaliser.table(frame.maxval)),
             Some(_) => ridge.load_attenuation(&self.attenuation),
         };
+        // Whether or not it succeeds, the GPU may have written the map.
+        self.map_from_tiles = false;
         match loaded.and_then(|()| ridge.detect(&mut self.ridge_map, &mut self.gpu_thick_mask)) {
             Ok(()) => true,
             Err(e) => self.gpu_failed(&e),
