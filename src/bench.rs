@@ -96,6 +96,8 @@ pub struct BenchOptions {
     /// Budget per frame in the camera-paced passes (the sustained pass is offline and has
     /// none); `None` measures latency without abandoning any frame.
     pub deadline: Option<Duration>,
+    /// The processing thread spins between frames ([`RunOptions::spin_wait`]).
+    pub spin_wait: bool,
 }
 
 /// Capture-to-sink latency of the centerline messages of one pass (µs).
@@ -255,7 +257,7 @@ fn run_pass(
     let sink = EncodingSink { buf: [0; MAX_MESSAGE_LEN], heard: Arc::clone(&heard), frames_total };
     let pacing = if fps.is_some() { Pacing::Camera } else { Pacing::Fast };
     let deadline = if fps.is_some() { options.deadline } else { None };
-    let run_options = RunOptions { pacing, deadline, ..RunOptions::default() };
+    let run_options = RunOptions { pacing, deadline, spin_wait: options.spin_wait, ..RunOptions::default() };
     let before_kib = proc_status_kib("VmRSS")?;
     let done = AtomicBool::new(false);
     let (summary, (warm_min_kib, warm_max_kib)) = std::thread::scope(|scope| {

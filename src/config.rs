@@ -73,6 +73,9 @@ pub struct ServiceConfig {
     /// One more thread for the ridge stage per entry, on a band of the frame each, pinned as
     /// it says, at the processing thread's priority (which waits for them).
     pub ridge_workers: Vec<ThreadPlacement>,
+    /// The processing thread spins between frames instead of sleeping
+    /// ([`RunOptions::spin_wait`](crate::pipeline::runner::RunOptions::spin_wait)).
+    pub spin_wait: bool,
     /// When the service stops feeding the systemd watchdog.
     pub watchdog: WatchdogConfig,
     /// Optional GPIO lines.
@@ -518,6 +521,7 @@ struct RawRealtime {
     fifo_priority: Option<Spanned<u8>>,
     #[serde(default)]
     ridge_cpus: Vec<usize>,
+    spin_wait: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -582,7 +586,7 @@ impl RawConfig {
         );
         let pipeline = self.pipeline.validate(fast)?;
         let sinks = validate_sinks(self.sinks)?;
-        let (capture_thread, processing_thread, ridge_workers) = self.realtime.validate()?;
+        let (capture_thread, processing_thread, ridge_workers, spin_wait) = self.realtime.validate()?;
         let capture_stall_ms = self.watchdog.capture_stall_ms;
         if *capture_stall_ms.get_ref() == 0 {
             return Err(bad("watchdog.capture_stall_ms", capture_stall_ms.span(), "must be at least 1 ms"));
@@ -609,6 +613,7 @@ impl RawConfig {
             capture_thread,
             processing_thread,
             ridge_workers,
+            spin_wait,
             watchdog,
             gpio,
         })
@@ -814,7 +819,7 @@ fn validate_sinks(sinks: Spanned<RawSinks>) -> Result<SinkConfig, Bad> {
 }
 
 impl RawRealtime {
-    fn validate(self) -> Result<(ThreadPlacement, ThreadPlacement, Vec<ThreadPlacement>), Bad> {
+    fn validate(self) -> Result<(ThreadPlacement, ThreadPlacement, Vec<ThreadPlacement>, bool), Bad> {
         let priority = match self.fifo_priority {
             Some(p) if !(1..=MAX_FIFO_PRIORITY).contains(p.get_ref()) => {
                 return Err(bad(
@@ -825,10 +830,22 @@ impl RawRealtime {
             }
             other => other.map(Spanned::into_inner),
         };
+        let spin_wait = match self.spin_wait {
+            Some(spin) if *spin.get_ref() && priority.is_some() => {
+                return Err(bad(
+                    "realtime.spin_wait",
+                    spin.span(),
+                    "a thread spinning under SCHED_FIFO (realtime.fifo_priority) starves every other task on \
+                     its CPU; set one of them",
+                ));
+            }
+            spin => spin.is_some_and(|s| s.into_inner()),
+        };
         Ok((
             ThreadPlacement { cpu: self.capture_cpu, fifo_priority: priority.map(|p| p + 1) },
             ThreadPlacement { cpu: self.processing_cpu, fifo_priority: priority },
             self.ridge_cpus.iter().map(|&cpu| ThreadPlacement { cpu: Some(cpu), fifo_priority: priority }).collect(),
+            spin_wait,
         ))
     }
 }
@@ -987,7 +1004,8 @@ impl ServiceConfig {
             )
         };
         lines.push(format!("capture    {}", thread(&self.capture_thread)));
-        lines.push(format!("processing {}", thread(&self.processing_thread)));
+        let waits = if self.spin_wait { ", spinning between frames" } else { "" };
+        lines.push(format!("processing {}{waits}", thread(&self.processing_thread)));
         for worker in &self.ridge_workers {
             lines.push(format!("ridge band {}", thread(worker)));
         }
@@ -1117,6 +1135,15 @@ mod tests {
     }
 
     #[test]
+    fn the_processing_thread_spins_when_asked_and_not_under_sched_fifo() {
+        let parsed = |extra: &str| parse(&format!("{MINIMAL}\n[realtime]\n{extra}"), Path::new("box.toml"));
+        assert!(parsed("spin_wait = true\n").expect("valid").spin_wait);
+        assert!(!parsed("spin_wait = false\nfifo_priority = 40\n").expect("valid").spin_wait);
+        assert!(!parse(MINIMAL, Path::new("box.toml")).expect("valid").spin_wait, "off by default");
+        assert!(parsed("spin_wait = true\nfifo_priority = 40\n").is_err());
+    }
+
+    #[test]
     fn an_unknown_key_is_named_with_its_line() {
         let text = MINIMAL.replace("fps = 15.0\n", "fps = 15.0\nframerate = 30\n");
         let (key, line, message) = error(&text);
@@ -1147,6 +1174,7 @@ mod tests {
             (MINIMAL.replace("size = 128", "size = 8"), "source.synthetic.size", 5),
             (MINIMAL.replace("fps = 15.0", "fps = nan"), "source.synthetic.fps", 7),
             (format!("{MINIMAL}\n[realtime]\nfifo_priority = 99\n"), "realtime.fifo_priority", 13),
+            (format!("{MINIMAL}\n[realtime]\nfifo_priority = 40\nspin_wait = true\n"), "realtime.spin_wait", 14),
             (format!("{MINIMAL}\n[watchdog]\ncapture_stall_ms = 0\n"), "watchdog.capture_stall_ms", 13),
             (format!("{V4L2}\n[watchdog]\ncapture_stall_ms = 2499\n"), "watchdog.capture_stall_ms", 13),
         ];
