@@ -5,7 +5,7 @@ output of `wiretrace bench` goes to standard error.
 
     cargo build --release
     python3 -m venv /tmp/peer && /tmp/peer/bin/pip install -r benches/peers/requirements.txt
-    /tmp/peer/bin/python benches/peers/timing.py --seq SEQ_DIR [--repeat N] [--overload] [--engine E] [--json FILE]
+    /tmp/peer/bin/python benches/peers/timing.py --seq SEQ_DIR [--repeat N] [--overload] [--engine E] [--spin-wait] [--json FILE]
 
 wiretrace: `wiretrace bench --seq SEQ_DIR --engine E` (classical by default, the path the peers
 are written like; or learned), its paced pass: a camera at half the rate the pipeline
@@ -138,12 +138,12 @@ def quantile_ms(seconds, q):
     return float(np.percentile(seconds, q, method="higher")) * 1e3
 
 
-def run_wiretrace(binary, seq, repeat, overload, ridge_threads, engine, extra=()):
+def run_wiretrace(binary, seq, repeat, overload, ridge_threads, engine, spin_wait, extra=()):
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "bench.json"
         cmd = [str(binary), "bench", "--seq", str(seq), "--repeat", str(repeat), "--json", str(out),
                "--ridge-threads", str(ridge_threads), "--engine", engine, "--manifest", str(MANIFEST)]
-        cmd += (["--overload"] if overload else []) + list(extra)
+        cmd += (["--overload"] if overload else []) + (["--spin-wait"] if spin_wait else []) + list(extra)
         subprocess.run(cmd, check=True, stdout=sys.stderr)
         return json.loads(out.read_text())
 
@@ -155,6 +155,8 @@ def main():
     ap.add_argument("--overload", action="store_true", help="pass --overload to wiretrace bench")
     ap.add_argument("--ridge-threads", type=int, default=1,
                     help="wiretrace's ridge stage on this many threads (the peers stay as they are)")
+    ap.add_argument("--spin-wait", action="store_true",
+                    help="wiretrace's processing thread spins between frames (the peers stay as they are)")
     ap.add_argument("--wiretrace", type=pathlib.Path, default=WIRETRACE, help="the wiretrace binary")
     ap.add_argument("--engine", choices=["classical", "learned"], default="classical",
                     help="what finds the wire in wiretrace: the classical path, like the peers, or the learned engine")
@@ -170,12 +172,13 @@ def main():
         sys.exit("--repeat must be at least 1")
 
     load_before = os.getloadavg()[0]
-    bench = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine)
+    wiretrace = lambda *extra: run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine,
+                                             a.spin_wait, extra)
+    bench = wiretrace()
     squares, whole = None, None
     if a.engine == "classical":
-        squares = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine,
-                                ["--ridge-search", "squares"])
-        whole = run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine, ["--whole-frame"])
+        squares = wiretrace("--ridge-search", "squares")
+        whole = wiretrace("--whole-frame")
     peer_s = time_peer(frames, a.repeat)
     peer_s["opencv"] = time_opencv_peer(frames, a.repeat)
     load_after = os.getloadavg()[0]
@@ -183,6 +186,7 @@ def main():
     paced = bench["paced"]["latency_us"]
     wt = {"median": paced["p50"] / 1e3, "p99": paced["p99"] / 1e3}
     threads = "" if a.ridge_threads == 1 else f", ridge stage on {a.ridge_threads} threads"
+    threads += ", spinning" if a.spin_wait else ""
     rows = [{"what": f"wiretrace ({a.engine}), capture to sink (paced{threads})", **wt, "frames": paced["count"]}]
     for flag, other in [("--ridge-search squares", squares), ("--whole-frame", whole)]:
         if other is not None:

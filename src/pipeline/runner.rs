@@ -50,7 +50,7 @@ pub struct RunOptions {
     pub processing_thread: ThreadPlacement,
     /// The processing loop spins between frames instead of sleeping: a core that never idles
     /// takes the next frame without waking up, which on this machine cut the paced p99 at 512²
-    /// by a quarter (README). It costs that core whole; not for SCHED_FIFO, under which it
+    /// by 2-4 ms (README). It costs that core whole; not for SCHED_FIFO, under which it
     /// would starve everything else on the core (the configuration refuses both).
     pub spin_wait: bool,
     /// Told from inside the processing loop how the run goes (the service's systemd watchdog).
