@@ -52,6 +52,13 @@ impl<T: Copy + Default> Plane<T> {
     pub fn at(&self, x: usize, y: usize) -> T {
         self.data[y * self.width + x]
     }
+
+    /// Sets every value in `roi` to `value`.
+    pub(crate) fn fill_in(&mut self, roi: features::Roi, value: T) {
+        for y in roi.y..roi.y + roi.height {
+            self.data[y * self.width + roi.x..][..roi.width].fill(value);
+        }
+    }
 }
 
 /// Replaces `out` with the indices of the non-zero bytes of `data`, in order. A skeleton or

@@ -424,13 +424,9 @@ impl RidgeMap {
 
     /// No ridge in `roi`.
     pub(crate) fn clear_in(&mut self, roi: Roi) {
-        let w = self.strength.width;
-        for y in roi.y..roi.y + roi.height {
-            let row = y * w + roi.x..y * w + roi.x + roi.width;
-            self.strength.data[row.clone()].fill(0.0);
-            self.normal_x.data[row.clone()].fill(1.0);
-            self.normal_y.data[row].fill(0.0);
-        }
+        self.strength.fill_in(roi, 0.0);
+        self.normal_x.fill_in(roi, 1.0);
+        self.normal_y.fill_in(roi, 0.0);
     }
 
     /// Gives the map a new size within the one it was made with (see [`Plane::reshape`]).

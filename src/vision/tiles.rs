@@ -329,11 +329,7 @@ impl TiledRidge {
         } else {
             out.clear();
         }
-        for r in &self.written {
-            for y in r.y..r.y + r.height {
-                self.thick_mask.data[y * self.frame_px.0 + r.x..][..r.width].fill(0);
-            }
-        }
+        self.written.iter().for_each(|&r| self.thick_mask.fill_in(r, 0));
         self.written.clone_from(&self.regions);
         let (w, h) = self.frame_px;
         for k in 0..self.regions.len() {
@@ -372,11 +368,7 @@ impl TiledRidge {
     pub fn keep_tiles_only(&mut self, map: &mut RidgeMap, thick_mask: &mut Plane<u8>) {
         let inside = &mut self.inside;
         inside.data.fill(0);
-        for tile in &self.regions {
-            for y in tile.y..tile.y + tile.height {
-                inside.data[y * inside.width + tile.x..][..tile.width].fill(1);
-            }
-        }
+        self.regions.iter().for_each(|&tile| inside.fill_in(tile, 1));
         for (i, &keep) in inside.data.iter().enumerate() {
             if keep == 0 {
                 (map.strength.data[i], map.normal_x.data[i], map.normal_y.data[i]) = (0.0, 1.0, 0.0);
