@@ -395,10 +395,14 @@ impl Learned {
                 self.next.push(Roi::whole(w, h));
             }
         }
+        // Nothing but this engine writes `out`, and only inside its regions: clearing the last
+        // frame's regions clears all it holds (at 1024², 6 MB a frame less to write).
+        for &roi in &self.regions {
+            out.strength.fill_in(roi, 0.0);
+            self.depth.fill_in(roi, 0);
+        }
         std::mem::swap(&mut self.regions, &mut self.next);
         self.partial = searching;
-        out.strength.data.fill(0.0);
-        self.depth.data.fill(0);
         if let Some(gpu) = &mut self.gpu {
             if let Err(e) = gpu.load(attenuation) {
                 tracing::error!("GPU: {e}; the CPU runs every stage from now on");
@@ -1190,6 +1194,45 @@ mod tests {
         assert_eq!(dwelling, [(0, 0), (72, 0), (144, 0), (256, 0), (256, 0), (256, 0), (0, 256)]);
         let passing = searched(OneSpot { p: 0.45 }, 5);
         assert_eq!(passing, [(0, 0), (256, 0), (0, 256), (256, 256), (0, 0)]);
+    }
+
+    /// Answers one probability everywhere.
+    #[derive(Debug)]
+    struct Everywhere;
+
+    impl SegmentationEngine for Everywhere {
+        fn name(&self) -> &'static str {
+            "everywhere"
+        }
+
+        fn segment(&mut self, _: &[f32], _: usize, _: usize, probability: &mut [f32]) -> Result<(), EngineError> {
+            probability.fill(0.5);
+            Ok(())
+        }
+    }
+
+    /// The learned engine clears only its last regions: over regions that move, grow and
+    /// shrink (search squares, one tile, tiles along a long wire, the whole frame), the map
+    /// holds the engine's answer inside this frame's regions and nothing outside them.
+    #[test]
+    fn the_learned_map_holds_only_this_frame_s_regions() {
+        let config = LearnedConfig::new(Arc::new(engine::check(Path::new(MANIFEST)).expect("model")));
+        let mut learned = Learned::with_engine(512, 512, &config, Box::new(Everywhere));
+        let (attenuation, mut map) = (Plane::new(512, 512), RidgeMap::new(512, 512));
+        let short = [[400.0, 400.0], [420.0, 410.0]];
+        let long: Vec<[f32; 2]> = (0..100).map(|k| [10.0, 5.0 * k as f32]).collect();
+        let winding: Vec<[f32; 2]> = (0..2000).map(|k| [(k % 40) as f32 * 12.8, (k / 40) as f32 * 10.0]).collect();
+        let priors: [&[[f32; 2]]; 7] = [&[], &short, &long, &winding, &short, &[], &long];
+        for (frame, prior) in priors.into_iter().enumerate() {
+            learned.segment(&attenuation, prior, &mut map).expect("segment");
+            let regions = &learned.regions;
+            for (i, &p) in map.strength.data.iter().enumerate() {
+                let (x, y) = (i % 512, i / 512);
+                let inside =
+                    regions.iter().any(|r| (r.x..r.x + r.width).contains(&x) && (r.y..r.y + r.height).contains(&y));
+                assert_eq!(p, if inside { 0.5 } else { 0.0 }, "frame {frame}, ({x}, {y}), regions {regions:?}");
+            }
+        }
     }
 
     /// On hard seed 1 the wire enters at the top border as a stub the network half sees in
