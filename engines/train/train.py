@@ -359,6 +359,8 @@ def main():
                     help="share of windows taken from frames where the wire has just come into view")
     ap.add_argument("--shutter-share", type=float, default=0.2,
                     help="share of windows with shutters over part of them")
+    ap.add_argument("--width", type=int, default=8,
+                    help="channels of WireNet's full-resolution level (model.py); CPU time per tile grows as its square")
     ap.add_argument("--threads", type=int, default=2,
                     help="torch threads; 1 where another process competes for the cores (OpenMP spins)")
     args = ap.parse_args()
@@ -380,7 +382,7 @@ def main():
     data_s = time.time() - started
     print(f"data: {sum(len(v.att) for v in train.values())} training frames, {data_s:.0f} s", flush=True)
 
-    model = WireNet().to(device)
+    model = WireNet(args.width).to(device)
     max_lr = 3e-3
     opt = torch.optim.AdamW(model.parameters(), lr=max_lr, weight_decay=1e-4)
     budget_s = args.minutes * 60 if args.minutes else None
