@@ -215,7 +215,8 @@ pub struct PipelineSettings {
     /// Share of full scale below which the frame is behind the collimator's shutters
     /// ([`FieldParams::shutter_below`](crate::vision::field::FieldParams::shutter_below)).
     pub shutter_below: f32,
-    /// How the classical ridge stage looks beyond the tracked wire's tiles.
+    /// How the classical ridge stage looks beyond the tracked wire's tiles, and the learned
+    /// engine while no wire is tracked.
     pub ridge_search: Search,
 }
 

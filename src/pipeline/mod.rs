@@ -53,7 +53,8 @@ pub struct PipelineConfig {
     /// whole frame, and the squares of its search ([`TiledRidge`]); `None`: always the whole
     /// frame.
     pub ridge_tiles: Option<RoiParams>,
-    /// How the classical ridge stage looks beyond the tiles.
+    /// How the classical ridge stage looks beyond the tiles, and the learned engine while no
+    /// wire is tracked.
     pub ridge_search: Search,
     /// Mask from ridge strength.
     pub threshold: ThresholdParams,
@@ -144,7 +145,7 @@ impl LearnedConfig {
             },
             centerline: CenterlineParams {
                 min_length_px: 16.0,
-                entry_min_length_px: 6.0,
+                entry_min_length_px: 3.0,
                 entry_min_mean_depth: 0.4,
                 min_mean_over_noise: 0.0,
                 min_mean_depth: 0.4,
@@ -297,6 +298,8 @@ struct Learned {
     dwelt: usize,
     /// The probability at which a search square holds a candidate: the hysteresis' seed.
     candidate_p: f32,
+    /// How it looks for a wire while none is tracked: the whole frame, or one square a frame.
+    search: Search,
     /// The last centerline ended on an edge of its regions inside the frame.
     cut: bool,
     /// Nothing occludes a skeleton that came from the network (bridging's occlusion mask).
@@ -361,6 +364,7 @@ impl Learned {
             candidate: None,
             dwelt: 0,
             candidate_p: config.threshold.high,
+            search: Search::default(),
             cut: false,
             no_occlusion: Plane::new(width, height),
             gpu: None,
@@ -368,11 +372,18 @@ impl Learned {
     }
 
     /// Segments the regions chosen from `prior` into `out`: probability and normals inside
-    /// them, zero strength outside.
-    fn segment(&mut self, attenuation: &Plane<f32>, prior: &[[f32; 2]], out: &mut RidgeMap) -> Result<(), String> {
+    /// them, zero strength outside. With nothing tracked and `whole_search`, the region is the
+    /// whole frame, not a square of it.
+    fn segment(
+        &mut self,
+        attenuation: &Plane<f32>,
+        prior: &[[f32; 2]],
+        whole_search: bool,
+        out: &mut RidgeMap,
+    ) -> Result<(), String> {
         let (w, h) = (attenuation.width, attenuation.height);
         let side = self.roi.side_px;
-        let searching = prior.is_empty() && side < w && side < h;
+        let searching = prior.is_empty() && !whole_search && side < w && side < h;
         self.next.clear();
         if searching {
             let square = match self.candidate.take() {
@@ -487,6 +498,15 @@ impl Learned {
             self.candidate = strongest(strength, square).filter(|&(p, _)| p >= self.candidate_p).map(|(_, at)| at);
         }
     }
+}
+
+/// Folds a frame whose ridge stage (or learned engine) took `took_us` on regions of `px`
+/// pixels in all into the tiles' best recent pace `best_ns_per_px`: down at once, up by 1/32
+/// of the difference.
+fn note_tile_pace(best_ns_per_px: &mut Option<f64>, took_us: u64, px: usize) {
+    let ns = took_us as f64 * 1000.0 / px.max(1) as f64;
+    let best = best_ns_per_px.get_or_insert(ns);
+    *best = if ns < *best { ns } else { *best + (ns - *best) / 32.0 };
 }
 
 /// How much the whole frame's ridge time shrinks (1/this) with each frame it did not fit
@@ -607,12 +627,14 @@ pub struct Pipeline {
     thick_from_gpu: bool,
     /// Best recent duration (µs) of each stage, for the deadline check.
     stage_cost_us: [u64; STAGES.len() - 1],
-    /// How long (µs) the classical ridge stage last took on the whole frame, kept even when
-    /// that frame was abandoned: whether the next one can make its deadline ([`Search::Auto`]).
+    /// How long (µs) the classical ridge stage (or the learned engine) last took on the whole
+    /// frame, kept even when that frame was abandoned: whether the next one can make its
+    /// deadline ([`Search::Auto`]).
     whole_ridge_us: Option<u64>,
     /// The best recent pace (ns per pixel of their crops) of the classical ridge stage on
-    /// tiles on the CPU (down at once, up by 1/32 of the difference): what the whole frame's
-    /// estimate may shrink to ([`WHOLE_RIDGE_FLOOR`]).
+    /// tiles on the CPU, or of the learned engine on its tiles and squares (down at once, up
+    /// by 1/32 of the difference): what the whole frame's estimate may shrink to
+    /// ([`WHOLE_RIDGE_FLOOR`]).
     tile_ridge_ns_per_px: Option<f64>,
 }
 
@@ -623,6 +645,9 @@ impl Pipeline {
     pub fn new(width: usize, height: usize, config: &PipelineConfig) -> Result<Self, EngineError> {
         let n = width * height;
         let mut learned = config.learned.as_ref().map(|l| Learned::new(width, height, l)).transpose()?;
+        if let Some(learned) = &mut learned {
+            learned.search = config.ridge_search;
+        }
         // Every GPU stage or none: one that cannot be made leaves the CPU running them all.
         let gpu = config.gpu.as_ref().and_then(|gpu| {
             let features =
@@ -760,6 +785,8 @@ impl Pipeline {
             background.apply(&mut self.attenuation);
         }
         boundary!();
+        let started = Micros::now();
+        let affordable = self.whole_frame_affordable(started, deadline);
         match &mut self.learned {
             None => {
                 // A wire too faint to be tracked is followed where it was last seen, with the
@@ -769,23 +796,6 @@ impl Pipeline {
                     prior => (prior, true),
                 };
                 let anchored = tracked && prior.first().is_some_and(|&p| self.field.near_edge(p, ANCHOR_PX));
-                let started = Micros::now();
-                // The whole frame's ridge stage, plus every stage at its best pace as a margin
-                // (normalise has run, and the ridge stage's best is the tiles'). With a deadline
-                // and nothing measured yet, a square: its time gives the tiles' pace.
-                let floor_us = self.tile_ridge_ns_per_px.map(|ns| whole_ridge_floor_us(ns, self.width * self.height));
-                let whole_us =
-                    self.whole_ridge_us.or(floor_us).map(|ridge| ridge + self.stage_cost_us.iter().sum::<u64>());
-                let affordable = match (deadline, whole_us) {
-                    (None, _) => true,
-                    (Some(d), Some(cost)) => started.0 + cost <= d.0,
-                    (Some(_), None) => false,
-                };
-                if !affordable {
-                    // Measured once, perhaps on a busy core: it shrinks, so that a whole frame is
-                    // tried again now and then, but no further than the tiles' pace says it costs.
-                    self.whole_ridge_us = self.whole_ridge_us.map(|us| shrink_whole_ridge_us(us, floor_us));
-                }
                 self.tiled = self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored, affordable));
                 self.thick_from_gpu = self.ridge_on_gpu(frame);
                 match &mut self.tiles {
@@ -809,9 +819,8 @@ impl Pipeline {
                         }
                     }
                     Some(tiles) if self.tiled => {
-                        let ns = took_us as f64 * 1000.0 / tiles.filtered_px().max(1) as f64;
-                        let best = self.tile_ridge_ns_per_px.get_or_insert(ns);
-                        *best = if ns < *best { ns } else { *best + (ns - *best) / 32.0 };
+                        let px = tiles.filtered_px();
+                        note_tile_pace(&mut self.tile_ridge_ns_per_px, took_us, px);
                     }
                     Some(_) => {
                         self.whole_ridge_us = Some(took_us);
@@ -821,9 +830,25 @@ impl Pipeline {
                 }
             }
             Some(learned) => {
-                if let Err(reason) = learned.segment(&self.attenuation, self.extractor.prior(), &mut self.ridge_map) {
+                let whole_search = match learned.search {
+                    Search::Auto => affordable,
+                    Search::Whole => true,
+                    Search::Squares => false,
+                };
+                let segmented =
+                    learned.segment(&self.attenuation, self.extractor.prior(), whole_search, &mut self.ridge_map);
+                if let Err(reason) = segmented {
                     self.extractor.skip_frame();
                     return Err(PipelineError::Engine { index: frame.index, reason });
+                }
+                let took_us = Micros::now().0.saturating_sub(started.0);
+                let whole = Roi::whole(self.width, self.height);
+                if learned.regions == [whole] {
+                    self.whole_ridge_us = Some(took_us);
+                    clock.unusual_stage();
+                } else {
+                    let px: usize = learned.regions.iter().map(|r| r.width * r.height).sum();
+                    note_tile_pace(&mut self.tile_ridge_ns_per_px, took_us, px);
                 }
                 // Its features failed on the GPU (and were computed on the CPU): the other GPU
                 // stages go with them.
@@ -904,6 +929,26 @@ impl Pipeline {
         )
     }
 
+    /// Whether the whole frame's ridge stage (or the learned engine on the whole frame) can
+    /// make `deadline` from `started`: what it last cost, plus every stage at its best pace as
+    /// a margin (normalise has run, and the ridge stage's best is the tiles'). With a deadline
+    /// and nothing measured yet, no: a square's time gives the tiles' pace.
+    fn whole_frame_affordable(&mut self, started: Micros, deadline: Option<Micros>) -> bool {
+        let floor_us = self.tile_ridge_ns_per_px.map(|ns| whole_ridge_floor_us(ns, self.width * self.height));
+        let whole_us = self.whole_ridge_us.or(floor_us).map(|ridge| ridge + self.stage_cost_us.iter().sum::<u64>());
+        let affordable = match (deadline, whole_us) {
+            (None, _) => true,
+            (Some(d), Some(cost)) => started.0 + cost <= d.0,
+            (Some(_), None) => false,
+        };
+        if !affordable {
+            // Measured once, perhaps on a busy core: it shrinks, so that a whole frame is tried
+            // again now and then, but no further than the tiles' pace says it costs.
+            self.whole_ridge_us = self.whole_ridge_us.map(|us| shrink_whole_ridge_us(us, floor_us));
+        }
+        affordable
+    }
+
     /// The ridge stage of `frame` on the GPU; false when there is none, or when it failed
     /// (then the log says why, and the CPU runs the GPU's stages from now on).
     fn ridge_on_gpu(&mut self, frame: &Frame) -> bool {
@@ -978,10 +1023,12 @@ mod tests {
 
     const MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json");
 
-    /// A 512² synthetic sequence and a learned pipeline for it.
-    fn learned_at_512(seed: u64, frames: u32, difficulty: Difficulty) -> (SyntheticSequence, Pipeline) {
-        let config =
-            PipelineConfig::default().with_engine(EngineKind::Learned, Path::new(MANIFEST), false).expect("model");
+    /// A 512² synthetic sequence and a learned pipeline for it that looks for a wire as
+    /// `search` says.
+    fn learned_at_512(seed: u64, frames: u32, difficulty: Difficulty, search: Search) -> (SyntheticSequence, Pipeline) {
+        let config = PipelineConfig { ridge_search: search, ..PipelineConfig::default() }
+            .with_engine(EngineKind::Learned, Path::new(MANIFEST), false)
+            .expect("model");
         let synth = SyntheticSequence::new(SynthConfig { seed, size_px: 512, frames, fps: 15.0, difficulty });
         (synth, Pipeline::new(512, 512, &config).expect("learned pipeline"))
     }
@@ -1177,7 +1224,7 @@ mod tests {
         let (attenuation, mut map) = (Plane::new(512, 512), RidgeMap::new(512, 512));
         (0..frames)
             .map(|_| {
-                learned.segment(&attenuation, &[], &mut map).expect("segment");
+                learned.segment(&attenuation, &[], false, &mut map).expect("segment");
                 learned.note_candidate(&map.strength);
                 (learned.regions[0].x, learned.regions[0].y)
             })
@@ -1194,6 +1241,40 @@ mod tests {
         assert_eq!(dwelling, [(0, 0), (72, 0), (144, 0), (256, 0), (256, 0), (256, 0), (0, 256)]);
         let passing = searched(OneSpot { p: 0.45 }, 5);
         assert_eq!(passing, [(0, 0), (256, 0), (0, 256), (256, 256), (0, 0)]);
+    }
+
+    /// Like the classical path's search, the learned engine's looks at the whole frame while
+    /// nothing is tracked where it can make the frame's deadline (none, or one far enough),
+    /// and at one square where it cannot or nothing is known yet of what a frame costs.
+    #[test]
+    fn the_learned_search_takes_the_whole_frame_where_it_can_make_the_deadline() {
+        let (mut synth, mut pipeline) = learned_at_512(2, 30, Difficulty::Easy, Search::Auto);
+        let whole = [Roi::whole(512, 512)];
+        // The synthetic wire is out of view for at least the first three frames.
+        assert_eq!(pipeline.process(&frame(&mut synth, 0)).expect("frame"), None);
+        assert_eq!(pipeline.regions(), whole, "no deadline: the whole frame");
+        assert!(!pipeline.searched_in_part());
+        assert!(pipeline.whole_ridge_us.is_some(), "the whole frame was timed");
+        // A whole frame that would take 10 s.
+        pipeline.whole_ridge_us = Some(10_000_000);
+        let soon = Micros(Micros::now().0 + 5_000_000);
+        assert!(pipeline.process_by(&frame(&mut synth, 1), Some(soon)).is_ok());
+        assert!(matches!(pipeline.regions(), [r] if r.width == 256), "one square: {:?}", pipeline.regions());
+        assert!(pipeline.searched_in_part());
+        assert!(pipeline.whole_ridge_us < Some(10_000_000), "the estimate shrinks while the whole frame is not tried");
+        let later = Micros(Micros::now().0 + 60_000_000);
+        assert!(pipeline.process_by(&frame(&mut synth, 2), Some(later)).is_ok());
+        assert_eq!(pipeline.regions(), whole, "time enough for the whole frame");
+
+        // With a deadline and nothing measured, a square, whose pace then says what the whole
+        // frame costs: time enough for it.
+        let (mut synth, mut pipeline) = learned_at_512(2, 30, Difficulty::Easy, Search::Auto);
+        assert!(pipeline.process_by(&frame(&mut synth, 0), Some(later)).is_ok());
+        assert!(matches!(pipeline.regions(), [r] if r.width == 256), "one square: {:?}", pipeline.regions());
+        assert_eq!(pipeline.whole_ridge_us, None);
+        assert!(pipeline.tile_ridge_ns_per_px.is_some(), "the square's pace");
+        assert!(pipeline.process_by(&frame(&mut synth, 1), Some(later)).is_ok());
+        assert_eq!(pipeline.regions(), whole, "the whole frame, estimated from the square");
     }
 
     /// Answers one probability everywhere.
@@ -1224,7 +1305,7 @@ mod tests {
         let winding: Vec<[f32; 2]> = (0..2000).map(|k| [(k % 40) as f32 * 12.8, (k / 40) as f32 * 10.0]).collect();
         let priors: [&[[f32; 2]]; 7] = [&[], &short, &long, &winding, &short, &[], &long];
         for (frame, prior) in priors.into_iter().enumerate() {
-            learned.segment(&attenuation, prior, &mut map).expect("segment");
+            learned.segment(&attenuation, prior, false, &mut map).expect("segment");
             let regions = &learned.regions;
             for (i, &p) in map.strength.data.iter().enumerate() {
                 let (x, y) = (i % 512, i / 512);
@@ -1240,7 +1321,7 @@ mod tests {
     /// wire the next frame, not when the square's turn comes round again.
     #[test]
     fn the_learned_search_stays_with_an_entering_stub() {
-        let (mut synth, mut pipeline) = learned_at_512(1, 40, Difficulty::Hard);
+        let (mut synth, mut pipeline) = learned_at_512(1, 40, Difficulty::Hard, Search::Squares);
         let mut found = None;
         let mut rois = Vec::new();
         for i in 0..12 {
@@ -1263,7 +1344,7 @@ mod tests {
     /// no longer partial.
     #[test]
     fn the_learned_engine_searches_square_by_square_then_follows_the_wire() {
-        let (mut synth, mut pipeline) = learned_at_512(2, 30, Difficulty::Easy);
+        let (mut synth, mut pipeline) = learned_at_512(2, 30, Difficulty::Easy, Search::Squares);
         let square = |x, y| Some(Roi { x, y, width: 256, height: 256 });
         let mut searched = Vec::new();
         // The synthetic wire is out of view for at least the first three frames.
@@ -1297,7 +1378,7 @@ mod tests {
     /// the whole frame, which costs several times more than a frame's budget at 512².
     #[test]
     fn a_long_wire_is_followed_by_tiles_along_it() {
-        let (mut synth, mut pipeline) = learned_at_512(7, 120, Difficulty::Hard);
+        let (mut synth, mut pipeline) = learned_at_512(7, 120, Difficulty::Hard, Search::Auto);
         let mut long = 0;
         for i in 0..90 {
             let length = pipeline.process(&frame(&mut synth, i)).expect("frame").map(|w| w.length_px);

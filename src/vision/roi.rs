@@ -11,13 +11,15 @@
 //! ended on an inner edge of the tiles and covering it again would not move them: the wire may
 //! go on beyond.
 //!
-//! With nothing to follow (the first frames, tracking lost) the frame is searched one larger
-//! square a frame ([`search_tile`]), so every frame keeps the pace of a few tiles: a
-//! whole-frame pass costs more than a frame's budget at 512². A wire anywhere is in view within
-//! as many frames as there are squares (4 at 512²); what a partial search finds, or does not,
-//! is flagged degraded in its message. A square where something reached the hysteresis' seed
-//! without becoming a wire (a stub entering the frame) is searched again, centred there
-//! ([`centred`]), for a frame or two before the search moves on (the pipeline's `Learned`).
+//! With nothing to follow (the first frames, tracking lost) the whole frame is segmented where
+//! that makes the frame's deadline (offline, or on a fast enough box), else one larger square
+//! a frame ([`search_tile`]), so every frame keeps the pace of a few tiles: on one core of
+//! this machine a whole 512² frame costs more than a frame's budget. A wire anywhere is in
+//! view within as many frames as there are squares (4 at 512²); what a partial search finds,
+//! or does not, is flagged degraded in its message. A square where something reached the
+//! hysteresis' seed without becoming a wire (a stub entering the frame) is searched again,
+//! centred there ([`centred`]), for a frame or two before the search moves on (the
+//! pipeline's `Learned`).
 
 use super::features::Roi;
 

@@ -94,7 +94,8 @@ enum Sample {
     Whole,
 }
 
-/// How the stage looks beyond the tracked wire's tiles.
+/// How the stage looks beyond the tracked wire's tiles (and the learned engine, in the
+/// pipeline, while no wire is tracked: the whole frame or one square a frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Search {
