@@ -23,6 +23,7 @@ use crate::pipeline::realtime::ThreadPlacement;
 use crate::pipeline::runner::Pacing;
 use crate::pipeline::MAX_SIDE_PX;
 use crate::vision::field::FieldParams;
+use crate::vision::recursive::RecursiveFilter;
 use crate::vision::tiles::Search;
 
 /// Where the service looks for its configuration on the box.
@@ -212,6 +213,8 @@ pub struct PipelineSettings {
     pub low_confidence: f32,
     /// Running background subtraction, time constant in frames; off when `None`.
     pub subtract_background_frames: Option<f32>,
+    /// Recursive temporal filtering, the newest frame's weight; off when `None`.
+    pub recursive_filter_weight: Option<f32>,
     /// Share of full scale below which the frame is behind the collimator's shutters
     /// ([`FieldParams::shutter_below`](crate::vision::field::FieldParams::shutter_below)).
     pub shutter_below: f32,
@@ -468,6 +471,7 @@ struct RawPipeline {
     #[serde(default = "default_low_confidence")]
     low_confidence: Spanned<f32>,
     subtract_background_frames: Option<Spanned<f32>>,
+    recursive_filter_weight: Option<Spanned<f32>>,
     shutter_below: Option<Spanned<f32>>,
     #[serde(default)]
     ridge_search: Search,
@@ -492,6 +496,7 @@ impl Default for RawPipeline {
             heartbeat_ms: default_heartbeat_ms(),
             low_confidence: default_low_confidence(),
             subtract_background_frames: None,
+            recursive_filter_weight: None,
             shutter_below: None,
             ridge_search: Search::default(),
         }
@@ -753,6 +758,17 @@ impl RawPipeline {
             }
             other => other.map(Spanned::into_inner),
         };
+        let recursive = match self.recursive_filter_weight {
+            Some(weight) if !RecursiveFilter::is_weight(*weight.get_ref()) => {
+                let value = *weight.get_ref();
+                return Err(bad(
+                    "pipeline.recursive_filter_weight",
+                    weight.span(),
+                    format!("{value}: must be above 0 and at most 1 (1: the frame itself)"),
+                ));
+            }
+            other => other.map(Spanned::into_inner),
+        };
         let shutter_below = match self.shutter_below {
             Some(share) if !FieldParams::is_share(*share.get_ref()) => {
                 let value = *share.get_ref();
@@ -770,6 +786,7 @@ impl RawPipeline {
             heartbeat_period: Duration::from_millis(heartbeat_ms),
             low_confidence: low,
             subtract_background_frames: background,
+            recursive_filter_weight: recursive,
             shutter_below,
             ridge_search: self.ridge_search,
         })
@@ -979,10 +996,11 @@ impl ServiceConfig {
         });
         let p = &self.pipeline;
         lines.push(format!(
-            "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, background {}, shutters below {:.2} % of full scale, classical search {}",
+            "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, recursive filter {}, background {}, shutters below {:.2} % of full scale, search {}",
             p.deadline.map_or("none".to_string(), |d| format!("{} ms", d.as_millis())),
             p.heartbeat_period.as_millis(),
             p.low_confidence,
+            p.recursive_filter_weight.map_or("off".to_string(), |w| format!("newest frame weighted {w}")),
             p.subtract_background_frames.map_or("kept".to_string(), |f| format!("subtracted over {f} frames")),
             100.0 * p.shutter_below,
             match p.ridge_search {
@@ -1128,6 +1146,9 @@ mod tests {
         assert_eq!(config.pipeline.ridge_search, Search::Auto);
         let squares = parse(&format!("{MINIMAL}\n[pipeline]\nridge_search = \"squares\"\n"), Path::new("box.toml"));
         assert_eq!(squares.expect("valid").pipeline.ridge_search, Search::Squares);
+        assert_eq!(config.pipeline.recursive_filter_weight, None, "off unless set");
+        let filtered = parse(&format!("{MINIMAL}\n[pipeline]\nrecursive_filter_weight = 0.5\n"), Path::new("box.toml"));
+        assert_eq!(filtered.expect("valid").pipeline.recursive_filter_weight, Some(0.5));
         assert_eq!(
             (config.capture_thread, config.processing_thread),
             (ThreadPlacement::default(), ThreadPlacement::default())
@@ -1170,6 +1191,8 @@ mod tests {
             (format!("{MINIMAL}\n[pipeline]\nshutter_below = 0.0\n"), "pipeline.shutter_below", 13),
             (format!("{MINIMAL}\n[pipeline]\nshutter_below = 1.5\n"), "pipeline.shutter_below", 13),
             (format!("{MINIMAL}\n[pipeline]\nridge_search = \"tiles\"\n"), "pipeline.ridge_search", 13),
+            (format!("{MINIMAL}\n[pipeline]\nrecursive_filter_weight = 0.0\n"), "pipeline.recursive_filter_weight", 13),
+            (format!("{MINIMAL}\n[pipeline]\nrecursive_filter_weight = 1.5\n"), "pipeline.recursive_filter_weight", 13),
             (MINIMAL.replace("127.0.0.1:7400", "127.0.0.1"), "sinks.udp[0]", 10),
             (MINIMAL.replace("127.0.0.1:7400", "robot controller:7400"), "sinks.udp[0]", 10),
             (MINIMAL.replace("size = 128", "size = 8"), "source.synthetic.size", 5),

@@ -34,6 +34,7 @@ use wiretrace::time::Micros;
 use wiretrace::transport::serial::SerialSink;
 use wiretrace::transport::udp::UdpSink;
 use wiretrace::transport::{Sink, Sinks, WhenFull};
+use wiretrace::vision::background::BackgroundParams;
 use wiretrace::vision::roi::RoiParams;
 use wiretrace::vision::tiles::Search;
 use wiretrace_protocol::{decode, Body, Heartbeat, Message, MAX_MESSAGE_LEN};
@@ -490,7 +491,7 @@ type Scenario = (&'static str, Box<dyn FnOnce()>);
 
 fn main() {
     let frames = frames();
-    let scenarios: [Scenario; 13] = [
+    let scenarios: [Scenario; 14] = [
         ("serial sink with the port down", Box::new(serial_sink_with_the_port_down)),
         (
             "pipeline and sinks frame by frame",
@@ -508,6 +509,21 @@ fn main() {
                     let ridge_tiles = Some(RoiParams { side_px: 128, tile_px: 48, margin_px: 8.0 });
                     let config =
                         PipelineConfig { ridge_tiles, ridge_search: Search::Squares, ..PipelineConfig::default() };
+                    pipeline_and_sinks_frame_by_frame(frames, config)
+                }
+            }),
+        ),
+        (
+            "pipeline and sinks frame by frame, recursive filter and background suppression",
+            Box::new({
+                // The average of a flat frame and the wire frames before it still shows the wire.
+                let frames: Vec<Frame> = frames.iter().filter(|f| !without_wire(f.index)).cloned().collect();
+                move || {
+                    let config = PipelineConfig {
+                        recursive_filter_weight: Some(0.5),
+                        background: Some(BackgroundParams { time_constant_frames: 20.0 }),
+                        ..PipelineConfig::default()
+                    };
                     pipeline_and_sinks_frame_by_frame(frames, config)
                 }
             }),

@@ -24,6 +24,7 @@ use crate::vision::centerline::{CenterlineExtractor, CenterlineParams, Wire};
 use crate::vision::features::{FeatureExtractor, Roi, CHANNELS};
 use crate::vision::field::{FieldOfView, FieldParams};
 use crate::vision::normalise::Normaliser;
+use crate::vision::recursive::RecursiveFilter;
 use crate::vision::ridge::{RidgeMap, RidgeParams};
 use crate::vision::roi::{self, RoiParams};
 use crate::vision::thinning::Thinning;
@@ -42,6 +43,8 @@ pub const MAX_SIDE_PX: usize = 4096;
 pub struct PipelineConfig {
     /// Temporal background suppression, off unless set.
     pub background: Option<BackgroundParams>,
+    /// Recursive temporal filtering, the newest frame's weight; off unless set.
+    pub recursive_filter_weight: Option<f32>,
     /// The collimated field of view.
     pub field: FieldParams,
     /// Ridge measure.
@@ -76,6 +79,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             background: None,
+            recursive_filter_weight: None,
             field: FieldParams::default(),
             ridge: RidgeParams::default(),
             ridge_workers: Vec::new(),
@@ -589,7 +593,7 @@ impl GpuStages {
     }
 }
 
-/// The CPU pipeline: log attenuation (→ background suppression) → Hessian ridge (on tiles
+/// The CPU pipeline: log attenuation (→ recursive filter → background suppression) → Hessian ridge (on tiles
 /// along a tracked wire), or the learned engine → hysteresis → Zhang-Suen → gap bridging →
 /// centerline. All planes are allocated in [`Pipeline::new`].
 #[derive(Debug)]
@@ -598,6 +602,7 @@ pub struct Pipeline {
     height: usize,
     normaliser: Normaliser,
     attenuation: Plane<f32>,
+    recursive: Option<RecursiveFilter>,
     background: Option<BackgroundSuppressor>,
     field: FieldOfView,
     ridge: BandedRidge,
@@ -678,6 +683,7 @@ impl Pipeline {
             height,
             normaliser: Normaliser::new(),
             attenuation: Plane::new(width, height),
+            recursive: config.recursive_filter_weight.map(|w| RecursiveFilter::new(width, height, w)),
             background: config.background.map(|p| BackgroundSuppressor::new(width, height, p)),
             field: FieldOfView::new(width, height, config.field),
             ridge: BandedRidge::new(width, height, config.ridge.clone(), &config.ridge_workers),
@@ -780,6 +786,9 @@ impl Pipeline {
         }
         boundary!();
         self.normaliser.log_attenuation(frame, &mut self.attenuation);
+        if let Some(recursive) = &mut self.recursive {
+            recursive.apply(&mut self.attenuation);
+        }
         let collimated = self.field.update(&self.attenuation) > 0;
         if let Some(background) = &mut self.background {
             background.apply(&mut self.attenuation);
@@ -955,10 +964,12 @@ impl Pipeline {
         let Some(GpuStages { ridge: Some(ridge), .. }) = &mut self.gpu else {
             return false;
         };
-        // Background suppression changes the attenuation on the CPU: that is what is sent.
-        let loaded = match &self.background {
-            None => ridge.load_frame(frame, self.normaliser.table(frame.maxval)),
-            Some(_) => ridge.load_attenuation(&self.attenuation),
+        // Background suppression and the recursive filter change the attenuation on the CPU:
+        // that is what is sent.
+        let loaded = if self.background.is_none() && self.recursive.is_none() {
+            ridge.load_frame(frame, self.normaliser.table(frame.maxval))
+        } else {
+            ridge.load_attenuation(&self.attenuation)
         };
         // Whether or not it succeeds, the GPU may have written the map.
         self.map_from_tiles = false;

@@ -17,6 +17,7 @@ pub mod clahe;
 pub mod features;
 pub mod field;
 pub mod normalise;
+pub mod recursive;
 pub mod ridge;
 pub mod roi;
 pub mod thinning;
