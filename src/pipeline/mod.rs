@@ -593,9 +593,9 @@ impl GpuStages {
     }
 }
 
-/// The CPU pipeline: log attenuation (→ recursive filter → background suppression) → Hessian ridge (on tiles
-/// along a tracked wire), or the learned engine → hysteresis → Zhang-Suen → gap bridging →
-/// centerline. All planes are allocated in [`Pipeline::new`].
+/// The CPU pipeline: log attenuation (→ recursive filter → background suppression) → Hessian
+/// ridge (on tiles along a tracked wire), or the learned engine → hysteresis → Zhang-Suen →
+/// gap bridging → centerline. All planes are allocated in [`Pipeline::new`].
 #[derive(Debug)]
 pub struct Pipeline {
     width: usize,
