@@ -9,8 +9,8 @@
 //! answers, the length and confidence of its centerline, and the share of its points within
 //! 2 px of an annotated vessel: a wire in a vessel lies on one, an answer along a rib edge or
 //! the collimator does not (catheters are mostly not annotated). Each frame is its own
-//! sequence: a fresh pipeline sees it 6 times (the learned engine searches one square a frame
-//! until it tracks something), and the last answer counts. These frames were grabbed from
+//! sequence: a fresh pipeline sees it 6 times (with no deadline, the learned engine searches
+//! the whole frame until it tracks something), and the last answer counts. These frames were grabbed from
 //! video: their shutters read grey 13-16 of 255, not 0, so `--shutter-below 0.08` (grey 20)
 //! tells the field of view where they are, as `pipeline.shutter_below` does on the box.
 

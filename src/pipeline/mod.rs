@@ -1350,8 +1350,8 @@ mod tests {
         assert!(proximal[1] < 1.0 && proximal[0] < 256.0, "entering at the top: {proximal:?}");
     }
 
-    /// With nothing tracked the learned engine searches a square a frame, round the frame,
-    /// and says so; once it tracks the wire it segments a square around it, and the result is
+    /// With nothing tracked and the search on squares, the learned engine searches a square a
+    /// frame, round the frame, and says so; once it tracks the wire it segments a square around it, and the result is
     /// no longer partial.
     #[test]
     fn the_learned_engine_searches_square_by_square_then_follows_the_wire() {
