@@ -353,6 +353,20 @@ fn bad(key: impl Into<String>, span: Range<usize>, message: impl Into<String>) -
     Bad { key: key.into(), span, message: message.into() }
 }
 
+/// An optional setting's value where it passes `valid`; where it does not, an error naming
+/// `key` at the value's place, the value, and `requirement`.
+fn checked(
+    value: Option<Spanned<f32>>,
+    key: &str,
+    valid: impl Fn(f32) -> bool,
+    requirement: &str,
+) -> Result<Option<f32>, Bad> {
+    match value {
+        Some(v) if !valid(*v.get_ref()) => Err(bad(key, v.span(), format!("{}: {requirement}", v.get_ref()))),
+        other => Ok(other.map(Spanned::into_inner)),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -747,40 +761,25 @@ impl RawPipeline {
         if !(0.0..=1.0).contains(&low) {
             return Err(bad("pipeline.low_confidence", self.low_confidence.span(), format!("{low} is outside 0..=1")));
         }
-        let background = match self.subtract_background_frames {
-            Some(frames) if !(frames.get_ref().is_finite() && *frames.get_ref() >= 1.0) => {
-                let value = *frames.get_ref();
-                return Err(bad(
-                    "pipeline.subtract_background_frames",
-                    frames.span(),
-                    format!("{value}: must be at least 1 frame"),
-                ));
-            }
-            other => other.map(Spanned::into_inner),
-        };
-        let recursive = match self.recursive_filter_weight {
-            Some(weight) if !RecursiveFilter::is_weight(*weight.get_ref()) => {
-                let value = *weight.get_ref();
-                return Err(bad(
-                    "pipeline.recursive_filter_weight",
-                    weight.span(),
-                    format!("{value}: must be above 0 and at most 1 (1: the frame itself)"),
-                ));
-            }
-            other => other.map(Spanned::into_inner),
-        };
-        let shutter_below = match self.shutter_below {
-            Some(share) if !FieldParams::is_share(*share.get_ref()) => {
-                let value = *share.get_ref();
-                return Err(bad(
-                    "pipeline.shutter_below",
-                    share.span(),
-                    format!("{value}: must be a share of full scale, above 0 and below 1"),
-                ));
-            }
-            Some(share) => share.into_inner(),
-            None => FieldParams::default().shutter_below,
-        };
+        let background = checked(
+            self.subtract_background_frames,
+            "pipeline.subtract_background_frames",
+            |frames| frames.is_finite() && frames >= 1.0,
+            "must be at least 1 frame",
+        )?;
+        let recursive = checked(
+            self.recursive_filter_weight,
+            "pipeline.recursive_filter_weight",
+            RecursiveFilter::is_weight,
+            RecursiveFilter::WEIGHT_RANGE,
+        )?;
+        let shutter_below = checked(
+            self.shutter_below,
+            "pipeline.shutter_below",
+            FieldParams::is_share,
+            "must be a share of full scale, above 0 and below 1",
+        )?
+        .unwrap_or(FieldParams::default().shutter_below);
         Ok(PipelineSettings {
             deadline: (!fast).then(|| Duration::from_millis(deadline_ms)),
             heartbeat_period: Duration::from_millis(heartbeat_ms),

@@ -345,7 +345,7 @@ impl PipelineArgs {
             None => None,
         };
         if let Some(weight) = self.recursive_filter.filter(|&w| !RecursiveFilter::is_weight(w)) {
-            bail!("--recursive-filter {weight}: must be above 0 and at most 1 (1: the frame itself)");
+            bail!("--recursive-filter {weight}: {}", RecursiveFilter::WEIGHT_RANGE);
         }
         let defaults = PipelineConfig::default();
         let field = match self.shutter_below {

@@ -302,8 +302,6 @@ struct Learned {
     dwelt: usize,
     /// The probability at which a search square holds a candidate: the hysteresis' seed.
     candidate_p: f32,
-    /// How it looks for a wire while none is tracked: the whole frame, or one square a frame.
-    search: Search,
     /// The last centerline ended on an edge of its regions inside the frame.
     cut: bool,
     /// Nothing occludes a skeleton that came from the network (bridging's occlusion mask).
@@ -368,7 +366,6 @@ impl Learned {
             candidate: None,
             dwelt: 0,
             candidate_p: config.threshold.high,
-            search: Search::default(),
             cut: false,
             no_occlusion: Plane::new(width, height),
             gpu: None,
@@ -616,6 +613,9 @@ pub struct Pipeline {
     /// strength), so they need clear only their last regions of it.
     map_from_tiles: bool,
     learned: Option<Learned>,
+    /// How the learned engine looks for a wire while none is tracked (the classical stage's
+    /// copy is in its `tiles`).
+    search: Search,
     ridge_map: RidgeMap,
     hysteresis: Hysteresis,
     segmentation: Plane<u8>,
@@ -650,9 +650,6 @@ impl Pipeline {
     pub fn new(width: usize, height: usize, config: &PipelineConfig) -> Result<Self, EngineError> {
         let n = width * height;
         let mut learned = config.learned.as_ref().map(|l| Learned::new(width, height, l)).transpose()?;
-        if let Some(learned) = &mut learned {
-            learned.search = config.ridge_search;
-        }
         // Every GPU stage or none: one that cannot be made leaves the CPU running them all.
         let gpu = config.gpu.as_ref().and_then(|gpu| {
             let features =
@@ -694,6 +691,7 @@ impl Pipeline {
             tiled: false,
             map_from_tiles: false,
             learned,
+            search: config.ridge_search,
             ridge_map: RidgeMap::new(width, height),
             hysteresis: Hysteresis::new(n, threshold),
             segmentation: Plane::new(width, height),
@@ -839,7 +837,7 @@ impl Pipeline {
                 }
             }
             Some(learned) => {
-                let whole_search = match learned.search {
+                let whole_search = match self.search {
                     Search::Auto => affordable,
                     Search::Whole => true,
                     Search::Squares => false,

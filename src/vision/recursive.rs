@@ -24,6 +24,9 @@ impl RecursiveFilter {
         RecursiveFilter { weight, average: Plane::new(width, height), primed: false }
     }
 
+    /// What [`is_weight`](Self::is_weight) asks of a weight, for error messages.
+    pub const WEIGHT_RANGE: &'static str = "must be above 0 and at most 1 (1: the frame itself)";
+
     /// Whether `weight` is one the filter takes: above 0, at most 1.
     pub fn is_weight(weight: f32) -> bool {
         weight > 0.0 && weight <= 1.0
