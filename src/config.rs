@@ -67,6 +67,17 @@ pub struct ServiceConfig {
     pub pipeline: PipelineSettings,
     /// Where centerlines go.
     pub sinks: SinkConfig,
+    /// Where and how the threads run (`[realtime]`).
+    pub realtime: RealtimeConfig,
+    /// When the service stops feeding the systemd watchdog.
+    pub watchdog: WatchdogConfig,
+    /// Optional GPIO lines.
+    pub gpio: GpioConfig,
+}
+
+/// Where and how the service's threads run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RealtimeConfig {
     /// CPU pinning and real-time priority of the capture and processing threads.
     pub capture_thread: ThreadPlacement,
     /// See `capture_thread`.
@@ -77,10 +88,6 @@ pub struct ServiceConfig {
     /// The processing thread spins between frames instead of sleeping
     /// ([`RunOptions::spin_wait`](crate::pipeline::runner::RunOptions::spin_wait)).
     pub spin_wait: bool,
-    /// When the service stops feeding the systemd watchdog.
-    pub watchdog: WatchdogConfig,
-    /// Optional GPIO lines.
-    pub gpio: GpioConfig,
 }
 
 /// Where frames come from.
@@ -606,7 +613,7 @@ impl RawConfig {
         );
         let pipeline = self.pipeline.validate(fast)?;
         let sinks = validate_sinks(self.sinks)?;
-        let (capture_thread, processing_thread, ridge_workers, spin_wait) = self.realtime.validate()?;
+        let realtime = self.realtime.validate()?;
         let capture_stall_ms = self.watchdog.capture_stall_ms;
         if *capture_stall_ms.get_ref() == 0 {
             return Err(bad("watchdog.capture_stall_ms", capture_stall_ms.span(), "must be at least 1 ms"));
@@ -625,18 +632,7 @@ impl RawConfig {
         }
         let watchdog = WatchdogConfig { capture_stall: Duration::from_millis(*capture_stall_ms.get_ref()) };
         let gpio = self.gpio.validate()?;
-        Ok(ServiceConfig {
-            source,
-            engine,
-            pipeline,
-            sinks,
-            capture_thread,
-            processing_thread,
-            ridge_workers,
-            spin_wait,
-            watchdog,
-            gpio,
-        })
+        Ok(ServiceConfig { source, engine, pipeline, sinks, realtime, watchdog, gpio })
     }
 }
 
@@ -836,7 +832,7 @@ fn validate_sinks(sinks: Spanned<RawSinks>) -> Result<SinkConfig, Bad> {
 }
 
 impl RawRealtime {
-    fn validate(self) -> Result<(ThreadPlacement, ThreadPlacement, Vec<ThreadPlacement>, bool), Bad> {
+    fn validate(self) -> Result<RealtimeConfig, Bad> {
         let priority = match self.fifo_priority {
             Some(p) if !(1..=MAX_FIFO_PRIORITY).contains(p.get_ref()) => {
                 return Err(bad(
@@ -858,12 +854,16 @@ impl RawRealtime {
             }
             spin => spin.is_some_and(|s| s.into_inner()),
         };
-        Ok((
-            ThreadPlacement { cpu: self.capture_cpu, fifo_priority: priority.map(|p| p + 1) },
-            ThreadPlacement { cpu: self.processing_cpu, fifo_priority: priority },
-            self.ridge_cpus.iter().map(|&cpu| ThreadPlacement { cpu: Some(cpu), fifo_priority: priority }).collect(),
+        Ok(RealtimeConfig {
+            capture_thread: ThreadPlacement { cpu: self.capture_cpu, fifo_priority: priority.map(|p| p + 1) },
+            processing_thread: ThreadPlacement { cpu: self.processing_cpu, fifo_priority: priority },
+            ridge_workers: self
+                .ridge_cpus
+                .iter()
+                .map(|&cpu| ThreadPlacement { cpu: Some(cpu), fifo_priority: priority })
+                .collect(),
             spin_wait,
-        ))
+        })
     }
 }
 
@@ -1021,10 +1021,11 @@ impl ServiceConfig {
                 t.fifo_priority.map_or("normal scheduling".to_string(), |p| format!("SCHED_FIFO {p}"))
             )
         };
-        lines.push(format!("capture    {}", thread(&self.capture_thread)));
-        let waits = if self.spin_wait { ", spinning between frames" } else { "" };
-        lines.push(format!("processing {}{waits}", thread(&self.processing_thread)));
-        for worker in &self.ridge_workers {
+        let realtime = &self.realtime;
+        lines.push(format!("capture    {}", thread(&realtime.capture_thread)));
+        let waits = if realtime.spin_wait { ", spinning between frames" } else { "" };
+        lines.push(format!("processing {}{waits}", thread(&realtime.processing_thread)));
+        for worker in &realtime.ridge_workers {
             lines.push(format!("ridge band {}", thread(worker)));
         }
         lines.push(format!(
@@ -1148,19 +1149,16 @@ mod tests {
         assert_eq!(config.pipeline.recursive_filter_weight, None, "off unless set");
         let filtered = parse(&format!("{MINIMAL}\n[pipeline]\nrecursive_filter_weight = 0.5\n"), Path::new("box.toml"));
         assert_eq!(filtered.expect("valid").pipeline.recursive_filter_weight, Some(0.5));
-        assert_eq!(
-            (config.capture_thread, config.processing_thread),
-            (ThreadPlacement::default(), ThreadPlacement::default())
-        );
+        assert_eq!(config.realtime, RealtimeConfig::default());
         assert_eq!(config.gpio, GpioConfig::default());
     }
 
     #[test]
     fn the_processing_thread_spins_when_asked_and_not_under_sched_fifo() {
         let parsed = |extra: &str| parse(&format!("{MINIMAL}\n[realtime]\n{extra}"), Path::new("box.toml"));
-        assert!(parsed("spin_wait = true\n").expect("valid").spin_wait);
-        assert!(!parsed("spin_wait = false\nfifo_priority = 40\n").expect("valid").spin_wait);
-        assert!(!parse(MINIMAL, Path::new("box.toml")).expect("valid").spin_wait, "off by default");
+        assert!(parsed("spin_wait = true\n").expect("valid").realtime.spin_wait);
+        assert!(!parsed("spin_wait = false\nfifo_priority = 40\n").expect("valid").realtime.spin_wait);
+        assert!(!parse(MINIMAL, Path::new("box.toml")).expect("valid").realtime.spin_wait, "off by default");
         assert!(parsed("spin_wait = true\nfifo_priority = 40\n").is_err());
     }
 

@@ -759,9 +759,9 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
         heartbeat_period: config.pipeline.heartbeat_period,
         low_confidence: config.pipeline.low_confidence,
         deadline: config.pipeline.deadline,
-        capture_thread: config.capture_thread,
-        processing_thread: config.processing_thread,
-        spin_wait: config.spin_wait,
+        capture_thread: config.realtime.capture_thread,
+        processing_thread: config.realtime.processing_thread,
+        spin_wait: config.realtime.spin_wait,
         monitor: Some(Arc::clone(&monitor) as Arc<dyn wiretrace::pipeline::runner::RunMonitor>),
     };
     let background =
@@ -772,7 +772,7 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
         recursive_filter_weight: config.pipeline.recursive_filter_weight,
         field: FieldParams { shutter_below: config.pipeline.shutter_below, ..defaults.field },
         ridge_search: config.pipeline.ridge_search,
-        ridge_workers: config.ridge_workers.clone(),
+        ridge_workers: config.realtime.ridge_workers.clone(),
         gpu: config.engine.backend.open_gpu(),
         ..defaults
     }

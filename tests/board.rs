@@ -53,8 +53,9 @@ fn every_board_pins_its_threads_inside_the_services_cpu_set() {
         let priority: u8 = value(&config, "fifo_priority").and_then(|v| v.parse().ok()).expect("fifo_priority");
         assert!((1..50).contains(&priority), "{board}: FIFO {priority} is not below the interrupt threads");
         let service = wiretrace::config::load(&dir.join("wiretrace.toml")).unwrap_or_else(|e| panic!("{board}: {e}"));
-        assert_eq!((service.capture_thread.cpu, service.processing_thread.cpu), (Some(capture), Some(processing)));
-        for ridge in &service.ridge_workers {
+        let realtime = &service.realtime;
+        assert_eq!((realtime.capture_thread.cpu, realtime.processing_thread.cpu), (Some(capture), Some(processing)));
+        for ridge in &realtime.ridge_workers {
             let cpu = ridge.cpu.unwrap_or_else(|| panic!("{board}: a ridge thread without its CPU"));
             assert!(allowed.contains(&cpu) && cpu != capture && cpu != processing, "{board}: ridge thread on {cpu}");
             assert_eq!(ridge.fifo_priority, Some(priority), "{board}: the ridge thread runs as processing does");
