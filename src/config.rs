@@ -21,7 +21,7 @@ use crate::capture::v4l2::{Alignment, PixelFormat, V4l2Error, V4l2Options, Y16Sc
 use crate::capture::{self, FrameSource};
 use crate::pipeline::realtime::ThreadPlacement;
 use crate::pipeline::runner::Pacing;
-use crate::pipeline::MAX_SIDE_PX;
+use crate::pipeline::{LEARNED_RECURSIVE_FILTER_WEIGHT, MAX_SIDE_PX};
 use crate::vision::field::FieldParams;
 use crate::vision::recursive::RecursiveFilter;
 use crate::vision::tiles::Search;
@@ -220,7 +220,8 @@ pub struct PipelineSettings {
     pub low_confidence: f32,
     /// Running background subtraction, time constant in frames; off when `None`.
     pub subtract_background_frames: Option<f32>,
-    /// Recursive temporal filtering, the newest frame's weight; off when `None`.
+    /// Recursive temporal filtering, the newest frame's weight (1: off); the engine's default
+    /// when `None` ([`PipelineConfig::recursive_filter_weight`](crate::pipeline::PipelineConfig::recursive_filter_weight)).
     pub recursive_filter_weight: Option<f32>,
     /// Share of full scale below which the frame is behind the collimator's shutters
     /// ([`FieldParams::shutter_below`](crate::vision::field::FieldParams::shutter_below)).
@@ -999,7 +1000,12 @@ impl ServiceConfig {
             p.deadline.map_or("none".to_string(), |d| format!("{} ms", d.as_millis())),
             p.heartbeat_period.as_millis(),
             p.low_confidence,
-            p.recursive_filter_weight.map_or("off".to_string(), |w| format!("newest frame weighted {w}")),
+            match (p.recursive_filter_weight, self.engine.kind) {
+                (Some(w), _) if w >= 1.0 => "off".to_string(),
+                (Some(w), _) => format!("newest frame weighted {w}"),
+                (None, EngineKind::Learned) => format!("newest frame weighted {LEARNED_RECURSIVE_FILTER_WEIGHT}"),
+                (None, EngineKind::Classical) => "off".to_string(),
+            },
             p.subtract_background_frames.map_or("kept".to_string(), |f| format!("subtracted over {f} frames")),
             100.0 * p.shutter_below,
             match p.ridge_search {
@@ -1146,7 +1152,7 @@ mod tests {
         assert_eq!(config.pipeline.ridge_search, Search::Auto);
         let squares = parse(&format!("{MINIMAL}\n[pipeline]\nridge_search = \"squares\"\n"), Path::new("box.toml"));
         assert_eq!(squares.expect("valid").pipeline.ridge_search, Search::Squares);
-        assert_eq!(config.pipeline.recursive_filter_weight, None, "off unless set");
+        assert_eq!(config.pipeline.recursive_filter_weight, None, "the engine's default unless set");
         let filtered = parse(&format!("{MINIMAL}\n[pipeline]\nrecursive_filter_weight = 0.5\n"), Path::new("box.toml"));
         assert_eq!(filtered.expect("valid").pipeline.recursive_filter_weight, Some(0.5));
         assert_eq!(config.realtime, RealtimeConfig::default());

@@ -43,7 +43,8 @@ pub const MAX_SIDE_PX: usize = 4096;
 pub struct PipelineConfig {
     /// Temporal background suppression, off unless set.
     pub background: Option<BackgroundParams>,
-    /// Recursive temporal filtering, the newest frame's weight; off unless set.
+    /// Recursive temporal filtering, the newest frame's weight (1: off); `None`: the engine's
+    /// default ([`LearnedConfig::recursive_filter_weight`], off on the classical path).
     pub recursive_filter_weight: Option<f32>,
     /// The collimated field of view.
     pub field: FieldParams,
@@ -118,6 +119,12 @@ impl PipelineConfig {
     }
 }
 
+/// The learned engine's recursive filter by default: the network was trained on single
+/// frames, and a little of the frames before lowers the noise it sees more than the lag costs
+/// (README, "The learned engine": offline eval at weights 0.5-0.9, and with the synthetic
+/// motion at a heart's rate, where 0.5 lost the easy sequences).
+pub const LEARNED_RECURSIVE_FILTER_WEIGHT: f32 = 0.75;
+
 /// The learned segmentation engine and the parameters of the stages after it, which read a
 /// wire probability where the classical path has a ridge depth.
 #[derive(Debug, Clone)]
@@ -130,11 +137,15 @@ pub struct LearnedConfig {
     pub threshold: ThresholdParams,
     /// Centerline, its depths read as probabilities.
     pub centerline: CenterlineParams,
+    /// The recursive filter's weight where the pipeline sets none
+    /// ([`PipelineConfig::recursive_filter_weight`]).
+    pub recursive_filter_weight: f32,
 }
 
 impl LearnedConfig {
     /// The defaults for `model`: its manifest's region side, the hysteresis at probabilities
-    /// 0.5 and 0.3, and a path kept as a wire where its mean probability is at least 0.5.
+    /// 0.5 and 0.3, a path kept as a wire where its mean probability is at least 0.5, and the
+    /// recursive filter at [`LEARNED_RECURSIVE_FILTER_WEIGHT`].
     pub fn new(model: Arc<CheckedModel>) -> Self {
         let roi = RoiParams { side_px: model.manifest.roi_px, ..RoiParams::default() };
         LearnedConfig {
@@ -156,6 +167,7 @@ impl LearnedConfig {
                 confident_mean_depth: 0.85,
                 ..CenterlineParams::default()
             },
+            recursive_filter_weight: LEARNED_RECURSIVE_FILTER_WEIGHT,
         }
     }
 }
@@ -680,7 +692,11 @@ impl Pipeline {
             height,
             normaliser: Normaliser::new(),
             attenuation: Plane::new(width, height),
-            recursive: config.recursive_filter_weight.map(|w| RecursiveFilter::new(width, height, w)),
+            recursive: config
+                .recursive_filter_weight
+                .or(config.learned.as_ref().map(|l| l.recursive_filter_weight))
+                .filter(|&w| w < 1.0)
+                .map(|w| RecursiveFilter::new(width, height, w)),
             background: config.background.map(|p| BackgroundSuppressor::new(width, height, p)),
             field: FieldOfView::new(width, height, config.field),
             ridge: BandedRidge::new(width, height, config.ridge.clone(), &config.ridge_workers),
@@ -1327,10 +1343,25 @@ mod tests {
 
     /// On hard seed 1 the wire enters at the top border as a stub the network half sees in
     /// the first square, on its second round: the search stays on that square and has the
-    /// wire the next frame, not when the square's turn comes round again.
+    /// wire the next frame, not when the square's turn comes round again. (Frames as they come,
+    /// unfiltered: the scenario was read off them.)
     #[test]
     fn the_learned_search_stays_with_an_entering_stub() {
-        let (mut synth, mut pipeline) = learned_at_512(1, 40, Difficulty::Hard, Search::Squares);
+        let mut synth = SyntheticSequence::new(SynthConfig {
+            seed: 1,
+            size_px: 512,
+            frames: 40,
+            fps: 15.0,
+            difficulty: Difficulty::Hard,
+        });
+        let config = PipelineConfig {
+            ridge_search: Search::Squares,
+            recursive_filter_weight: Some(1.0),
+            ..PipelineConfig::default()
+        }
+        .with_engine(EngineKind::Learned, Path::new(MANIFEST), false)
+        .expect("model");
+        let mut pipeline = Pipeline::new(512, 512, &config).expect("learned pipeline");
         let mut found = None;
         let mut rois = Vec::new();
         for i in 0..12 {
@@ -1403,5 +1434,47 @@ mod tests {
             }
         }
         assert_eq!(long, 10);
+    }
+
+    /// The learned engine averages each frame with those before it unless told otherwise
+    /// (weight 1: the frame itself); the classical path does only when told.
+    #[test]
+    fn the_learned_engine_filters_frames_by_default_and_weight_1_turns_it_off() {
+        let mut synth = SyntheticSequence::new(SynthConfig {
+            seed: 3,
+            size_px: 512,
+            frames: 8,
+            fps: 15.0,
+            difficulty: Difficulty::Hard,
+        });
+        let frames = [frame(&mut synth, 0), frame(&mut synth, 7)];
+        let attenuation = |weight: Option<f32>, kind: EngineKind| {
+            let config = PipelineConfig { recursive_filter_weight: weight, ..PipelineConfig::default() }
+                .with_engine(kind, Path::new(MANIFEST), false)
+                .expect("model");
+            let mut pipeline = Pipeline::new(512, 512, &config).expect("pipeline");
+            frames
+                .iter()
+                .map(|f| {
+                    pipeline.process(f).expect("frame");
+                    pipeline.attenuation.data.clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        let raw = attenuation(Some(1.0), EngineKind::Learned);
+        assert_ne!(raw[0], raw[1]);
+        let blend = |w: f32| raw[0].iter().zip(&raw[1]).map(|(a, b)| a + w * (b - a)).collect::<Vec<f32>>();
+        let cases = [
+            (None, EngineKind::Learned, blend(LEARNED_RECURSIVE_FILTER_WEIGHT)),
+            (Some(0.5), EngineKind::Learned, blend(0.5)),
+            (None, EngineKind::Classical, raw[1].clone()),
+            (Some(0.5), EngineKind::Classical, blend(0.5)),
+        ];
+        for (weight, kind, expected) in cases {
+            let got = attenuation(weight, kind);
+            assert_eq!(got[0], raw[0], "{kind:?} at {weight:?}: the first frame primes the average");
+            let worst = got[1].iter().zip(&expected).map(|(g, e)| (g - e).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-6, "{kind:?} at {weight:?}: {worst} from the expected average");
+        }
     }
 }

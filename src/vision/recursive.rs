@@ -1,11 +1,13 @@
 //! Recursive temporal filtering: the fluoroscope's own noise reduction, for low dose.
 //!
 //! Each frame's log attenuation is replaced by an exponential average of the frames so far,
-//! the newest weighted `weight`. At weight 0.5 the noise's variance falls to a third (a frame
-//! at 80 photons per pixel looks like one at 240), which is what lets the learned engine see
-//! a faint wire at extreme dose. The price is lag: what moves (the tip as the wire advances)
-//! shows at part of its contrast for a frame or two, so tip error and centerline distance
-//! grow. Off by default; `pipeline.recursive_filter_weight` turns it on.
+//! the newest weighted `weight`: the noise's variance falls to `weight / (2 - weight)` of a
+//! frame's (0.6 at 0.75; a third at 0.5, a frame at 80 photons per pixel looking like one at
+//! 240), which lets the learned engine see a faint wire at low dose. The price is lag: what
+//! moves (the tip as the wire advances, everything as the heart beats) shows at part of its
+//! contrast for a frame or two, on average `(1 - weight) / weight` frames late, so tip error
+//! and centerline distance grow. The learned engine runs it at 0.75 unless
+//! `pipeline.recursive_filter_weight` says otherwise; the classical path only when it does.
 
 use super::Plane;
 
