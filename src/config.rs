@@ -14,7 +14,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::capture::replay::ReplaySource;
-use crate::capture::sequence::SequenceError;
+use crate::capture::sequence::{SequenceError, FPS_RANGE};
 use crate::capture::synthetic::{Difficulty, SynthConfig, SynthError, MAX_FRAMES, MAX_SIZE_PX, MIN_SIZE_PX};
 use crate::capture::synthetic_source::SyntheticSource;
 use crate::capture::v4l2::{Alignment, PixelFormat, V4l2Error, V4l2Options, Y16Scale};
@@ -22,6 +22,7 @@ use crate::capture::{self, FrameSource};
 use crate::pipeline::realtime::ThreadPlacement;
 use crate::pipeline::runner::Pacing;
 use crate::pipeline::{LEARNED_RECURSIVE_FILTER_WEIGHT, MAX_SIDE_PX};
+use crate::vision::bands::MAX_RIDGE_WORKERS;
 use crate::vision::field::FieldParams;
 use crate::vision::recursive::RecursiveFilter;
 use crate::vision::tiles::Search;
@@ -547,8 +548,7 @@ struct RawRealtime {
     capture_cpu: Option<usize>,
     processing_cpu: Option<usize>,
     fifo_priority: Option<Spanned<u8>>,
-    #[serde(default)]
-    ridge_cpus: Vec<usize>,
+    ridge_cpus: Option<Spanned<Vec<usize>>>,
     spin_wait: Option<Spanned<bool>>,
 }
 
@@ -665,10 +665,11 @@ impl RawSource {
 
 fn positive_fps(key: &str, fps: &Spanned<f32>) -> Result<f32, Bad> {
     let value = *fps.get_ref();
-    if value.is_finite() && value > 0.0 && value <= 1000.0 {
+    if FPS_RANGE.contains(&value) {
         Ok(value)
     } else {
-        Err(bad(key, fps.span(), format!("{value} is not a frame rate (more than 0, at most 1000)")))
+        let (low, high) = (FPS_RANGE.start(), FPS_RANGE.end());
+        Err(bad(key, fps.span(), format!("{value} is not a frame rate ({low} to {high})")))
     }
 }
 
@@ -855,13 +856,22 @@ impl RawRealtime {
             }
             spin => spin.is_some_and(|s| s.into_inner()),
         };
+        let ridge_cpus = match self.ridge_cpus {
+            Some(cpus) if cpus.get_ref().len() > MAX_RIDGE_WORKERS => {
+                return Err(bad(
+                    "realtime.ridge_cpus",
+                    cpus.span(),
+                    format!("names {} CPUs; at most {MAX_RIDGE_WORKERS} ridge threads", cpus.get_ref().len()),
+                ));
+            }
+            cpus => cpus.map(Spanned::into_inner).unwrap_or_default(),
+        };
         Ok(RealtimeConfig {
             capture_thread: ThreadPlacement { cpu: self.capture_cpu, fifo_priority: priority.map(|p| p + 1) },
             processing_thread: ThreadPlacement { cpu: self.processing_cpu, fifo_priority: priority },
-            ridge_workers: self
-                .ridge_cpus
-                .iter()
-                .map(|&cpu| ThreadPlacement { cpu: Some(cpu), fifo_priority: priority })
+            ridge_workers: ridge_cpus
+                .into_iter()
+                .map(|cpu| ThreadPlacement { cpu: Some(cpu), fifo_priority: priority })
                 .collect(),
             spin_wait,
         })
@@ -1201,6 +1211,8 @@ mod tests {
             (MINIMAL.replace("size = 128", "size = 8"), "source.synthetic.size", 5),
             (MINIMAL.replace("fps = 15.0", "fps = nan"), "source.synthetic.fps", 7),
             (format!("{MINIMAL}\n[realtime]\nfifo_priority = 99\n"), "realtime.fifo_priority", 13),
+            (format!("{MINIMAL}\n[realtime]\nridge_cpus = [{}]\n", ["1"; 64].join(", ")), "realtime.ridge_cpus", 13),
+            (MINIMAL.replace("fps = 15.0", "fps = 1e-45"), "source.synthetic.fps", 7),
             (format!("{MINIMAL}\n[realtime]\nfifo_priority = 40\nspin_wait = true\n"), "realtime.spin_wait", 14),
             (format!("{MINIMAL}\n[watchdog]\ncapture_stall_ms = 0\n"), "watchdog.capture_stall_ms", 13),
             (format!("{V4L2}\n[watchdog]\ncapture_stall_ms = 2499\n"), "watchdog.capture_stall_ms", 13),

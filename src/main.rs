@@ -29,11 +29,27 @@ use wiretrace::transport::serial::{open_port, SerialSink};
 use wiretrace::transport::udp::UdpSink;
 use wiretrace::transport::Sink;
 use wiretrace::vision::background::BackgroundParams;
+use wiretrace::vision::bands::MAX_RIDGE_WORKERS;
 use wiretrace::vision::field::FieldParams;
 use wiretrace::vision::recursive::RecursiveFilter;
 use wiretrace::vision::tiles::Search;
 use wiretrace_protocol::{Body, Message};
 
+/// A line of a command's report on standard output; a failure to write it (a closed pipe, a
+/// full disk) ends the command with that error, not a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).context("writing to standard output")?
+    };
+}
+
+/// A line of progress or summary on standard error, where a failure to write has nowhere to
+/// be told: it is ignored.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 #[derive(Parser)]
 #[command(
     name = "wiretrace",
@@ -73,7 +89,7 @@ enum Command {
         #[arg(long = "serial", value_name = "PATH")]
         serial: Vec<String>,
         /// Baud rate of the serial devices.
-        #[arg(long, default_value_t = 115_200)]
+        #[arg(long, default_value_t = 115_200, value_parser = clap::value_parser!(u32).range(1..))]
         baud: u32,
         /// Process every frame in order as fast as possible instead of at the sequence's fps.
         /// Offline work: no deadline applies.
@@ -97,7 +113,7 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         serial: Option<String>,
         /// Baud rate of the serial device.
-        #[arg(long, default_value_t = 115_200)]
+        #[arg(long, default_value_t = 115_200, value_parser = clap::value_parser!(u32).range(1..))]
         baud: u32,
         /// One JSON object per message on standard output; counters go to standard error.
         #[arg(long)]
@@ -156,7 +172,7 @@ enum Command {
         #[arg(long)]
         seq: PathBuf,
         /// Frames timed, the sequence played again if shorter [default: the whole sequence].
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         frames: Option<u32>,
         /// Also write the report as JSON to this file.
         #[arg(long, value_name = "FILE")]
@@ -310,7 +326,8 @@ struct PipelineArgs {
     shutter_below: Option<f32>,
     /// Threads for the ridge stage, the processing thread included; each takes a band of the
     /// frame, with the same result as one.
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=MAX_RIDGE_WORKERS as i64 + 1))]
     ridge_threads: u16,
     /// Pin the extra ridge threads to these CPUs, one each (comma-separated).
     #[arg(long, value_name = "CPU,...", value_delimiter = ',')]
@@ -379,7 +396,7 @@ fn main() -> ExitCode {
     match dispatch(Cli::parse().command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wiretrace: {e:#}");
+            note!("wiretrace: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -417,7 +434,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Synth { out, seed, frames, size, fps, difficulty } => {
             let cfg = synth_config(seed, frames, size, fps, difficulty)?;
             write_sequence(&cfg, &out).with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("wrote {frames} {difficulty} frames of {size}x{size} to {}", out.display());
+            note!("wrote {frames} {difficulty} frames of {size}x{size} to {}", out.display());
             Ok(())
         }
         Command::Run { config } => run_service(&config),
@@ -431,9 +448,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Config { command: ConfigCommand::Check { file } } => {
             let checked = config::load(&file)?;
-            println!("{}: valid", file.display());
+            out!("{}: valid", file.display());
             for line in checked.summary() {
-                println!("  {line}");
+                out!("  {line}");
             }
             Ok(())
         }
@@ -469,9 +486,7 @@ fn demo(seed: u64, frames: u32, size: usize, pipeline: &PipelineConfig) -> anyho
         (None, true) => "classical engine, degraded".to_string(),
         (None, false) => "classical engine".to_string(),
     };
-    println!(
-        "wiretrace demo: {frames} synthetic frames of {size}x{size} (seed {seed}), 15 fps, UDP loopback, {engine}"
-    );
+    out!("wiretrace demo: {frames} synthetic frames of {size}x{size} (seed {seed}), 15 fps, UDP loopback, {engine}");
     let report = run_demo(cfg, pipeline, |f| {
         let d = f.distance_px.map_or("   -".into(), |d| format!("{d:4.2}"));
         let t = f.tip_error_px.map_or("   -".into(), |t| format!("{t:4.1}"));
@@ -480,21 +495,25 @@ fn demo(seed: u64, frames: u32, size: usize, pipeline: &PipelineConfig) -> anyho
             (0, true) => "no wire (MISSED)".to_string(),
             (n, _) => format!("{n:2} points"),
         };
-        println!(
+        // The run goes on whether or not anyone reads its lines; the summary's write says so.
+        let _ = writeln!(
+            std::io::stdout(),
             "frame {:3}  {what:22}  distance {d} px  tip {t} px  latency {:6} us  {:3} B",
-            f.frame, f.received_us, f.datagram_bytes
+            f.frame,
+            f.received_us,
+            f.datagram_bytes
         );
     })?;
-    println!();
+    out!();
     for line in summary_lines(&report) {
-        println!("{line}");
+        out!("{line}");
     }
     Ok(())
 }
 
 fn eval(seq: &Path, pred: Option<&Path>, json: Option<PathBuf>, config: &PipelineConfig) -> anyhow::Result<()> {
     let report = evaluate(seq, pred, config).with_context(|| format!("scoring {}", seq.display()))?;
-    println!(
+    out!(
         "{} ({}): {} frames, {} with a wire; {} failures (no answer), {} false alarms",
         seq.display(),
         report.predictions,
@@ -503,7 +522,7 @@ fn eval(seq: &Path, pred: Option<&Path>, json: Option<PathBuf>, config: &Pipelin
         report.failures,
         report.false_alarms
     );
-    println!("{:<28} {:>8} {:>8} {:>7}", "metric", "mean", "median", "frames");
+    out!("{:<28} {:>8} {:>8} {:>7}", "metric", "mean", "median", "frames");
     let rows = [
         ("dice", report.dice),
         ("clDice", report.cl_dice),
@@ -515,10 +534,10 @@ fn eval(seq: &Path, pred: Option<&Path>, json: Option<PathBuf>, config: &Pipelin
     ];
     let cell = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
     for (name, s) in rows {
-        println!("{name:<28} {:>8} {:>8} {:>7}", cell(s.mean), cell(s.median), s.frames);
+        out!("{name:<28} {:>8} {:>8} {:>7}", cell(s.mean), cell(s.median), s.frames);
     }
-    println!("{:<28} {:>8}", "one component (share)", cell(report.one_component_share));
-    println!("{:<28} {:>8}", "proximal to tip (share)", cell(report.direction_correct_share));
+    out!("{:<28} {:>8}", "one component (share)", cell(report.one_component_share));
+    out!("{:<28} {:>8}", "proximal to tip (share)", cell(report.direction_correct_share));
     let path = json.unwrap_or_else(|| {
         let name = seq.file_name().map_or("sequence".into(), |n| n.to_string_lossy().into_owned());
         PathBuf::from(format!("{name}.eval.json"))
@@ -530,14 +549,14 @@ fn eval(seq: &Path, pred: Option<&Path>, json: Option<PathBuf>, config: &Pipelin
 fn write_report(path: &Path, report: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(report)?;
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("report written to {}", path.display());
+    note!("report written to {}", path.display());
     Ok(())
 }
 
 fn run_bench(seq: &Path, json: Option<&Path>, options: &BenchOptions) -> anyhow::Result<()> {
     let stop = stop_flag()?;
     let report = bench(seq, options, &stop).with_context(|| format!("benchmarking {}", seq.display()))?;
-    println!("{report}");
+    out!("{report}");
     json.map_or(Ok(()), |path| write_report(path, &report))
 }
 
@@ -546,12 +565,12 @@ fn bench_engine(manifest: PathBuf, seq: PathBuf, frames: Option<u32>, json: Opti
     let options = EngineBenchOptions { manifest, seq, frames: frames.map(|n| n as usize), peer_library };
     let report =
         bench_engines(&options).with_context(|| format!("benchmarking the engine on {}", options.seq.display()))?;
-    println!("{report}");
+    out!("{report}");
     json.map_or(Ok(()), |path| write_report(path, &report))
 }
 
 fn print_run_summary(what: &str, s: &RunSummary) {
-    eprintln!(
+    note!(
         "{what}: {} frames seen, {} centerlines, {} no-wire, {} deadline missed, {} dropped (latest wins), {} lost \
          by the device, {} bad, {} heartbeats in {:.1} s",
         s.frames_seen,
@@ -565,7 +584,7 @@ fn print_run_summary(what: &str, s: &RunSummary) {
         s.elapsed.as_secs_f64()
     );
     for k in &s.sinks {
-        eprintln!("  {k}");
+        note!("  {k}");
     }
 }
 
@@ -628,12 +647,12 @@ fn rx(
     let result = match (udp, serial) {
         (Some(addr), _) => {
             let socket = UdpSocket::bind(addr).with_context(|| format!("binding {addr}"))?;
-            eprintln!("rx: listening on udp {}", socket.local_addr()?);
+            note!("rx: listening on udp {}", socket.local_addr()?);
             receive_udp(&socket, &mut receiver, until, &mut print).with_context(|| format!("receiving on {addr}"))
         }
         (None, Some(path)) => {
             let mut port = open_port(&path, baud, Duration::from_millis(50))?;
-            eprintln!("rx: listening on serial {path} at {baud} baud");
+            note!("rx: listening on serial {path} at {baud} baud");
             receive_stream(&mut port, &mut receiver, until, &mut print).with_context(|| format!("reading {path}"))
         }
         (None, None) => bail!("give --udp ADDR or --serial PATH"),
@@ -671,7 +690,7 @@ fn human_line(m: &Message) -> String {
 }
 
 fn report_rx(s: &RxStats) {
-    eprintln!(
+    note!(
         "rx: {} messages ({} centerlines, {} heartbeats), {} CRC failures, {} otherwise damaged, {} resyncs, \
          {} sequence gaps ({} missing), {} incompatible, {} of unknown kinds",
         s.messages,
@@ -685,13 +704,13 @@ fn report_rx(s: &RxStats) {
         s.incompatible,
         s.unknown_kinds
     );
-    eprintln!("rx summary: {}", serde_json::to_string(s).unwrap_or_default());
+    note!("rx summary: {}", serde_json::to_string(s).unwrap_or_default());
 }
 
 fn feed_loopback(options: FeedOptions) -> anyhow::Result<()> {
     let stop = stop_flag()?;
     let s = feed(&options, &stop).with_context(|| format!("feeding {}", options.seq.display()))?;
-    eprintln!(
+    note!(
         "feed: {} frames written to {} at {} fps in {} passes, {} bad frames skipped",
         s.frames,
         options.device.display(),
@@ -808,12 +827,12 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
 fn selftest(path: &Path) -> anyhow::Result<()> {
     let checks = wiretrace::selftest::run_checks(path);
     for check in &checks {
-        println!("{check}");
+        out!("{check}");
     }
     let failed = checks.iter().filter(|c| c.outcome == wiretrace::selftest::Outcome::Fail).count();
     if failed > 0 {
         bail!("selftest: {failed} of {} checks failed", checks.len());
     }
-    println!("selftest: all {} checks passed", checks.len());
+    out!("selftest: all {} checks passed", checks.len());
     Ok(())
 }

@@ -22,6 +22,18 @@ fn config_check_summarises_a_valid_file() {
     assert!(stdout.lines().count() < 24, "fits one screen:\n{stdout}");
 }
 
+/// A report that cannot be written (here to a full device; a closed pipe alike) ends the
+/// command with that error and a failure status, not a panic's abort.
+#[test]
+fn a_report_that_cannot_be_written_is_an_error_not_a_crash() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/wiretrace.toml");
+    let full = fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let out = common::wiretrace().args(["config", "check"]).arg(&shipped).stdout(full).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("writing to standard output: No space left on device"), "{stderr}");
+}
+
 #[test]
 fn config_check_names_file_line_and_key_and_fails() {
     let dir = tempfile::tempdir().expect("temp dir");

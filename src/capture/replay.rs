@@ -41,7 +41,15 @@ impl ReplaySource {
             _ => paths
                 .iter()
                 .find_map(|p| {
-                    let data = std::fs::read(p).ok()?;
+                    // Read only what a frame of the largest size can be: a huge stray file is
+                    // passed over, not loaded whole.
+                    let mut file = File::open(p).ok()?;
+                    let largest = (MAX_SIDE_PX * MAX_SIDE_PX * 2) as u64 + HEADER_ALLOWANCE_BYTES;
+                    if file.metadata().ok()?.len() > largest {
+                        return None;
+                    }
+                    let mut data = Vec::new();
+                    file.read_to_end(&mut data).ok()?;
                     decode_pgm(&data, &mut pixels).ok().map(|h| (h.width, h.height))
                 })
                 .ok_or_else(|| SequenceError::NoFrames { dir: dir.to_path_buf() })?,
@@ -110,4 +118,24 @@ fn load(path: &Path, bytes: &mut Vec<u8>, frame: &mut Frame, size: (usize, usize
     frame.height = header.height;
     frame.maxval = header.maxval;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::sequence::write_frame;
+
+    /// Without `meta.json` the size comes from the first frame that decodes; a stray file
+    /// larger than any frame is passed over without being read (3 GiB, sparse).
+    #[test]
+    fn a_huge_stray_file_is_not_read_for_the_size() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let frames = dir.path().join("frames");
+        std::fs::create_dir(&frames).expect("frames/");
+        let huge = File::create(frames.join("000000.pgm")).expect("stray file");
+        huge.set_len(3 << 30).expect("3 GiB, sparse");
+        write_frame(&frames.join("000001.pgm"), 16, 12, 255, &[7; 16 * 12]).expect("frame");
+        let source = ReplaySource::open(dir.path()).expect("open");
+        assert_eq!((source.size(), source.len()), ((16, 12), 2));
+    }
 }

@@ -75,6 +75,16 @@ pub enum SequenceError {
         /// The point's y.
         y: f32,
     },
+    /// A ground-truth centerline has more points than any wire's needs.
+    #[error("{}, line {line}: {points} points, more than {MAX_POLYLINE_POINTS}", path.display())]
+    CenterlinePoints {
+        /// The centerlines file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// How many it has.
+        points: usize,
+    },
     /// `frames/` holds no file (or none that can be read).
     #[error("{}/frames/ holds no frame", dir.display())]
     NoFrames {
@@ -273,6 +283,11 @@ pub fn write_frame(path: &Path, width: usize, height: usize, maxval: u16, pixels
     out.flush().map_err(frame_error)
 }
 
+/// Most points a centerline read from a file may have: a receiver's has at most the protocol's
+/// 128, a ground truth about one per pixel of wire; the eval's distances grow with the square
+/// of the count.
+pub const MAX_POLYLINE_POINTS: usize = 4096;
+
 /// Reads `dir/gt/centerlines.jsonl`, one record per non-blank line, in file order. An error
 /// names the file and the line; a missing file is an `Io` error with kind `NotFound`.
 pub fn read_centerlines(dir: &Path) -> Result<Vec<CenterlineTruth>, SequenceError> {
@@ -288,6 +303,9 @@ pub fn read_centerlines(dir: &Path) -> Result<Vec<CenterlineTruth>, SequenceErro
             line: i + 1,
             source,
         })?;
+        if truth.points.len() > MAX_POLYLINE_POINTS {
+            return Err(SequenceError::CenterlinePoints { path, line: i + 1, points: truth.points.len() });
+        }
         if let Some(p) = truth.points.iter().find(|p| !p.iter().all(|c| c.is_finite() && c.abs() <= MAX_SIDE_PX as f32))
         {
             return Err(SequenceError::CenterlinePoint { path, line: i + 1, x: p[0], y: p[1] });
@@ -457,6 +475,11 @@ mod tests {
         let err = read_centerlines(dir.path()).expect_err("missing points");
         assert!(matches!(err, SequenceError::Centerline { line: 3, .. }), "{err}");
         assert!(err.to_string().contains("centerlines.jsonl, line 3"), "{err}");
+
+        let long = CenterlineTruth { frame: 2, points: vec![[1.0, 1.0]; MAX_POLYLINE_POINTS + 1] };
+        write_centerlines(dir.path(), &[truths[0].clone(), long])?;
+        let err = read_centerlines(dir.path()).expect_err("too many points");
+        assert!(matches!(err, SequenceError::CenterlinePoints { line: 2, points: 4097, .. }), "{err}");
         Ok(())
     }
 

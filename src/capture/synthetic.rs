@@ -32,7 +32,7 @@ use thiserror::Error;
 
 use super::sequence::{
     frame_file_name, mask_path, write_centerlines, write_frame, write_mask_png, write_meta, CenterlineTruth,
-    SequenceError, SequenceMeta, FRAMES_DIR, GT_DIR,
+    SequenceError, SequenceMeta, FPS_RANGE, FRAMES_DIR, GT_DIR,
 };
 
 /// Largest detector value: a 12-bit detector.
@@ -279,7 +279,7 @@ impl SynthConfig {
         if !(MIN_SIZE_PX..=MAX_SIZE_PX).contains(&self.size_px) {
             return Err(SynthError::SizeOutOfRange { size_px: self.size_px });
         }
-        if !(self.fps.is_finite() && self.fps > 0.0) {
+        if !FPS_RANGE.contains(&self.fps) {
             return Err(SynthError::BadFps { fps: self.fps });
         }
         if self.frames == 0 {
@@ -302,7 +302,7 @@ pub enum SynthError {
         size_px: usize,
     },
     /// The frame rate is not a positive number.
-    #[error("synthetic frame rate {fps} is not a positive number")]
+    #[error("synthetic frame rate {fps} is outside {}..={} (what meta.json may hold)", FPS_RANGE.start(), FPS_RANGE.end())]
     BadFps {
         /// The requested rate.
         fps: f32,
@@ -2249,7 +2249,9 @@ mod tests {
     fn config_is_validated() {
         assert!(SynthConfig::default().validate().is_ok());
         assert!(matches!(config(0, 32).validate(), Err(SynthError::SizeOutOfRange { size_px: 32 })));
-        assert!(matches!(SynthConfig { fps: 0.0, ..config(0, 256) }.validate(), Err(SynthError::BadFps { .. })));
+        for fps in [0.0, 1e-45, 1e30, f32::NAN] {
+            assert!(matches!(SynthConfig { fps, ..config(0, 256) }.validate(), Err(SynthError::BadFps { .. })));
+        }
         assert!(matches!(SynthConfig { frames: 0, ..config(0, 256) }.validate(), Err(SynthError::NoFrames)));
         let too_many = SynthConfig { frames: MAX_FRAMES + 1, ..config(0, 256) };
         assert!(matches!(too_many.validate(), Err(SynthError::TooManyFrames { .. })));

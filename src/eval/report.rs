@@ -11,7 +11,10 @@ use super::metrics::{
     mean_centerline_distance, tip_error,
 };
 use crate::capture::replay::ReplaySource;
-use crate::capture::sequence::{frame_paths, mask_path, read_centerlines, read_mask_png, SequenceError};
+use crate::capture::sequence::{
+    frame_paths, mask_path, read_centerlines, read_mask_png, SequenceError, CENTERLINES_FILE, GT_DIR,
+    MAX_POLYLINE_POINTS,
+};
 use crate::capture::FrameSource;
 use crate::frame::Frame;
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -41,6 +44,16 @@ pub enum EvalError {
         path: PathBuf,
         /// 1-based line number.
         line: usize,
+        /// What is wrong.
+        what: String,
+    },
+    /// A ground-truth centerline cannot be scored on the sequence's frames ([`unscorable`]).
+    #[error("{}, frame {frame}: {what}", path.display())]
+    Truth {
+        /// The centerlines file.
+        path: PathBuf,
+        /// The frame.
+        frame: u32,
         /// What is wrong.
         what: String,
     },
@@ -227,8 +240,32 @@ fn wire_components(segmentation: &Plane<u8>, points: &[[f32; 2]], labels: &mut V
     }
 }
 
-/// Reads `rx --json` output: the points of the last centerline message for each frame.
-pub fn read_predictions(path: &Path) -> Result<BTreeMap<u32, Vec<[f32; 2]>>, EvalError> {
+/// How far outside the frame (px) a scored centerline's point may lie.
+const OUTSIDE_PX: f32 = 16.0;
+
+/// Why `points` cannot be scored on `width` × `height` frames, if they cannot: more than
+/// [`MAX_POLYLINE_POINTS`], a point more than [`OUTSIDE_PX`] outside the frame, or a line
+/// longer than twice the frame's perimeter. The metrics sample a line every half pixel, so a
+/// line of any length would cost any memory and time.
+fn unscorable(points: &[[f32; 2]], width: usize, height: usize) -> Option<String> {
+    if points.len() > MAX_POLYLINE_POINTS {
+        return Some(format!("{} points, more than {MAX_POLYLINE_POINTS}", points.len()));
+    }
+    let (w, h) = (width as f32, height as f32);
+    let outside = |p: &&[f32; 2]| {
+        !(-OUTSIDE_PX..=w + OUTSIDE_PX).contains(&p[0]) || !(-OUTSIDE_PX..=h + OUTSIDE_PX).contains(&p[1])
+    };
+    if let Some(p) = points.iter().find(outside) {
+        return Some(format!("point ({}, {}) lies outside the {width}x{height} frame", p[0], p[1]));
+    }
+    let length_px: f32 = points.windows(2).map(|s| (s[1][0] - s[0][0]).hypot(s[1][1] - s[0][1])).sum();
+    let longest_px = 4.0 * (w + h);
+    (length_px > longest_px).then(|| format!("the line is {length_px:.0} px long, more than {longest_px} px"))
+}
+
+/// Reads `rx --json` output for `width` × `height` frames: the points of the last centerline
+/// message for each frame.
+pub fn read_predictions(path: &Path, width: usize, height: usize) -> Result<BTreeMap<u32, Vec<[f32; 2]>>, EvalError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| EvalError::Predictions { path: path.to_path_buf(), source })?;
     let mut out = BTreeMap::new();
@@ -248,6 +285,9 @@ pub fn read_predictions(path: &Path) -> Result<BTreeMap<u32, Vec<[f32; 2]>>, Eva
                 _ => Err(bad(format!("point {p} is not [x, y]"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(what) = unscorable(&points, width, height) {
+            return Err(bad(what));
+        }
         out.insert(frame, points);
     }
     Ok(out)
@@ -261,8 +301,14 @@ pub fn evaluate(dir: &Path, predictions: Option<&Path>, config: &PipelineConfig)
     let paths = frame_paths(dir)?;
     let mut source = ReplaySource::open(dir)?;
     let (width, height) = source.size();
+    for truth in &truths {
+        if let Some(what) = unscorable(&truth.points, width, height) {
+            let path = dir.join(GT_DIR).join(CENTERLINES_FILE);
+            return Err(EvalError::Truth { path, frame: truth.frame, what });
+        }
+    }
     let mut predictor = match predictions {
-        Some(path) => Predictor::File(read_predictions(path)?),
+        Some(path) => Predictor::File(read_predictions(path, width, height)?),
         None => Predictor::Pipeline(Box::new(Pipeline::new(width, height, config)?)),
     };
     let mut frame = Frame::with_size(width, height);
@@ -349,13 +395,53 @@ mod tests {
             r#"{"kind":"centerline","frame":4,"seq":2,"status":"no_wire","points":[]}"#,
         ];
         std::fs::write(&path, lines.join("\n")).expect("write");
-        let p = read_predictions(&path).expect("parse");
+        let p = read_predictions(&path, 64, 64).expect("parse");
         assert_eq!(p.get(&3), Some(&vec![[1.5, 2.0], [3.0, 4.0]]));
         assert_eq!(p.get(&4), Some(&Vec::new()));
         std::fs::write(&path, format!("{}\n{{\"kind\":\"centerline\",\"frame\":5,\"points\":[[1]]}}", lines[1]))
             .expect("write");
-        let err = read_predictions(&path).expect_err("bad point");
+        let err = read_predictions(&path, 64, 64).expect_err("bad point");
         assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    /// So is a ground-truth centerline the sequence's frames cannot hold, with its file and
+    /// frame.
+    #[test]
+    fn a_truth_outside_the_frames_is_refused_with_its_frame() {
+        use crate::capture::sequence::{write_centerlines, CenterlineTruth};
+        use crate::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = SynthConfig { seed: 1, size_px: 64, frames: 3, fps: 15.0, difficulty: Difficulty::Easy };
+        write_sequence(&cfg, dir.path()).expect("sequence");
+        let far = CenterlineTruth { frame: 1, points: vec![[10.0, 10.0], [16000.0, 10.0]] };
+        write_centerlines(dir.path(), &[far]).expect("truth");
+        let err = evaluate(dir.path(), None, &PipelineConfig::default()).expect_err("far truth").to_string();
+        assert!(err.contains("centerlines.jsonl, frame 1") && err.contains("outside the 64x64 frame"), "{err}");
+    }
+
+    /// A centerline far outside the frame, of too many points or of a length no wire in the
+    /// frame has is refused with its line, before the metrics sample it (a point at 1e9 px
+    /// once asked them for 8 GiB).
+    #[test]
+    fn predictions_that_no_frame_holds_are_refused_with_their_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rx.jsonl");
+        let line = |points: &str| format!("{{\"kind\":\"centerline\",\"frame\":5,\"points\":{points}}}");
+        let zigzag: Vec<String> =
+            (0..40).map(|i| format!("[{},{}]", if i % 2 == 0 { 0 } else { 63 }, 63 - i)).collect();
+        let many: Vec<String> = (0..=MAX_POLYLINE_POINTS).map(|i| format!("[{}, 10]", i % 64)).collect();
+        for (points, why) in [
+            ("[[10,10],[1e9,1e9]]".to_string(), "outside the 64x64 frame"),
+            ("[[10,10],[-17,10]]".to_string(), "outside the 64x64 frame"),
+            (format!("[{}]", zigzag.join(",")), "px long"),
+            (format!("[{}]", many.join(",")), "more than 4096"),
+        ] {
+            std::fs::write(&path, format!("\n{}\n", line(&points))).expect("write");
+            let err = read_predictions(&path, 64, 64).expect_err(why).to_string();
+            assert!(err.contains("line 2") && err.contains(why), "{why}: {err}");
+        }
+        std::fs::write(&path, line("[[-16,0],[80,64]]")).expect("write");
+        assert!(read_predictions(&path, 64, 64).is_ok(), "16 px outside the frame is allowed");
     }
 
     #[test]

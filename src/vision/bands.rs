@@ -16,6 +16,10 @@ use super::ridge::{ImageSides, RidgeDetector, RidgeMap, RidgeParams};
 use super::Plane;
 use crate::pipeline::realtime::{place, ThreadPlacement};
 
+/// Most threads the ridge stage takes beside the processing thread: each band has its own
+/// detector and planes, so each costs memory and a thread whether or not a core is free.
+pub const MAX_RIDGE_WORKERS: usize = 63;
+
 /// One band: its rows of the frame with their halo, a detector for them, and its output.
 #[derive(Debug)]
 struct Band {
