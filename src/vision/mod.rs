@@ -38,7 +38,11 @@ pub struct Plane<T> {
 impl<T: Copy + Default> Plane<T> {
     /// A plane filled with `T::default()`.
     pub fn new(width: usize, height: usize) -> Self {
-        Plane { width, height, data: vec![T::default(); width * height] }
+        // Written, not only reserved: a zeroed allocation's pages are mapped at their first
+        // write, which would be a frame's, and cost it a page fault per 4 KiB.
+        let mut data = Vec::with_capacity(width * height);
+        data.resize(width * height, T::default());
+        Plane { width, height, data }
     }
 
     /// Gives the plane a new size, its values left unspecified; nothing is allocated while
