@@ -5,7 +5,8 @@ output of `wiretrace bench` goes to standard error.
 
     cargo build --release
     python3 -m venv /tmp/peer && /tmp/peer/bin/pip install -r benches/peers/requirements.txt
-    /tmp/peer/bin/python benches/peers/timing.py --seq SEQ_DIR [--repeat N] [--overload] [--engine E] [--spin-wait] [--json FILE]
+    /tmp/peer/bin/python benches/peers/timing.py --seq SEQ_DIR [--repeat N] [--overload] [--engine E] [--spin-wait]
+        [--deadline-ms MS] [--json FILE]
 
 wiretrace: `wiretrace bench --seq SEQ_DIR --engine E` (classical by default, the path the peers
 are written like; or learned), its paced pass: a camera at half the rate the pipeline
@@ -14,6 +15,10 @@ capture (after the PGM is decoded) to the encoded message handed to the sink. Th
 path filters tiles along a tracked wire; it is also run with `--ridge-search squares` (beyond
 the tiles one square of the frame a frame, never the whole frame) and with `--whole-frame` (every
 frame filtered whole, as the peers do), in the same run, so all three show beside the peers.
+The bench sets no deadline unless given --deadline-ms, so the default search (`auto`) always
+takes the whole frame where it looks beyond the tiles: the learned engine then segments the
+whole frame while nothing is tracked, which under the service's 33 ms deadline it never does
+on one core here; `--deadline-ms 33` times it as the box runs it.
 
 The peer: `read_frame` then `centerline` of classical_peer.py, one frame after another, wall
 clock; `read_frame` includes decoding the PGM. Its library calls are wrapped with timers (the
@@ -160,6 +165,8 @@ def main():
     ap.add_argument("--wiretrace", type=pathlib.Path, default=WIRETRACE, help="the wiretrace binary")
     ap.add_argument("--engine", choices=["classical", "learned"], default="classical",
                     help="what finds the wire in wiretrace: the classical path, like the peers, or the learned engine")
+    ap.add_argument("--deadline-ms", type=int,
+                    help="wiretrace's frames get this budget from capture, as on the box (none by default)")
     ap.add_argument("--json", type=pathlib.Path, help="also write the numbers here")
     a = ap.parse_args()
     frames_dir = a.seq / "frames"
@@ -172,8 +179,9 @@ def main():
         sys.exit("--repeat must be at least 1")
 
     load_before = os.getloadavg()[0]
+    deadline = ("--deadline-ms", str(a.deadline_ms)) if a.deadline_ms is not None else ()
     wiretrace = lambda *extra: run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine,
-                                             a.spin_wait, extra)
+                                             a.spin_wait, deadline + extra)
     bench = wiretrace()
     squares, whole = None, None
     if a.engine == "classical":
@@ -187,6 +195,7 @@ def main():
     wt = {"median": paced["p50"] / 1e3, "p99": paced["p99"] / 1e3}
     threads = "" if a.ridge_threads == 1 else f", ridge stage on {a.ridge_threads} threads"
     threads += ", spinning" if a.spin_wait else ""
+    threads += f", {a.deadline_ms} ms deadline" if a.deadline_ms is not None else ""
     rows = [{"what": f"wiretrace ({a.engine}), capture to sink (paced{threads})", **wt, "frames": paced["count"]}]
     for flag, other in [("--ridge-search squares", squares), ("--whole-frame", whole)]:
         if other is not None:
