@@ -121,7 +121,7 @@ impl PipelineConfig {
 
 /// The learned engine's recursive filter by default: the network was trained on single
 /// frames, and a little of the frames before lowers the noise it sees more than the lag costs
-/// (README, "The learned engine": offline eval at weights 0.5-0.9, and with the synthetic
+/// (README, "The recursive filter": offline eval at weights 0.5-0.9, and with the synthetic
 /// motion at a heart's rate, where 0.5 lost the easy sequences).
 pub const LEARNED_RECURSIVE_FILTER_WEIGHT: f32 = 0.75;
 
@@ -975,13 +975,14 @@ impl Pipeline {
     /// make `deadline` from `started`: what it last cost with a quarter of that to spare, plus
     /// every stage at its best pace (normalise has run, and the ridge stage's best is the
     /// tiles'). Without the quarter, the learned engine's whole 512² frame (50-70 ms here) was
-    /// taken against the demo's 66 ms and missed it now and then. With a deadline and nothing
-    /// measured yet, no: a square's time gives the tiles' pace.
+    /// taken against the demo's 66 ms and missed it now and then. The learned engine's whole
+    /// frame is timed at start; the classical path's, until it is measured, is what its pixels
+    /// cost at the tiles' pace, and with a deadline and no pace yet, a square gives one.
     fn whole_frame_affordable(&mut self, started: Micros, deadline: Option<Micros>) -> bool {
         let px = self.width * self.height;
         let floor_us = self.tile_ridge_ns_per_px.map(|ns| whole_ridge_floor_us(ns, px));
-        // Never measured: what its pixels cost at the tiles' pace, not the floor below that
-        // (the learned engine's first whole frame costs more than its squares' pace says).
+        // Never measured: what its pixels cost at the tiles' pace, not the floor below that,
+        // which bounds how far a measured time may shrink.
         let paced_us = self.tile_ridge_ns_per_px.map(|ns| (ns * px as f64 / 1000.0) as u64);
         let whole_us =
             self.whole_ridge_us.or(paced_us).map(|ridge| ridge + ridge / 4 + self.stage_cost_us.iter().sum::<u64>());
