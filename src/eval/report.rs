@@ -47,7 +47,8 @@ pub enum EvalError {
         /// What is wrong.
         what: String,
     },
-    /// A ground-truth centerline cannot be scored on the sequence's frames ([`unscorable`]).
+    /// A ground-truth centerline cannot be scored on the sequence's frames: a point far outside
+    /// them, too many points, or a line longer than any wire in them.
     #[error("{}, frame {frame}: {what}", path.display())]
     Truth {
         /// The centerlines file.
