@@ -65,7 +65,8 @@ fn main() -> anyhow::Result<()> {
             field.shutter_below = value.parse().map_err(|e| anyhow::anyhow!("--shutter-below {value}: {e}"))?;
             anyhow::ensure!(
                 FieldParams::is_share(field.shutter_below),
-                "--shutter-below {value}: must be above 0 and below 1"
+                "--shutter-below {value}: {}",
+                FieldParams::SHARE_RANGE
             );
         } else {
             dir = PathBuf::from(arg);

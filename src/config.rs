@@ -771,13 +771,9 @@ impl RawPipeline {
             RecursiveFilter::is_weight,
             RecursiveFilter::WEIGHT_RANGE,
         )?;
-        let shutter_below = checked(
-            self.shutter_below,
-            "pipeline.shutter_below",
-            FieldParams::is_share,
-            "must be a share of full scale, above 0 and below 1",
-        )?
-        .unwrap_or(FieldParams::default().shutter_below);
+        let shutter_below =
+            checked(self.shutter_below, "pipeline.shutter_below", FieldParams::is_share, FieldParams::SHARE_RANGE)?
+                .unwrap_or(FieldParams::default().shutter_below);
         Ok(PipelineSettings {
             deadline: (!fast).then(|| Duration::from_millis(deadline_ms)),
             heartbeat_period: Duration::from_millis(heartbeat_ms),

@@ -368,7 +368,7 @@ impl PipelineArgs {
         let field = match self.shutter_below {
             None => defaults.field,
             Some(share) if FieldParams::is_share(share) => FieldParams { shutter_below: share, ..defaults.field },
-            Some(share) => bail!("--shutter-below {share}: must be a share of full scale, above 0 and below 1"),
+            Some(share) => bail!("--shutter-below {share}: {}", FieldParams::SHARE_RANGE),
         };
         let config = PipelineConfig {
             background,

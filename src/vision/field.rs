@@ -34,6 +34,9 @@ impl Default for FieldParams {
 }
 
 impl FieldParams {
+    /// What [`is_share`](Self::is_share) asks of a share, for error messages.
+    pub const SHARE_RANGE: &'static str = "must be a share of full scale, above 0 and below 1";
+
     /// Whether `share` can be a [`shutter_below`](FieldParams::shutter_below): above 0 and
     /// below 1.
     pub fn is_share(share: f32) -> bool {
