@@ -21,7 +21,7 @@ use crate::capture::v4l2::{Alignment, PixelFormat, V4l2Error, V4l2Options, Y16Sc
 use crate::capture::{self, FrameSource};
 use crate::pipeline::realtime::ThreadPlacement;
 use crate::pipeline::runner::Pacing;
-use crate::pipeline::{LEARNED_RECURSIVE_FILTER_WEIGHT, MAX_SIDE_PX};
+use crate::pipeline::{recursive_filter_in_effect, MAX_SIDE_PX};
 use crate::vision::bands::MAX_RIDGE_WORKERS;
 use crate::vision::field::FieldParams;
 use crate::vision::recursive::RecursiveFilter;
@@ -222,7 +222,7 @@ pub struct PipelineSettings {
     /// Running background subtraction, time constant in frames; off when `None`.
     pub subtract_background_frames: Option<f32>,
     /// Recursive temporal filtering, the newest frame's weight (1: off); the engine's default
-    /// when `None` ([`PipelineConfig::recursive_filter_weight`](crate::pipeline::PipelineConfig::recursive_filter_weight)).
+    /// when `None` ([`recursive_filter_in_effect`]).
     pub recursive_filter_weight: Option<f32>,
     /// Share of full scale below which the frame is behind the collimator's shutters
     /// ([`FieldParams::shutter_below`](crate::vision::field::FieldParams::shutter_below)).
@@ -1006,12 +1006,8 @@ impl ServiceConfig {
             p.deadline.map_or("none".to_string(), |d| format!("{} ms", d.as_millis())),
             p.heartbeat_period.as_millis(),
             p.low_confidence,
-            match (p.recursive_filter_weight, self.engine.kind) {
-                (Some(w), _) if w >= 1.0 => "off".to_string(),
-                (Some(w), _) => format!("newest frame weighted {w}"),
-                (None, EngineKind::Learned) => format!("newest frame weighted {LEARNED_RECURSIVE_FILTER_WEIGHT}"),
-                (None, EngineKind::Classical) => "off".to_string(),
-            },
+            recursive_filter_in_effect(p.recursive_filter_weight, self.engine.kind == EngineKind::Learned)
+                .map_or("off".to_string(), |w| format!("newest frame weighted {w}")),
             p.subtract_background_frames.map_or("kept".to_string(), |f| format!("subtracted over {f} frames")),
             100.0 * p.shutter_below,
             match p.ridge_search {

@@ -44,8 +44,7 @@ impl ReplaySource {
                     // Read only what a frame of the largest size can be: a huge stray file is
                     // passed over, not loaded whole.
                     let mut file = File::open(p).ok()?;
-                    let largest = (MAX_SIDE_PX * MAX_SIDE_PX * 2) as u64 + HEADER_ALLOWANCE_BYTES;
-                    if file.metadata().ok()?.len() > largest {
+                    if file.metadata().ok()?.len() > largest_pgm_bytes(MAX_SIDE_PX, MAX_SIDE_PX) {
                         return None;
                     }
                     let mut data = Vec::new();
@@ -57,7 +56,7 @@ impl ReplaySource {
         if !(1..=MAX_SIDE_PX).contains(&width) || !(1..=MAX_SIDE_PX).contains(&height) {
             return Err(SequenceError::TooLarge { dir: dir.to_path_buf(), width, height, max_side_px: MAX_SIDE_PX });
         }
-        bytes.reserve(width * height * 2 + HEADER_ALLOWANCE_BYTES as usize);
+        bytes.reserve(largest_pgm_bytes(width, height) as usize);
         // read_meta has checked it is in FPS_RANGE, so a frame period always fits a Duration.
         let fps = meta.fps.unwrap_or(DEFAULT_FPS);
         Ok(ReplaySource { paths, next: 0, width, height, fps, bytes })
@@ -95,6 +94,11 @@ impl FrameSource for ReplaySource {
 /// Room for a PGM header with comments, beyond the raster.
 const HEADER_ALLOWANCE_BYTES: u64 = 4096;
 
+/// The most bytes a `width` × `height` PGM file can hold: 16-bit samples and a header.
+fn largest_pgm_bytes(width: usize, height: usize) -> u64 {
+    (width * height * 2) as u64 + HEADER_ALLOWANCE_BYTES
+}
+
 /// Reads and decodes the frame file `path` into `frame`, through the reused `bytes` buffer.
 /// The file's length and the header's size are checked before anything grows, so a huge
 /// stray file cannot make the service allocate without bound.
@@ -102,7 +106,7 @@ fn load(path: &Path, bytes: &mut Vec<u8>, frame: &mut Frame, size: (usize, usize
     let io = |source| CaptureError::Io { path: path.to_path_buf(), source };
     let bad = |reason: String| CaptureError::BadFrame { path: path.to_path_buf(), reason };
     let mut file = File::open(path).map_err(io)?;
-    let largest = (size.0 * size.1 * 2) as u64 + HEADER_ALLOWANCE_BYTES;
+    let largest = largest_pgm_bytes(size.0, size.1);
     let len = file.metadata().map_err(io)?.len();
     if len > largest {
         return Err(bad(format!("file is {len} bytes, more than a {}x{} PGM can be", size.0, size.1)));

@@ -44,7 +44,7 @@ pub struct PipelineConfig {
     /// Temporal background suppression, off unless set.
     pub background: Option<BackgroundParams>,
     /// Recursive temporal filtering, the newest frame's weight (1: off); `None`: the engine's
-    /// default ([`LearnedConfig::recursive_filter_weight`], off on the classical path).
+    /// default ([`recursive_filter_in_effect`]).
     pub recursive_filter_weight: Option<f32>,
     /// The collimated field of view.
     pub field: FieldParams,
@@ -125,6 +125,13 @@ impl PipelineConfig {
 /// motion at a heart's rate, where 0.5 lost the easy sequences).
 pub const LEARNED_RECURSIVE_FILTER_WEIGHT: f32 = 0.75;
 
+/// The recursive filter's weight where one is `set`, else the engine's default
+/// ([`LEARNED_RECURSIVE_FILTER_WEIGHT`] with the learned engine, off with the classical);
+/// `None` where it is off (weight 1 is the frame itself).
+pub fn recursive_filter_in_effect(set: Option<f32>, learned: bool) -> Option<f32> {
+    set.or(learned.then_some(LEARNED_RECURSIVE_FILTER_WEIGHT)).filter(|&w| w < 1.0)
+}
+
 /// The learned segmentation engine and the parameters of the stages after it, which read a
 /// wire probability where the classical path has a ridge depth.
 #[derive(Debug, Clone)]
@@ -137,15 +144,11 @@ pub struct LearnedConfig {
     pub threshold: ThresholdParams,
     /// Centerline, its depths read as probabilities.
     pub centerline: CenterlineParams,
-    /// The recursive filter's weight where the pipeline sets none
-    /// ([`PipelineConfig::recursive_filter_weight`]).
-    pub recursive_filter_weight: f32,
 }
 
 impl LearnedConfig {
     /// The defaults for `model`: its manifest's region side, the hysteresis at probabilities
-    /// 0.5 and 0.3, a path kept as a wire where its mean probability is at least 0.5, and the
-    /// recursive filter at [`LEARNED_RECURSIVE_FILTER_WEIGHT`].
+    /// 0.5 and 0.3, and a path kept as a wire where its mean probability is at least 0.5.
     pub fn new(model: Arc<CheckedModel>) -> Self {
         let roi = RoiParams { side_px: model.manifest.roi_px, ..RoiParams::default() };
         LearnedConfig {
@@ -167,7 +170,6 @@ impl LearnedConfig {
                 confident_mean_depth: 0.85,
                 ..CenterlineParams::default()
             },
-            recursive_filter_weight: LEARNED_RECURSIVE_FILTER_WEIGHT,
         }
     }
 }
@@ -532,10 +534,14 @@ const WHOLE_RIDGE_DECAY: u64 = 64;
 /// The share leaves room for the tiles' crops costing more per pixel than the whole frame.
 const WHOLE_RIDGE_FLOOR: f64 = 0.8;
 
-/// [`WHOLE_RIDGE_FLOOR`] of what the whole frame's `frame_px` pixels cost at the tiles' pace
-/// (`tile_ns_per_px`).
+/// What the whole frame's `frame_px` pixels cost at the tiles' pace (`tile_ns_per_px`), µs.
+fn whole_ridge_paced_us(tile_ns_per_px: f64, frame_px: usize) -> f64 {
+    tile_ns_per_px * frame_px as f64 / 1000.0
+}
+
+/// [`WHOLE_RIDGE_FLOOR`] of [`whole_ridge_paced_us`].
 fn whole_ridge_floor_us(tile_ns_per_px: f64, frame_px: usize) -> u64 {
-    (WHOLE_RIDGE_FLOOR * tile_ns_per_px * frame_px as f64 / 1000.0) as u64
+    (WHOLE_RIDGE_FLOOR * whole_ridge_paced_us(tile_ns_per_px, frame_px)) as u64
 }
 
 /// The whole frame's ridge estimate `us` after a frame it did not fit: 1/[`WHOLE_RIDGE_DECAY`]
@@ -692,10 +698,7 @@ impl Pipeline {
             height,
             normaliser: Normaliser::new(),
             attenuation: Plane::new(width, height),
-            recursive: config
-                .recursive_filter_weight
-                .or(config.learned.as_ref().map(|l| l.recursive_filter_weight))
-                .filter(|&w| w < 1.0)
+            recursive: recursive_filter_in_effect(config.recursive_filter_weight, config.learned.is_some())
                 .map(|w| RecursiveFilter::new(width, height, w)),
             background: config.background.map(|p| BackgroundSuppressor::new(width, height, p)),
             field: FieldOfView::new(width, height, config.field),
@@ -983,7 +986,7 @@ impl Pipeline {
         let floor_us = self.tile_ridge_ns_per_px.map(|ns| whole_ridge_floor_us(ns, px));
         // Never measured: what its pixels cost at the tiles' pace, not the floor below that,
         // which bounds how far a measured time may shrink.
-        let paced_us = self.tile_ridge_ns_per_px.map(|ns| (ns * px as f64 / 1000.0) as u64);
+        let paced_us = self.tile_ridge_ns_per_px.map(|ns| whole_ridge_paced_us(ns, px) as u64);
         let whole_us =
             self.whole_ridge_us.or(paced_us).map(|ridge| ridge + ridge / 4 + self.stage_cost_us.iter().sum::<u64>());
         let affordable = match (deadline, whole_us) {
