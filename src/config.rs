@@ -1001,13 +1001,22 @@ impl ServiceConfig {
             ),
         });
         let p = &self.pipeline;
+        let filter = |learned| {
+            recursive_filter_in_effect(p.recursive_filter_weight, learned)
+                .map_or("off".to_string(), |w| format!("newest frame weighted {w}"))
+        };
+        let learned = e.kind == EngineKind::Learned;
+        let mut recursive = filter(learned);
+        // The degraded pipeline is the classical one, with the classical path's default.
+        if learned && e.allow_degraded && filter(false) != recursive {
+            recursive = format!("{recursive} ({} if degraded to classical)", filter(false));
+        }
         lines.push(format!(
             "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, recursive filter {}, background {}, shutters below {:.2} % of full scale, search {}",
             p.deadline.map_or("none".to_string(), |d| format!("{} ms", d.as_millis())),
             p.heartbeat_period.as_millis(),
             p.low_confidence,
-            recursive_filter_in_effect(p.recursive_filter_weight, self.engine.kind == EngineKind::Learned)
-                .map_or("off".to_string(), |w| format!("newest frame weighted {w}")),
+            recursive,
             p.subtract_background_frames.map_or("kept".to_string(), |f| format!("subtracted over {f} frames")),
             100.0 * p.shutter_below,
             match p.ridge_search {
@@ -1130,6 +1139,17 @@ mod tests {
         assert_eq!(
             (engine.kind, engine.manifest, engine.allow_degraded),
             (EngineKind::Learned, "/opt/m.json".into(), true)
+        );
+        let summary = parse(&text, Path::new("box.toml")).expect("valid").summary().join("\n");
+        assert!(
+            summary.contains("recursive filter newest frame weighted 0.75 (off if degraded to classical)"),
+            "the degraded pipeline runs without the learned engine's filter: {summary}"
+        );
+        let set = text.replace("[engine]", "[pipeline]\nrecursive_filter_weight = 0.5\n[engine]");
+        let summary = parse(&set, Path::new("box.toml")).expect("valid").summary().join("\n");
+        assert!(
+            summary.contains("recursive filter newest frame weighted 0.5,"),
+            "a weight set holds for both: {summary}"
         );
         let classical = format!("{MINIMAL}\n[engine]\nkind = \"classical\"\n");
         assert_eq!(parse(&classical, Path::new("box.toml")).expect("valid").engine.kind, EngineKind::Classical);
