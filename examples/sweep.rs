@@ -27,7 +27,7 @@ fn main() -> anyhow::Result<()> {
     let (mut distances, mut tips) = (Vec::new(), Vec::new());
     let (mut visible, mut missed, mut wrong, mut false_alarms, mut empty) = (0, 0, 0, 0, 0);
     for seed in first..first + seeds {
-        let cfg = SynthConfig { seed, size_px: size, frames, fps: 15.0, difficulty };
+        let cfg = SynthConfig { seed, size_px: size, frames, fps: 15.0, difficulty, ..SynthConfig::default() };
         let mut synth = SyntheticSequence::new(cfg);
         frame.maxval = synth.maxval();
         let mut line = String::new();

@@ -737,7 +737,7 @@ impl RawSynthetic {
             RawDifficulty::Extreme => Difficulty::Extreme,
         };
         let fps = positive_fps("source.synthetic.fps", &self.fps)?;
-        Ok(SynthConfig { seed: self.seed, size_px: size, frames, fps, difficulty })
+        Ok(SynthConfig { seed: self.seed, size_px: size, frames, fps, difficulty, ..SynthConfig::default() })
     }
 }
 

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use wiretrace::bench::{bench, BenchOptions};
 use wiretrace::capture::replay::ReplaySource;
-use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
+use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig, VesselContrast};
 use wiretrace::capture::trigger::TriggeredSource;
 use wiretrace::capture::v4l2::{feed, FeedOptions, PixelFormat};
 use wiretrace::config::{self, Backend, EngineKind, ServiceConfig};
@@ -199,6 +199,10 @@ enum Command {
         /// extreme (80, collimator, flicker, wire over the spine).
         #[arg(long, default_value = "easy")]
         difficulty: Difficulty,
+        /// What fills the vessels: diluted contrast (faint, every difficulty's) or dense (a bolus
+        /// at full strength, its thin branches as dark as a wire).
+        #[arg(long, default_value = "diluted")]
+        vessel_contrast: VesselContrast,
     },
     /// Write a sequence into a V4L2 output device (v4l2loopback) at its fps, so `wiretrace run`
     /// on the capture side goes through the real V4L2 path (board/bench/README.md). Needs a
@@ -431,10 +435,14 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::BenchEngine { manifest, seq, frames, json } => bench_engine(manifest, seq, frames, json.as_deref()),
         Command::Feed { device, seq, format, looped } => feed_loopback(FeedOptions { device, seq, format, looped }),
-        Command::Synth { out, seed, frames, size, fps, difficulty } => {
-            let cfg = synth_config(seed, frames, size, fps, difficulty)?;
+        Command::Synth { out, seed, frames, size, fps, difficulty, vessel_contrast } => {
+            let cfg = SynthConfig { vessel_contrast, ..synth_config(seed, frames, size, fps, difficulty)? };
             write_sequence(&cfg, &out).with_context(|| format!("writing {}", out.display()))?;
-            note!("wrote {frames} {difficulty} frames of {size}x{size} to {}", out.display());
+            let vessels = match vessel_contrast {
+                VesselContrast::Diluted => "",
+                VesselContrast::Dense => ", vessels full of contrast,",
+            };
+            note!("wrote {frames} {difficulty} frames{vessels} of {size}x{size} to {}", out.display());
             Ok(())
         }
         Command::Run { config } => run_service(&config),
@@ -458,7 +466,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
 }
 
 fn synth_config(seed: u64, frames: u32, size: usize, fps: f32, difficulty: Difficulty) -> anyhow::Result<SynthConfig> {
-    let cfg = SynthConfig { seed, size_px: size, frames, fps, difficulty };
+    let cfg = SynthConfig { seed, size_px: size, frames, fps, difficulty, ..SynthConfig::default() };
     cfg.validate()?;
     Ok(cfg)
 }

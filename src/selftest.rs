@@ -210,7 +210,14 @@ fn engine(config: Option<&ServiceConfig>) -> Check {
         (None, true) => "classical on the CPU, DEGRADED: the learned engine cannot be used (see the log)".to_string(),
         (None, false) => "classical on the CPU".to_string(),
     };
-    let cfg = SynthConfig { seed: 7, size_px: SIDE, frames: 33, fps: 15.0, difficulty: Difficulty::Easy };
+    let cfg = SynthConfig {
+        seed: 7,
+        size_px: SIDE,
+        frames: 33,
+        fps: 15.0,
+        difficulty: Difficulty::Easy,
+        ..SynthConfig::default()
+    };
     let mut synth = SyntheticSequence::new(cfg);
     let mut frame = Frame::with_size(SIDE, SIDE);
     synth.render(30, &mut frame.pixels);

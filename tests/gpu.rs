@@ -57,7 +57,7 @@ fn frame(synth: &mut SyntheticSequence, index: u32) -> Frame {
 }
 
 fn sequence(difficulty: Difficulty, size_px: usize, seed: u64) -> SyntheticSequence {
-    SyntheticSequence::new(SynthConfig { seed, size_px, frames: 40, fps: 15.0, difficulty })
+    SyntheticSequence::new(SynthConfig { seed, size_px, frames: 40, fps: 15.0, difficulty, ..SynthConfig::default() })
 }
 
 fn attenuation(f: &Frame) -> Plane<f32> {
@@ -186,6 +186,7 @@ fn features_match_the_cpu_extractor_in_every_region() {
         frames: 10,
         fps: 15.0,
         difficulty: Difficulty::Hard,
+        ..SynthConfig::default()
     });
     let f = frame(&mut synth, 3);
     let mut cropped = Frame::with_size(w, h);

@@ -28,7 +28,14 @@ fn the_learned_path_beats_the_classical_path_on_extreme_sequences() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut learned, mut classical) = (Pooled::default(), Pooled::default());
     for seed in 1..=3 {
-        let cfg = SynthConfig { seed, size_px: 512, frames: 40, fps: 15.0, difficulty: Difficulty::Extreme };
+        let cfg = SynthConfig {
+            seed,
+            size_px: 512,
+            frames: 40,
+            fps: 15.0,
+            difficulty: Difficulty::Extreme,
+            ..SynthConfig::default()
+        };
         let seq = dir.path().join(seed.to_string());
         write_sequence(&cfg, &seq).expect("write sequence");
         learned.add(&evaluate(&seq, None, &config(EngineKind::Learned)).expect("learned eval"));

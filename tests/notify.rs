@@ -114,7 +114,14 @@ fn start_service(config: &Path, notify: &Path) -> Service {
 fn watchdog_is_fed_while_frames_flow_and_stops_when_capture_hangs() {
     let dir = tempfile::tempdir().expect("temp dir");
     let seq = dir.path().join("seq");
-    let cfg = SynthConfig { seed: 5, size_px: 128, frames: 200, fps: 20.0, difficulty: Difficulty::Easy };
+    let cfg = SynthConfig {
+        seed: 5,
+        size_px: 128,
+        frames: 200,
+        fps: 20.0,
+        difficulty: Difficulty::Easy,
+        ..SynthConfig::default()
+    };
     write_sequence(&cfg, &seq).expect("write sequence");
 
     let source = format!("[source]\nkind = \"replay\"\n[source.replay]\ndir = \"{}\"\n", seq.display());

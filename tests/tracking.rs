@@ -8,7 +8,14 @@ use wiretrace::pipeline::PipelineConfig;
 #[test]
 fn the_wire_keeps_its_direction_while_the_catheter_crosses_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = SynthConfig { seed: 3, size_px: 512, frames: 50, fps: 15.0, difficulty: Difficulty::Hard };
+    let cfg = SynthConfig {
+        seed: 3,
+        size_px: 512,
+        frames: 50,
+        fps: 15.0,
+        difficulty: Difficulty::Hard,
+        ..SynthConfig::default()
+    };
     write_sequence(&cfg, dir.path()).expect("synth");
     let report = evaluate(dir.path(), None, &PipelineConfig::default()).expect("eval");
     let answered: Vec<_> = report.per_frame.iter().filter(|f| f.wire_visible && f.answered).collect();

@@ -63,7 +63,14 @@ fn fed_frames_come_back_through_v4l2_capture_with_monotonic_capture_times() {
         }
     };
     let seq = tempfile::tempdir().expect("temporary directory");
-    let cfg = SynthConfig { seed: 3, size_px: 64, frames: 6, fps: 30.0, difficulty: Difficulty::Easy };
+    let cfg = SynthConfig {
+        seed: 3,
+        size_px: 64,
+        frames: 6,
+        fps: 30.0,
+        difficulty: Difficulty::Easy,
+        ..SynthConfig::default()
+    };
     write_sequence(&cfg, seq.path()).expect("sequence written");
     let expected = grey_frames(seq.path());
     let stop = AtomicBool::new(false);

@@ -72,7 +72,14 @@ pub struct Inputs {
 
 /// Renders the frame at `size` and runs the pipeline on it and the frames before it.
 pub fn inputs(size: usize) -> Inputs {
-    let cfg = SynthConfig { seed: SEED, size_px: size, frames: FRAME + 1, fps: 15.0, difficulty: Difficulty::Hard };
+    let cfg = SynthConfig {
+        seed: SEED,
+        size_px: size,
+        frames: FRAME + 1,
+        fps: 15.0,
+        difficulty: Difficulty::Hard,
+        ..SynthConfig::default()
+    };
     let mut synth = SyntheticSequence::new(cfg);
     let mut frame = Frame::with_size(size, size);
     frame.maxval = synth.maxval();

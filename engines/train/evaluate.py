@@ -5,13 +5,15 @@ whose seeds training never saw (1-6 by default; training uses 1000+).
     python3 engines/train/evaluate.py [--seeds 1-6] [--frames 40] [--json out.json] [--manifest-metrics]
     python3 engines/train/evaluate.py --realtime --seeds 7-9 --frames 120 --difficulties hard,extreme \
         --work /tmp/wiretrace-long
+    python3 engines/train/evaluate.py --vessel-contrast dense --difficulties easy,hard
 
 Pools every frame of every seed per difficulty (benches/peers/compare.py's definitions) and
 prints one table per difficulty, learned beside classical, then the same pooled over the
 frames with more than --stub-px of wire in view (the ground truth centerline's length): a
 wire that has just come into view is a stub shorter than the centerline extractor takes from
 the border (8 px), and those frames count as failures for both engines. With --manifest-metrics the pooled
-numbers go into engines/wirenet.json's "metrics" (which the model's sha256 does not cover).
+numbers go into engines/wirenet.json's "metrics" (which the model's sha256 does not cover): under
+"eval", or "eval_dense_vessels" with --vessel-contrast dense.
 
 By default each engine runs offline (`wiretrace eval`: every frame, no deadline). With
 --realtime each sequence is replayed at its own frame rate with the default deadline (33 ms)
@@ -100,6 +102,8 @@ def main():
     ap.add_argument("--json", help="write the pooled numbers here")
     ap.add_argument("--manifest-metrics", action="store_true", help="store the pooled numbers in the manifest")
     ap.add_argument("--realtime", action="store_true", help="replay at the sequence's rate with the deadline")
+    ap.add_argument("--vessel-contrast", default="diluted", choices=("diluted", "dense"),
+                    help="what fills the synthetic vessels (`wiretrace synth --vessel-contrast`)")
     ap.add_argument("--stub-px", type=float, default=8.0,
                     help="the second table leaves out frames with no more than this much wire in view")
     a = ap.parse_args()
@@ -112,10 +116,12 @@ def main():
         trimmed = {"learned": [], "classical": []}
         missed = {"learned": 0, "classical": 0}
         for seed in range(lo, hi + 1):
-            seq = pathlib.Path(a.work) / f"{difficulty}{seed}"
+            dense = "-dense" if a.vessel_contrast == "dense" else ""
+            seq = pathlib.Path(a.work) / f"{difficulty}{seed}{dense}"
             if not reusable(seq, a.frames, 512):
                 shutil.rmtree(seq, ignore_errors=True)
-                run([a.wiretrace, "synth", "--out", seq, "--seed", seed, "--frames", a.frames, "--difficulty", difficulty])
+                run([a.wiretrace, "synth", "--out", seq, "--seed", seed, "--frames", a.frames, "--difficulty", difficulty,
+                     "--vessel-contrast", a.vessel_contrast])
             for engine in reports:
                 out = seq.with_name(f"{seq.name}.{engine}.json")
                 if a.realtime:
@@ -132,6 +138,8 @@ def main():
             for engine in reports:
                 results[difficulty][engine]["past their deadline"] = missed[engine]
         mode = "replayed in real time, 33 ms deadline" if a.realtime else "offline"
+        if dense:
+            mode += ", vessels full of contrast"
         table(f"\n{difficulty}: seeds {lo}-{hi}, {a.frames} frames each, {mode}", results[difficulty])
         table(f"\n{difficulty}, the frames with more than {a.stub_px:g} px of wire in view (or none)", stubs_left_out)
     if a.json:
@@ -139,8 +147,11 @@ def main():
     if a.manifest_metrics:
         path = pathlib.Path(a.manifest)
         manifest = json.loads(path.read_text())
-        manifest.setdefault("metrics", {})["eval"] = {
-            "command": f"python3 engines/train/evaluate.py --seeds {a.seeds} --frames {a.frames} --manifest-metrics",
+        key, contrast = ("eval_dense_vessels", " --vessel-contrast dense") if a.vessel_contrast == "dense" else ("eval", "")
+        difficulties = "" if a.difficulties == "easy,hard,extreme" else f" --difficulties {a.difficulties}"
+        manifest.setdefault("metrics", {})[key] = {
+            "command": f"python3 engines/train/evaluate.py --seeds {a.seeds} --frames {a.frames}{difficulties}{contrast}"
+                       " --manifest-metrics",
             "pooled": finite(results),
         }
         path.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -4,8 +4,10 @@ manifest. One command, from the repository root (engines/train/README.md):
 
     bash engines/train/train.sh
 
-Data: `wiretrace synth` sequences of every difficulty, seeds disjoint from the ones the eval
-and the tests use; every window is augmented on the fly (rotation, scale, elastic deformation,
+Data: `wiretrace synth` sequences of every difficulty, and of easy and hard with the vessels
+full of contrast (`--vessel-contrast dense`: their thin branches are as dark as a wire, what
+real angiograms show while contrast is injected), seeds disjoint from the ones the eval and
+the tests use; every window is augmented on the fly (rotation, scale, elastic deformation,
 noise, blur, contrast and gamma) before its features are computed, as the service computes
 them (features.py, held to the Rust extractor by tests/features_parity.rs).
 
@@ -39,9 +41,10 @@ from model import WireNet, parameters  # noqa: E402
 # Seeds: eval and tests use 1-99; training and validation never overlap them.
 TRAIN_SEEDS = range(1000, 1024)
 VAL_SEEDS = range(2000, 2003)
-DIFFICULTIES = ("easy", "hard", "extreme")
-# How often each difficulty is drawn: the hard cases are where the network must earn its keep.
-DIFFICULTY_WEIGHTS = (1.0, 2.0, 2.0)
+# Difficulties, "+dense" with the vessels full of contrast.
+DIFFICULTIES = ("easy", "hard", "extreme", "easy+dense", "hard+dense")
+# How often each is drawn: the hard cases are where the network must earn its keep.
+DIFFICULTY_WEIGHTS = (1.0, 2.0, 2.0, 1.0, 1.5)
 FRAMES = 60
 FRAME_STEP = 2
 SIZE = 512
@@ -76,9 +79,10 @@ def sequence(binary, cache, difficulty, seed):
     npz = cache / f"{difficulty}_{seed}.npz"
     if not npz.exists():
         out = cache / f"{difficulty}_{seed}"
+        dose, _, vessels = difficulty.partition("+")
         subprocess.run(
             [binary, "synth", "--out", str(out), "--seed", str(seed), "--frames", str(FRAMES),
-             "--size", str(SIZE), "--difficulty", difficulty],
+             "--size", str(SIZE), "--difficulty", dose, "--vessel-contrast", vessels or "diluted"],
             check=True, capture_output=True,
         )
         att, masks = [], []

@@ -54,7 +54,14 @@ mod tests {
 
     #[test]
     fn renders_the_same_frames_as_the_sequence_then_ends() {
-        let cfg = SynthConfig { seed: 4, size_px: 64, frames: 3, fps: 10.0, difficulty: Difficulty::Easy };
+        let cfg = SynthConfig {
+            seed: 4,
+            size_px: 64,
+            frames: 3,
+            fps: 10.0,
+            difficulty: Difficulty::Easy,
+            ..SynthConfig::default()
+        };
         let mut source = SyntheticSource::new(cfg.clone()).expect("valid config");
         let mut reference = SyntheticSequence::new(cfg);
         let mut frame = Frame::with_size(64, 64);

@@ -412,7 +412,14 @@ mod tests {
         use crate::capture::sequence::{write_centerlines, CenterlineTruth};
         use crate::capture::synthetic::{write_sequence, Difficulty, SynthConfig};
         let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = SynthConfig { seed: 1, size_px: 64, frames: 3, fps: 15.0, difficulty: Difficulty::Easy };
+        let cfg = SynthConfig {
+            seed: 1,
+            size_px: 64,
+            frames: 3,
+            fps: 15.0,
+            difficulty: Difficulty::Easy,
+            ..SynthConfig::default()
+        };
         write_sequence(&cfg, dir.path()).expect("sequence");
         let far = CenterlineTruth { frame: 1, points: vec![[10.0, 10.0], [16000.0, 10.0]] };
         write_centerlines(dir.path(), &[far]).expect("truth");

@@ -1084,7 +1084,14 @@ mod tests {
         let config = PipelineConfig { ridge_search: search, ..PipelineConfig::default() }
             .with_engine(EngineKind::Learned, Path::new(MANIFEST), false)
             .expect("model");
-        let synth = SyntheticSequence::new(SynthConfig { seed, size_px: 512, frames, fps: 15.0, difficulty });
+        let synth = SyntheticSequence::new(SynthConfig {
+            seed,
+            size_px: 512,
+            frames,
+            fps: 15.0,
+            difficulty,
+            ..SynthConfig::default()
+        });
         (synth, Pipeline::new(512, 512, &config).expect("learned pipeline"))
     }
 
@@ -1104,7 +1111,14 @@ mod tests {
     /// along it, and the wire is found in them; the whole frame comes round now and then.
     #[test]
     fn the_classical_path_follows_a_tracked_wire_on_tiles() {
-        let cfg = SynthConfig { seed: 1, size_px: 512, frames: 40, fps: 15.0, difficulty: Difficulty::Easy };
+        let cfg = SynthConfig {
+            seed: 1,
+            size_px: 512,
+            frames: 40,
+            fps: 15.0,
+            difficulty: Difficulty::Easy,
+            ..SynthConfig::default()
+        };
         let mut synth = SyntheticSequence::new(cfg);
         let mut pipeline = Pipeline::new(512, 512, &PipelineConfig::default()).expect("classical pipeline");
         let whole = [Roi::whole(512, 512)];
@@ -1128,7 +1142,14 @@ mod tests {
     /// (none, or one far enough), and at one square where it cannot.
     #[test]
     fn the_auto_search_takes_a_square_when_the_whole_frame_would_miss_the_deadline() {
-        let cfg = SynthConfig { seed: 1, size_px: 512, frames: 40, fps: 15.0, difficulty: Difficulty::Easy };
+        let cfg = SynthConfig {
+            seed: 1,
+            size_px: 512,
+            frames: 40,
+            fps: 15.0,
+            difficulty: Difficulty::Easy,
+            ..SynthConfig::default()
+        };
         let mut synth = SyntheticSequence::new(cfg);
         let mut pipeline = Pipeline::new(512, 512, &PipelineConfig::default()).expect("classical pipeline");
         let whole = [Roi::whole(512, 512)];
@@ -1179,7 +1200,14 @@ mod tests {
     /// round now and then, and the whole frame never does.
     #[test]
     fn the_classical_path_follows_a_tracked_wire_on_tiles_with_the_search_on_squares() {
-        let cfg = SynthConfig { seed: 1, size_px: 512, frames: 40, fps: 15.0, difficulty: Difficulty::Easy };
+        let cfg = SynthConfig {
+            seed: 1,
+            size_px: 512,
+            frames: 40,
+            fps: 15.0,
+            difficulty: Difficulty::Easy,
+            ..SynthConfig::default()
+        };
         let mut synth = SyntheticSequence::new(cfg);
         let config = PipelineConfig { ridge_search: Search::Squares, ..PipelineConfig::default() };
         let mut pipeline = Pipeline::new(512, 512, &config).expect("classical pipeline");
@@ -1213,7 +1241,14 @@ mod tests {
 
     #[test]
     fn a_frame_that_cannot_make_its_deadline_is_abandoned_before_the_work() {
-        let cfg = SynthConfig { seed: 7, size_px: 256, frames: 40, fps: 15.0, difficulty: Difficulty::Easy };
+        let cfg = SynthConfig {
+            seed: 7,
+            size_px: 256,
+            frames: 40,
+            fps: 15.0,
+            difficulty: Difficulty::Easy,
+            ..SynthConfig::default()
+        };
         let mut synth = SyntheticSequence::new(cfg);
         let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default()).expect("classical pipeline");
         for i in 30..34 {
@@ -1238,7 +1273,14 @@ mod tests {
 
     #[test]
     fn one_slow_frame_does_not_make_every_later_frame_miss() {
-        let cfg = SynthConfig { seed: 7, size_px: 256, frames: 64, fps: 15.0, difficulty: Difficulty::Easy };
+        let cfg = SynthConfig {
+            seed: 7,
+            size_px: 256,
+            frames: 64,
+            fps: 15.0,
+            difficulty: Difficulty::Easy,
+            ..SynthConfig::default()
+        };
         let mut synth = SyntheticSequence::new(cfg);
         let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default()).expect("classical pipeline");
         let f = frame(&mut synth, 30);
@@ -1388,6 +1430,7 @@ mod tests {
             frames: 40,
             fps: 15.0,
             difficulty: Difficulty::Hard,
+            ..SynthConfig::default()
         });
         let config = PipelineConfig {
             ridge_search: Search::Squares,
@@ -1481,6 +1524,7 @@ mod tests {
             frames: 8,
             fps: 15.0,
             difficulty: Difficulty::Hard,
+            ..SynthConfig::default()
         });
         let frames = [frame(&mut synth, 0), frame(&mut synth, 7)];
         let attenuation = |weight: Option<f32>, kind: EngineKind| {

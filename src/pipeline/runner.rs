@@ -674,7 +674,14 @@ mod tests {
     /// Frames 30-32 of an easy synthetic sequence, where the wire is long and clear.
     fn wire_frames() -> Vec<Frame> {
         use crate::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
-        let cfg = SynthConfig { seed: 7, size_px: 256, frames: 33, fps: 15.0, difficulty: Difficulty::Easy };
+        let cfg = SynthConfig {
+            seed: 7,
+            size_px: 256,
+            frames: 33,
+            fps: 15.0,
+            difficulty: Difficulty::Easy,
+            ..SynthConfig::default()
+        };
         let mut synth = SyntheticSequence::new(cfg);
         (30..33)
             .map(|i| {
