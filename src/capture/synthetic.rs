@@ -230,7 +230,8 @@ pub struct SynthParams {
     pub psf_sigma_px: f32,
     /// Range of the soft-tissue line integral over the frame.
     pub tissue_mu_t: (f32, f32),
-    /// Diluted contrast in the vessels: attenuation per px of chord.
+    /// Diluted contrast in the vessels: attenuation per px of chord ([`VesselContrast::Dense`]
+    /// draws a denser one instead).
     pub vessel_mu_per_px: f32,
     /// Closest a vessel wall comes to the wire (away from a crossing).
     pub vessel_clearance_px: f32,

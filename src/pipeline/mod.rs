@@ -1078,21 +1078,18 @@ mod tests {
 
     const MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/engines/wirenet.json");
 
+    /// A synthetic sequence at 15 fps.
+    fn sequence(seed: u64, size_px: usize, frames: u32, difficulty: Difficulty) -> SyntheticSequence {
+        SyntheticSequence::new(SynthConfig { seed, size_px, frames, fps: 15.0, difficulty, ..SynthConfig::default() })
+    }
+
     /// A 512² synthetic sequence and a learned pipeline for it that looks for a wire as
     /// `search` says.
     fn learned_at_512(seed: u64, frames: u32, difficulty: Difficulty, search: Search) -> (SyntheticSequence, Pipeline) {
         let config = PipelineConfig { ridge_search: search, ..PipelineConfig::default() }
             .with_engine(EngineKind::Learned, Path::new(MANIFEST), false)
             .expect("model");
-        let synth = SyntheticSequence::new(SynthConfig {
-            seed,
-            size_px: 512,
-            frames,
-            fps: 15.0,
-            difficulty,
-            ..SynthConfig::default()
-        });
-        (synth, Pipeline::new(512, 512, &config).expect("learned pipeline"))
+        (sequence(seed, 512, frames, difficulty), Pipeline::new(512, 512, &config).expect("learned pipeline"))
     }
 
     /// Frame `i`'s wire was found, every point inside the `regions` it was followed on.
@@ -1111,15 +1108,7 @@ mod tests {
     /// along it, and the wire is found in them; the whole frame comes round now and then.
     #[test]
     fn the_classical_path_follows_a_tracked_wire_on_tiles() {
-        let cfg = SynthConfig {
-            seed: 1,
-            size_px: 512,
-            frames: 40,
-            fps: 15.0,
-            difficulty: Difficulty::Easy,
-            ..SynthConfig::default()
-        };
-        let mut synth = SyntheticSequence::new(cfg);
+        let mut synth = sequence(1, 512, 40, Difficulty::Easy);
         let mut pipeline = Pipeline::new(512, 512, &PipelineConfig::default()).expect("classical pipeline");
         let whole = [Roi::whole(512, 512)];
         let (mut tiled, mut whole_while_tracked) = (0, 0);
@@ -1142,15 +1131,7 @@ mod tests {
     /// (none, or one far enough), and at one square where it cannot.
     #[test]
     fn the_auto_search_takes_a_square_when_the_whole_frame_would_miss_the_deadline() {
-        let cfg = SynthConfig {
-            seed: 1,
-            size_px: 512,
-            frames: 40,
-            fps: 15.0,
-            difficulty: Difficulty::Easy,
-            ..SynthConfig::default()
-        };
-        let mut synth = SyntheticSequence::new(cfg);
+        let mut synth = sequence(1, 512, 40, Difficulty::Easy);
         let mut pipeline = Pipeline::new(512, 512, &PipelineConfig::default()).expect("classical pipeline");
         let whole = [Roi::whole(512, 512)];
         assert!(pipeline.process(&frame(&mut synth, 0)).is_ok());
@@ -1200,15 +1181,7 @@ mod tests {
     /// round now and then, and the whole frame never does.
     #[test]
     fn the_classical_path_follows_a_tracked_wire_on_tiles_with_the_search_on_squares() {
-        let cfg = SynthConfig {
-            seed: 1,
-            size_px: 512,
-            frames: 40,
-            fps: 15.0,
-            difficulty: Difficulty::Easy,
-            ..SynthConfig::default()
-        };
-        let mut synth = SyntheticSequence::new(cfg);
+        let mut synth = sequence(1, 512, 40, Difficulty::Easy);
         let config = PipelineConfig { ridge_search: Search::Squares, ..PipelineConfig::default() };
         let mut pipeline = Pipeline::new(512, 512, &config).expect("classical pipeline");
         let side = RoiParams::default().side_px;
@@ -1241,15 +1214,7 @@ mod tests {
 
     #[test]
     fn a_frame_that_cannot_make_its_deadline_is_abandoned_before_the_work() {
-        let cfg = SynthConfig {
-            seed: 7,
-            size_px: 256,
-            frames: 40,
-            fps: 15.0,
-            difficulty: Difficulty::Easy,
-            ..SynthConfig::default()
-        };
-        let mut synth = SyntheticSequence::new(cfg);
+        let mut synth = sequence(7, 256, 40, Difficulty::Easy);
         let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default()).expect("classical pipeline");
         for i in 30..34 {
             assert!(pipeline.process(&frame(&mut synth, i)).is_ok());
@@ -1273,15 +1238,7 @@ mod tests {
 
     #[test]
     fn one_slow_frame_does_not_make_every_later_frame_miss() {
-        let cfg = SynthConfig {
-            seed: 7,
-            size_px: 256,
-            frames: 64,
-            fps: 15.0,
-            difficulty: Difficulty::Easy,
-            ..SynthConfig::default()
-        };
-        let mut synth = SyntheticSequence::new(cfg);
+        let mut synth = sequence(7, 256, 64, Difficulty::Easy);
         let mut pipeline = Pipeline::new(256, 256, &PipelineConfig::default()).expect("classical pipeline");
         let f = frame(&mut synth, 30);
         let start = Micros::now();
@@ -1424,14 +1381,7 @@ mod tests {
     /// unfiltered: the scenario was read off them.)
     #[test]
     fn the_learned_search_stays_with_an_entering_stub() {
-        let mut synth = SyntheticSequence::new(SynthConfig {
-            seed: 1,
-            size_px: 512,
-            frames: 40,
-            fps: 15.0,
-            difficulty: Difficulty::Hard,
-            ..SynthConfig::default()
-        });
+        let mut synth = sequence(1, 512, 40, Difficulty::Hard);
         let config = PipelineConfig {
             ridge_search: Search::Squares,
             recursive_filter_weight: Some(1.0),
@@ -1518,14 +1468,7 @@ mod tests {
     /// (weight 1: the frame itself); the classical path does only when told.
     #[test]
     fn the_learned_engine_filters_frames_by_default_and_weight_1_turns_it_off() {
-        let mut synth = SyntheticSequence::new(SynthConfig {
-            seed: 3,
-            size_px: 512,
-            frames: 8,
-            fps: 15.0,
-            difficulty: Difficulty::Hard,
-            ..SynthConfig::default()
-        });
+        let mut synth = sequence(3, 512, 8, Difficulty::Hard);
         let frames = [frame(&mut synth, 0), frame(&mut synth, 7)];
         let attenuation = |weight: Option<f32>, kind: EngineKind| {
             let config = PipelineConfig { recursive_filter_weight: weight, ..PipelineConfig::default() }
