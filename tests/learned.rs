@@ -20,29 +20,29 @@ fn config(kind: EngineKind) -> PipelineConfig {
     PipelineConfig::default().with_engine(kind, Path::new(MANIFEST), false).expect("the shipped model loads")
 }
 
-/// The bar on extreme sequences (clDice 0.05 higher, Dice higher, no more frames
-/// without an answer) on the eval's first three seeds, frames pooled: one sequence alone turns
-/// on a frame or two of a wire coming into view. The full comparison over seeds and
-/// difficulties is the benchmark (`engines/train/evaluate.py`).
-#[test]
-fn the_learned_path_beats_the_classical_path_on_extreme_sequences() {
+/// Both engines on the eval's first three seeds of `difficulty` (40 frames of 512²), each
+/// engine's frames pooled: one sequence alone turns on a frame or two of a wire coming into
+/// view. Learned first.
+fn both_engines(difficulty: Difficulty, vessel_contrast: VesselContrast) -> (Pooled, Pooled) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut learned, mut classical) = (Pooled::default(), Pooled::default());
     for seed in 1..=3 {
-        let cfg = SynthConfig {
-            seed,
-            size_px: 512,
-            frames: 40,
-            fps: 15.0,
-            difficulty: Difficulty::Extreme,
-            ..SynthConfig::default()
-        };
+        let cfg = SynthConfig { seed, size_px: 512, frames: 40, fps: 15.0, difficulty, vessel_contrast };
         let seq = dir.path().join(seed.to_string());
         write_sequence(&cfg, &seq).expect("write sequence");
         learned.add(&evaluate(&seq, None, &config(EngineKind::Learned)).expect("learned eval"));
         classical.add(&evaluate(&seq, None, &config(EngineKind::Classical)).expect("classical eval"));
     }
     println!("learned {learned:?}\nclassical {classical:?}");
+    (learned, classical)
+}
+
+/// The bar on extreme sequences (clDice 0.05 higher, Dice higher, no more frames
+/// without an answer). The full comparison over seeds and difficulties is the benchmark
+/// (`engines/train/evaluate.py`).
+#[test]
+fn the_learned_path_beats_the_classical_path_on_extreme_sequences() {
+    let (learned, classical) = both_engines(Difficulty::Extreme, VesselContrast::Diluted);
     assert!(learned.cl_dice() >= classical.cl_dice() + 0.05, "clDice");
     assert!(learned.dice() > classical.dice(), "Dice");
     assert!(learned.failures <= classical.failures, "frames with a wire and no answer");
@@ -54,28 +54,10 @@ fn the_learned_path_beats_the_classical_path_on_extreme_sequences() {
 /// does 0.55; any model shipped must keep doing so.
 #[test]
 fn the_learned_path_keeps_to_the_wire_among_vessels_full_of_contrast() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (mut learned, mut classical) = (Pooled::default(), Pooled::default());
-    let mut false_alarms = 0;
-    for seed in 1..=3 {
-        let cfg = SynthConfig {
-            seed,
-            size_px: 512,
-            frames: 40,
-            fps: 15.0,
-            difficulty: Difficulty::Hard,
-            vessel_contrast: VesselContrast::Dense,
-        };
-        let seq = dir.path().join(seed.to_string());
-        write_sequence(&cfg, &seq).expect("write sequence");
-        let report = evaluate(&seq, None, &config(EngineKind::Learned)).expect("learned eval");
-        false_alarms += report.false_alarms;
-        learned.add(&report);
-        classical.add(&evaluate(&seq, None, &config(EngineKind::Classical)).expect("classical eval"));
-    }
-    println!("learned {learned:?}, {false_alarms} false alarms\nclassical {classical:?}");
+    let (learned, classical) = both_engines(Difficulty::Hard, VesselContrast::Dense);
     assert!(learned.cl_dice() >= 0.7, "clDice {}", learned.cl_dice());
     assert!(learned.cl_dice() > classical.cl_dice(), "clDice against the classical path's");
+    let false_alarms = learned.false_alarms;
     assert!(false_alarms <= 3, "{false_alarms} answers before the wire came into view");
 }
 
@@ -83,6 +65,7 @@ fn the_learned_path_keeps_to_the_wire_among_vessels_full_of_contrast() {
 #[derive(Debug, Default)]
 struct Pooled {
     failures: usize,
+    false_alarms: usize,
     /// (sum over frames, frames) of Dice and of clDice.
     dice: (f64, usize),
     cl_dice: (f64, usize),
@@ -91,6 +74,7 @@ struct Pooled {
 impl Pooled {
     fn add(&mut self, report: &SequenceReport) {
         self.failures += report.failures;
+        self.false_alarms += report.false_alarms;
         for (total, s) in [(&mut self.dice, &report.dice), (&mut self.cl_dice, &report.cl_dice)] {
             total.0 += f64::from(s.mean.unwrap_or(0.0)) * s.frames as f64;
             total.1 += s.frames;

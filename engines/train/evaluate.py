@@ -110,13 +110,13 @@ def main():
     if a.realtime and a.manifest_metrics:
         ap.error("--manifest-metrics records the offline eval; leave out --realtime")
     lo, hi = (int(s) for s in a.seeds.split("-"))
+    dense = "-dense" if a.vessel_contrast == "dense" else ""
     results = {}
     for difficulty in a.difficulties.split(","):
         reports = {"learned": [], "classical": []}
         trimmed = {"learned": [], "classical": []}
         missed = {"learned": 0, "classical": 0}
         for seed in range(lo, hi + 1):
-            dense = "-dense" if a.vessel_contrast == "dense" else ""
             seq = pathlib.Path(a.work) / f"{difficulty}{seed}{dense}"
             if not reusable(seq, a.frames, 512):
                 shutil.rmtree(seq, ignore_errors=True)
@@ -147,7 +147,7 @@ def main():
     if a.manifest_metrics:
         path = pathlib.Path(a.manifest)
         manifest = json.loads(path.read_text())
-        key, contrast = ("eval_dense_vessels", " --vessel-contrast dense") if a.vessel_contrast == "dense" else ("eval", "")
+        key, contrast = ("eval_dense_vessels", " --vessel-contrast dense") if dense else ("eval", "")
         difficulties = "" if a.difficulties == "easy,hard,extreme" else f" --difficulties {a.difficulties}"
         manifest.setdefault("metrics", {})[key] = {
             "command": f"python3 engines/train/evaluate.py --seeds {a.seeds} --frames {a.frames}{difficulties}{contrast}"
