@@ -29,7 +29,7 @@ use crate::vision::ridge::{RidgeMap, RidgeParams};
 use crate::vision::roi::{self, RoiParams};
 use crate::vision::thinning::Thinning;
 use crate::vision::threshold::{Hysteresis, ThresholdParams};
-use crate::vision::tiles::{Search, TiledRidge};
+use crate::vision::tiles::{Search, TiledRidge, SQUARE_EVERY, WHOLE_FRAME_EVERY};
 use crate::vision::Plane;
 use realtime::ThreadPlacement;
 use wiretrace_protocol::BackendId;
@@ -318,6 +318,11 @@ struct Learned {
     candidate_p: f32,
     /// The last centerline ended on an edge of its regions inside the frame.
     cut: bool,
+    /// Frames since the regions last reached beyond the tracked wire's tiles.
+    since_look: u32,
+    /// This frame's regions reach beyond the tracked wire's tiles: the whole frame, or a
+    /// square of the search, last, beside them.
+    looked: Look,
     /// Nothing occludes a skeleton that came from the network (bridging's occlusion mask).
     no_occlusion: Plane<u8>,
     /// The features computed on the GPU, in place of the CPU's extractors.
@@ -381,6 +386,8 @@ impl Learned {
             dwelt: 0,
             candidate_p: config.threshold.high,
             cut: false,
+            since_look: 0,
+            looked: Look::No,
             no_occlusion: Plane::new(width, height),
             gpu: None,
         }
@@ -389,17 +396,28 @@ impl Learned {
     /// Segments the regions chosen from `prior` into `out`: probability and normals inside
     /// them, zero strength outside. With nothing tracked and `whole_search`, the region is the
     /// whole frame, not a square of it.
+    ///
+    /// While a wire is tracked the regions reach beyond its tiles now and then, as the
+    /// classical path's do: every frame while the tracked centerline is not `anchored` at the
+    /// field's edge (a piece of a wire, or no wire), else every [`SQUARE_EVERY`] frames with
+    /// a square of the search ([`WHOLE_FRAME_EVERY`] with the whole frame, where
+    /// `whole_search`). A structure taken for a wire before the wire came into view is
+    /// otherwise all the network is ever shown again.
     fn segment(
         &mut self,
         attenuation: &Plane<f32>,
         prior: &[[f32; 2]],
+        anchored: bool,
         whole_search: bool,
         out: &mut RidgeMap,
     ) -> Result<(), String> {
         let (w, h) = (attenuation.width, attenuation.height);
         let side = self.roi.side_px;
-        let searching = prior.is_empty() && !whole_search && side < w && side < h;
+        let squares = !whole_search && side < w && side < h;
+        let searching = prior.is_empty() && squares;
+        let last_tiles = &self.regions[..self.regions.len() - usize::from(self.looked == Look::Square)];
         self.next.clear();
+        self.looked = Look::No;
         if searching {
             let square = match self.candidate.take() {
                 Some(at) if self.dwelt < MAX_DWELL_FRAMES => {
@@ -416,9 +434,22 @@ impl Learned {
         } else {
             (self.candidate, self.dwelt) = (None, 0);
             let tiled = roi::cover(prior, w, h, self.roi, &mut self.next);
-            if !tiled || (self.cut && self.next == self.regions) {
+            self.since_look = self.since_look.saturating_add(1);
+            let every = if squares { SQUARE_EVERY } else { WHOLE_FRAME_EVERY };
+            let look = !prior.is_empty() && (!anchored || self.since_look >= every);
+            if !tiled || (self.cut && self.next == last_tiles) || (look && !squares) {
                 self.next.clear();
                 self.next.push(Roi::whole(w, h));
+                self.looked = if prior.is_empty() { Look::No } else { Look::Whole };
+            } else if look {
+                let square = roi::search_tile(self.search_next, w, h, side);
+                self.search_next += 1;
+                self.next.retain(|&t| !roi::holds(square, t));
+                self.next.push(square);
+                self.looked = Look::Square;
+            }
+            if self.looked != Look::No {
+                self.since_look = 0;
             }
         }
         // Nothing but this engine writes `out`, and only inside its regions: clearing the last
@@ -515,6 +546,15 @@ impl Learned {
     }
 }
 
+/// Whether, and how, a learned frame's regions reach beyond the tracked wire's tiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    No,
+    Whole,
+    /// A square of the search, the last region.
+    Square,
+}
+
 /// Folds a frame whose ridge stage (or learned engine) took `took_us` on regions of `px`
 /// pixels in all into the tiles' best recent pace `best_ns_per_px`: down at once, up by 1/32
 /// of the difference.
@@ -551,9 +591,16 @@ fn shrink_whole_ridge_us(us: u64, floor_us: Option<u64>) -> u64 {
 }
 
 /// How near (px) the frame's border or the field's edge a tracked wire's proximal end must lie
-/// for the classical ridge stage to follow it on tiles ([`TiledRidge::plan`]): the field's
-/// margin already keeps ridges a few pixels off its edge.
+/// to be followed on tiles alone ([`TiledRidge::plan`], [`Learned::segment`]), and a rival's
+/// end for it to be taken as coming into view ([`CenterlineExtractor::extract_with_rivals`]):
+/// the field's margin already keeps ridges a few pixels off its edge.
 const ANCHOR_PX: f32 = 8.0;
+
+/// Whether `prior` (proximal first) comes into view across the frame's border or the field's
+/// edge, as a whole wire does.
+fn anchored(field: &FieldOfView, prior: &[[f32; 2]]) -> bool {
+    prior.first().is_some_and(|&p| field.near_edge(p, ANCHOR_PX))
+}
 
 /// Frames in a row the search may centre on a candidate before it moves on to the next square:
 /// a structure the network half believes in must not hold the search forever.
@@ -747,7 +794,7 @@ impl Pipeline {
         };
         let started = Micros::now();
         learned
-            .segment(&self.attenuation, &[], true, &mut self.ridge_map)
+            .segment(&self.attenuation, &[], false, true, &mut self.ridge_map)
             .map_err(|reason| EngineError::Inference { engine: "the learned engine, on a blank frame", reason })?;
         self.whole_ridge_us = Some(Micros::now().since(started));
         Ok(())
@@ -840,7 +887,7 @@ impl Pipeline {
                     [] => (self.extractor.last_seen(), false),
                     prior => (prior, true),
                 };
-                let anchored = tracked && prior.first().is_some_and(|&p| self.field.near_edge(p, ANCHOR_PX));
+                let anchored = tracked && anchored(&self.field, prior);
                 self.tiled = self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored, affordable));
                 self.thick_from_gpu = self.ridge_on_gpu(frame);
                 match &mut self.tiles {
@@ -880,8 +927,9 @@ impl Pipeline {
                     Search::Whole => true,
                     Search::Squares => false,
                 };
-                let segmented =
-                    learned.segment(&self.attenuation, self.extractor.prior(), whole_search, &mut self.ridge_map);
+                let prior = self.extractor.prior();
+                let anchored = anchored(&self.field, prior);
+                let segmented = learned.segment(&self.attenuation, prior, anchored, whole_search, &mut self.ridge_map);
                 if let Err(reason) = segmented {
                     self.extractor.skip_frame();
                     return Err(PipelineError::Engine { index: frame.index, reason });
@@ -936,7 +984,14 @@ impl Pipeline {
         self.bridger.apply(&mut self.skeleton, occluded);
         boundary!();
         let noise = if self.learned.is_some() { 0.0 } else { self.hysteresis.noise() };
-        let wire = self.extractor.extract(&self.skeleton, &self.ridge_map, noise);
+        let looked_beyond = self.learned.as_ref().is_some_and(|l| l.looked != Look::No);
+        let field = &self.field;
+        let wire = if looked_beyond {
+            let at_edge = |p: [f32; 2]| field.near_edge(p, ANCHOR_PX);
+            self.extractor.extract_with_rivals(&self.skeleton, &self.ridge_map, noise, &at_edge)
+        } else {
+            self.extractor.extract(&self.skeleton, &self.ridge_map, noise)
+        };
         if let Some(learned) = &mut self.learned {
             let (w, h) = (self.width, self.height);
             learned.cut = wire
@@ -1282,7 +1337,7 @@ mod tests {
         let (attenuation, mut map) = (Plane::new(512, 512), RidgeMap::new(512, 512));
         (0..frames)
             .map(|_| {
-                learned.segment(&attenuation, &[], false, &mut map).expect("segment");
+                learned.segment(&attenuation, &[], false, false, &mut map).expect("segment");
                 learned.note_candidate(&map.strength);
                 (learned.regions[0].x, learned.regions[0].y)
             })
@@ -1352,8 +1407,9 @@ mod tests {
     }
 
     /// The learned engine clears only its last regions: over regions that move, grow and
-    /// shrink (search squares, one tile, tiles along a long wire, the whole frame), the map
-    /// holds the engine's answer inside this frame's regions and nothing outside them.
+    /// shrink (search squares, one tile, tiles along a long wire with a square beside them or
+    /// not, the whole frame), the map holds the engine's answer inside this frame's regions
+    /// and nothing outside them.
     #[test]
     fn the_learned_map_holds_only_this_frame_s_regions() {
         let config = LearnedConfig::new(Arc::new(engine::check(Path::new(MANIFEST)).expect("model")));
@@ -1364,7 +1420,7 @@ mod tests {
         let winding: Vec<[f32; 2]> = (0..2000).map(|k| [(k % 40) as f32 * 12.8, (k / 40) as f32 * 10.0]).collect();
         let priors: [&[[f32; 2]]; 7] = [&[], &short, &long, &winding, &short, &[], &long];
         for (frame, prior) in priors.into_iter().enumerate() {
-            learned.segment(&attenuation, prior, false, &mut map).expect("segment");
+            learned.segment(&attenuation, prior, frame % 2 == 1, false, &mut map).expect("segment");
             let regions = &learned.regions;
             for (i, &p) in map.strength.data.iter().enumerate() {
                 let (x, y) = (i % 512, i / 512);
@@ -1422,46 +1478,97 @@ mod tests {
             searched.push(pipeline.regions().first().copied());
         }
         assert_eq!(searched, [square(0, 0), square(256, 0), square(0, 256)]);
-        let mut tracked = false;
+        let (mut tracked, mut beside) = (0, 0);
         for i in 3..30 {
             let found = pipeline.process(&frame(&mut synth, i)).expect("frame").is_some();
             if found && !pipeline.searched_in_part() {
-                tracked = true;
+                tracked += 1;
                 let regions = pipeline.regions();
                 let tile = RoiParams::default().tile_px;
-                assert!(regions.iter().all(|r| r.width == tile), "frame {i}: tiles, not the frame: {regions:?}");
+                // Now and then a square of the search beside the tiles (`Learned::segment`).
+                let tiles = match regions.split_last() {
+                    Some((last, tiles)) if last.width == 256 => {
+                        beside += 1;
+                        tiles
+                    }
+                    _ => regions,
+                };
+                assert!(tiles.iter().all(|r| r.width == tile), "frame {i}: tiles, not the frame: {regions:?}");
                 for p in pipeline.prior() {
-                    let inside = |v: f32, lo: usize| v >= lo as f32 - 1.0 && v <= (lo + tile) as f32;
+                    let inside = |v: f32, lo: usize, side: usize| v >= lo as f32 - 1.0 && v <= (lo + side) as f32;
                     assert!(
-                        regions.iter().any(|r| inside(p[0], r.x) && inside(p[1], r.y)),
+                        regions.iter().any(|r| inside(p[0], r.x, r.width) && inside(p[1], r.y, r.height)),
                         "frame {i}: {p:?} outside {regions:?}"
                     );
                 }
             }
         }
-        assert!(tracked, "the wire was followed by tiles around it");
+        assert!(tracked > 10, "the wire was followed by tiles around it");
+        assert!((1..tracked).contains(&beside), "a square beside the tiles in {beside} of {tracked} frames");
     }
 
     /// A wire longer than the search's square is still segmented in tiles along it, not as
-    /// the whole frame, which costs several times more than a frame's budget at 512².
+    /// the whole frame, which costs several times more than a frame's budget at 512²: the
+    /// whole frame comes once in [`WHOLE_FRAME_EVERY`] frames, to look beyond the wire.
     #[test]
     fn a_long_wire_is_followed_by_tiles_along_it() {
         let (mut synth, mut pipeline) = learned_at_512(7, 120, Difficulty::Hard, Search::Auto);
-        let mut long = 0;
-        for i in 0..90 {
+        let (mut long, mut whole) = (0, Vec::new());
+        for i in 0..100 {
             let length = pipeline.process(&frame(&mut synth, i)).expect("frame").map(|w| w.length_px);
-            if i >= 80 {
-                let regions = pipeline.regions();
-                let tile = RoiParams::default().tile_px;
-                assert!(regions.len() >= 2 && regions.iter().all(|r| r.width == tile), "frame {i}: {regions:?}");
+            if i >= 70 {
                 assert!(
                     length.is_some_and(|l| l > 256.0),
                     "frame {i}: the whole wire, longer than a square: {length:?}"
                 );
+                let regions = pipeline.regions();
+                if regions == [Roi::whole(512, 512)] {
+                    whole.push(i);
+                    continue;
+                }
+                let tile = RoiParams::default().tile_px;
+                assert!(regions.len() >= 2 && regions.iter().all(|r| r.width == tile), "frame {i}: {regions:?}");
                 long += 1;
             }
         }
-        assert_eq!(long, 10);
+        assert_eq!(long, 28, "whole frames at {whole:?}");
+        assert!(whole.windows(2).all(|w| w[1] - w[0] == WHOLE_FRAME_EVERY), "{whole:?}");
+    }
+
+    /// While a wire is tracked, the learned engine's regions reach beyond its tiles: a square
+    /// of the search beside them every [`SQUARE_EVERY`] frames (round the frame), every frame
+    /// while the tracked centerline does not come in from the field's edge, and the whole
+    /// frame every [`WHOLE_FRAME_EVERY`] frames where the search takes the whole frame.
+    #[test]
+    fn the_learned_engine_looks_beyond_a_tracked_wire() {
+        let config = LearnedConfig::new(Arc::new(engine::check(Path::new(MANIFEST)).expect("model")));
+        let mut learned = Learned::with_engine(512, 512, &config, Box::new(Everywhere));
+        let (attenuation, mut map) = (Plane::new(512, 512), RidgeMap::new(512, 512));
+        let wire: Vec<[f32; 2]> = (0..10).map(|k| [300.0, 10.0 * k as f32]).collect();
+        let mut looks = |anchored: bool, whole_search: bool, frames: usize| {
+            let mut looked = Vec::new();
+            for frame in 0..frames {
+                learned.segment(&attenuation, &wire, anchored, whole_search, &mut map).expect("segment");
+                let regions = &learned.regions;
+                let tile = learned.roi.tile_px;
+                match learned.looked {
+                    Look::No => assert!(regions.iter().all(|r| r.width == tile), "{regions:?}"),
+                    Look::Square => {
+                        let (square, tiles) = regions.split_last().expect("regions");
+                        assert!(tiles.iter().all(|&t| t.width == tile && !roi::holds(*square, t)), "{regions:?}");
+                        looked.push((frame, square.x, square.y));
+                    }
+                    Look::Whole => {
+                        assert_eq!(regions, &[Roi::whole(512, 512)]);
+                        looked.push((frame, 0, 0));
+                    }
+                }
+            }
+            looked
+        };
+        assert_eq!(looks(true, false, 11), [(4, 0, 0), (9, 256, 0)]);
+        assert_eq!(looks(false, false, 3), [(0, 0, 256), (1, 256, 256), (2, 0, 0)]);
+        assert_eq!(looks(true, true, 31), [(14, 0, 0), (29, 0, 0)]);
     }
 
     /// The learned engine averages each frame with those before it unless told otherwise

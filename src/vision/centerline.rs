@@ -224,6 +224,32 @@ impl CenterlineExtractor {
     /// `None` when no path reaches `min_length_px` and `min_mean_depth` (or
     /// `min_mean_over_noise` times the frame's `noise_depth`).
     pub fn extract(&mut self, skeleton: &Plane<u8>, ridge: &RidgeMap, noise_depth: f32) -> Option<Wire<'_>> {
+        self.find(skeleton, ridge, noise_depth, None)
+    }
+
+    /// [`CenterlineExtractor::extract`] on a frame whose regions reached beyond the tracked
+    /// wire: a path with an end where `comes_into_view` (the field's edge, where a wire enters)
+    /// that does not follow the prior counts as if it ran along all of it. A wire that came into
+    /// view after something else was taken for one then takes over once it is the stronger,
+    /// not only once it is `track_bonus` times that; a piece that starts inside the field (the
+    /// rest of a wire broken at a crossing, a vessel's branch) still cannot.
+    pub fn extract_with_rivals(
+        &mut self,
+        skeleton: &Plane<u8>,
+        ridge: &RidgeMap,
+        noise_depth: f32,
+        comes_into_view: &dyn Fn([f32; 2]) -> bool,
+    ) -> Option<Wire<'_>> {
+        self.find(skeleton, ridge, noise_depth, Some(comes_into_view))
+    }
+
+    fn find(
+        &mut self,
+        skeleton: &Plane<u8>,
+        ridge: &RidgeMap,
+        noise_depth: f32,
+        comes_into_view: Option<&dyn Fn([f32; 2]) -> bool>,
+    ) -> Option<Wire<'_>> {
         let strength = &ridge.strength;
         let w = self.width;
         set_pixels(&skeleton.data, &mut self.set);
@@ -260,7 +286,13 @@ impl CenterlineExtractor {
             }
             let share = self.share_of(&self.prior, &self.path);
             let follows = share > 0.0;
-            let rank = score * (1.0 + (self.params.track_bonus - 1.0) * share);
+            let xy = |i: u32| [(i as usize % w) as f32, (i as usize / w) as f32];
+            let rival = comes_into_view.is_some_and(|at_edge| {
+                let ends = [self.path.first(), self.path.last()];
+                !follows && !self.prior.is_empty() && ends.into_iter().flatten().any(|&i| at_edge(xy(i)))
+            });
+            let rank =
+                score * if rival { self.params.track_bonus } else { 1.0 + (self.params.track_bonus - 1.0) * share };
             if rank > best_rank {
                 (best_rank, best_score, best_follows) = (rank, score, follows);
                 best_measured = count;
@@ -599,6 +631,37 @@ mod tests {
         ex.reset();
         let wire = ex.extract(&skel, &map(&strength), 0.0).expect("wire");
         assert_eq!(wire.points_px[0], [0.0, 40.0], "without a prior the strongest wins");
+    }
+
+    /// On a frame that looked beyond the tracked structure, a stronger path coming in at the
+    /// border takes over from it without being `track_bonus` times stronger; one that starts
+    /// inside the field does not.
+    #[test]
+    fn a_wire_coming_into_view_takes_over_from_a_weaker_tracked_structure() {
+        let (w, h) = (120, 80);
+        let at_border = |p: [f32; 2]| p[0] < 2.0 || p[1] < 2.0 || p[0] > (w - 3) as f32 || p[1] > (h - 3) as f32;
+        let piece = (20, 40..70, 0.3);
+        let tracked = || {
+            let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
+            let (skel, strength) = lines(w, h, std::slice::from_ref(&piece));
+            assert_eq!(ex.extract(&skel, &map(&strength), 0.0).map(|w| w.points_px[0]), Some([40.0, 20.0]));
+            ex
+        };
+        let entering = lines(w, h, &[piece.clone(), (60, 0..50, 0.3)]);
+        let inside = lines(w, h, &[piece.clone(), (60, 10..60, 0.3)]);
+        let proximal = |ex: &mut CenterlineExtractor, (skel, strength): &(Plane<u8>, Plane<f32>), rivals: bool| {
+            let wire = if rivals {
+                ex.extract_with_rivals(skel, &map(strength), 0.0, &at_border)
+            } else {
+                ex.extract(skel, &map(strength), 0.0)
+            };
+            wire.map(|w| w.points_px[0])
+        };
+        assert_eq!(proximal(&mut tracked(), &entering, false), Some([40.0, 20.0]), "the prior's bonus");
+        let mut ex = tracked();
+        assert_eq!(proximal(&mut ex, &entering, true), Some([0.0, 60.0]), "the wire coming into view");
+        assert_eq!(proximal(&mut ex, &entering, false), Some([0.0, 60.0]), "and it is tracked from then on");
+        assert_eq!(proximal(&mut tracked(), &inside, true), Some([40.0, 20.0]), "a piece inside the field");
     }
 
     #[test]

@@ -93,6 +93,14 @@ pub fn centred(at: [f32; 2], frame_w: usize, frame_h: usize, side_px: usize) -> 
     Bounds::at(at).square(frame_w, frame_h, side_px, 0.0)
 }
 
+/// Whether `outer` holds all of `inner`.
+pub fn holds(outer: Roi, inner: Roi) -> bool {
+    outer.x <= inner.x
+        && outer.y <= inner.y
+        && inner.x + inner.width <= outer.x + outer.width
+        && inner.y + inner.height <= outer.y + outer.height
+}
+
 /// The points of the polyline `line` and between them, no more than [`COVER_STEP_PX`] apart.
 fn along(line: &[[f32; 2]]) -> impl Iterator<Item = [f32; 2]> + '_ {
     let between = line.windows(2).flat_map(|s| {

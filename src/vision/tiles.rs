@@ -33,7 +33,7 @@
 
 use super::features::Roi;
 use super::ridge::{ImageSides, RidgeDetector, RidgeMap, RidgeParams};
-use super::roi::{self, RoiParams};
+use super::roi::{self, holds, RoiParams};
 use super::threshold::NoiseSample;
 use super::Plane;
 
@@ -410,14 +410,6 @@ fn beyond_tip(line: &[[f32; 2]], w: usize, h: usize) -> Option<[[f32; 2]; 2]> {
 
 fn area(r: Roi) -> usize {
     r.width * r.height
-}
-
-/// Whether `outer` holds all of `inner`.
-fn holds(outer: Roi, inner: Roi) -> bool {
-    outer.x <= inner.x
-        && outer.y <= inner.y
-        && inner.x + inner.width <= outer.x + outer.width
-        && inner.y + inner.height <= outer.y + outer.height
 }
 
 /// The smallest region that holds both `a` and `b`.
