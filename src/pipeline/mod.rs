@@ -361,7 +361,8 @@ impl Learned {
         let small = width.min(height);
         let square_px = square.unwrap_or(small);
         let tile_px = tile.or(square).unwrap_or(small);
-        let most_tiles = n.div_ceil(tile_px * tile_px);
+        // `cover`'s tiles and a square of the search beside them.
+        let most_tiles = n.div_ceil(tile_px * tile_px) + 1;
         Learned {
             engine,
             roi: RoiParams {
@@ -398,16 +399,17 @@ impl Learned {
     /// whole frame, not a square of it.
     ///
     /// While a wire is tracked the regions reach beyond its tiles now and then, as the
-    /// classical path's do: every frame while the tracked centerline is not `anchored` at the
+    /// classical path's do: every frame while the tracked centerline is not anchored at the
     /// field's edge (a piece of a wire, or no wire), else every [`SQUARE_EVERY`] frames with
     /// a square of the search ([`WHOLE_FRAME_EVERY`] with the whole frame, where
     /// `whole_search`). A structure taken for a wire before the wire came into view is
-    /// otherwise all the network is ever shown again.
+    /// otherwise all the network is ever shown again. A square the frame cannot afford waits
+    /// for the next frame.
     fn segment(
         &mut self,
         attenuation: &Plane<f32>,
         prior: &[[f32; 2]],
-        anchored: bool,
+        beyond: Beyond,
         whole_search: bool,
         out: &mut RidgeMap,
     ) -> Result<(), String> {
@@ -436,12 +438,12 @@ impl Learned {
             let tiled = roi::cover(prior, w, h, self.roi, &mut self.next);
             self.since_look = self.since_look.saturating_add(1);
             let every = if squares { SQUARE_EVERY } else { WHOLE_FRAME_EVERY };
-            let look = !prior.is_empty() && (!anchored || self.since_look >= every);
+            let look = !prior.is_empty() && (!beyond.anchored || self.since_look >= every);
             if !tiled || (self.cut && self.next == last_tiles) || (look && !squares) {
                 self.next.clear();
                 self.next.push(Roi::whole(w, h));
                 self.looked = if prior.is_empty() { Look::No } else { Look::Whole };
-            } else if look {
+            } else if look && beyond.square_affordable {
                 let square = roi::search_tile(self.search_next, w, h, side);
                 self.search_next += 1;
                 self.next.retain(|&t| !roi::holds(square, t));
@@ -544,6 +546,31 @@ impl Learned {
             self.candidate = strongest(strength, square).filter(|&(p, _)| p >= self.candidate_p).map(|(_, at)| at);
         }
     }
+}
+
+/// What decides whether a learned frame's regions reach beyond the tracked wire's tiles.
+#[derive(Debug, Clone, Copy)]
+struct Beyond {
+    /// The tracked centerline comes into view at the field's edge ([`anchored`]).
+    anchored: bool,
+    /// A square of the search beside the tiles can make the frame's deadline.
+    square_affordable: bool,
+}
+
+/// Whether a frame that started its engine stage at `started` can afford `px` pixels more
+/// than its tiles and make `deadline`: at the tiles' best recent pace `tile_ns_per_px`, a
+/// quarter to spare, and every stage at its best pace. Not known yet (no pace): yes.
+fn square_affordable(
+    started: Micros,
+    deadline: Option<Micros>,
+    tile_ns_per_px: Option<f64>,
+    stage_cost_us: &[u64],
+    px: usize,
+) -> bool {
+    let (Some(d), Some(ns)) = (deadline, tile_ns_per_px) else { return true };
+    // Saturating: where the frame is too small for a square, `px` is `usize::MAX`.
+    let extra_us = (ns * px as f64 * 1.25 / 1000.0) as u64;
+    started.0.saturating_add(extra_us).saturating_add(stage_cost_us.iter().sum::<u64>()) <= d.0
 }
 
 /// Whether, and how, a learned frame's regions reach beyond the tracked wire's tiles.
@@ -794,7 +821,13 @@ impl Pipeline {
         };
         let started = Micros::now();
         learned
-            .segment(&self.attenuation, &[], false, true, &mut self.ridge_map)
+            .segment(
+                &self.attenuation,
+                &[],
+                Beyond { anchored: false, square_affordable: true },
+                true,
+                &mut self.ridge_map,
+            )
             .map_err(|reason| EngineError::Inference { engine: "the learned engine, on a blank frame", reason })?;
         self.whole_ridge_us = Some(Micros::now().since(started));
         Ok(())
@@ -928,8 +961,17 @@ impl Pipeline {
                     Search::Squares => false,
                 };
                 let prior = self.extractor.prior();
-                let anchored = anchored(&self.field, prior);
-                let segmented = learned.segment(&self.attenuation, prior, anchored, whole_search, &mut self.ridge_map);
+                let look = Beyond {
+                    anchored: anchored(&self.field, prior),
+                    square_affordable: square_affordable(
+                        started,
+                        deadline,
+                        self.tile_ridge_ns_per_px,
+                        &self.stage_cost_us,
+                        learned.roi.side_px.saturating_mul(learned.roi.side_px),
+                    ),
+                };
+                let segmented = learned.segment(&self.attenuation, prior, look, whole_search, &mut self.ridge_map);
                 if let Err(reason) = segmented {
                     self.extractor.skip_frame();
                     return Err(PipelineError::Engine { index: frame.index, reason });
@@ -1337,7 +1379,9 @@ mod tests {
         let (attenuation, mut map) = (Plane::new(512, 512), RidgeMap::new(512, 512));
         (0..frames)
             .map(|_| {
-                learned.segment(&attenuation, &[], false, false, &mut map).expect("segment");
+                learned
+                    .segment(&attenuation, &[], Beyond { anchored: false, square_affordable: true }, false, &mut map)
+                    .expect("segment");
                 learned.note_candidate(&map.strength);
                 (learned.regions[0].x, learned.regions[0].y)
             })
@@ -1420,7 +1464,15 @@ mod tests {
         let winding: Vec<[f32; 2]> = (0..2000).map(|k| [(k % 40) as f32 * 12.8, (k / 40) as f32 * 10.0]).collect();
         let priors: [&[[f32; 2]]; 7] = [&[], &short, &long, &winding, &short, &[], &long];
         for (frame, prior) in priors.into_iter().enumerate() {
-            learned.segment(&attenuation, prior, frame % 2 == 1, false, &mut map).expect("segment");
+            learned
+                .segment(
+                    &attenuation,
+                    prior,
+                    Beyond { anchored: frame % 2 == 1, square_affordable: true },
+                    false,
+                    &mut map,
+                )
+                .expect("segment");
             let regions = &learned.regions;
             for (i, &p) in map.strength.data.iter().enumerate() {
                 let (x, y) = (i % 512, i / 512);
@@ -1535,20 +1587,38 @@ mod tests {
         assert!(whole.windows(2).all(|w| w[1] - w[0] == WHOLE_FRAME_EVERY), "{whole:?}");
     }
 
+    /// A square beside the tiles is taken where its pixels at the tiles' pace, with a quarter
+    /// to spare, and the other stages fit before the deadline; a frame too small for a square
+    /// (`usize::MAX` pixels) can never afford one, and asking does not overflow.
+    #[test]
+    fn a_square_is_affordable_where_it_fits_before_the_deadline() {
+        let started = Micros(1_000_000);
+        let stages = [1_000, 500, 0, 0, 0, 0];
+        let by = |us: u64| Some(Micros(started.0 + us));
+        // 65 536 px at 100 ns: 6.6 ms, 8.2 with the quarter; 9.7 ms with the stages.
+        assert!(square_affordable(started, by(10_000), Some(100.0), &stages, 65_536));
+        assert!(!square_affordable(started, by(9_000), Some(100.0), &stages, 65_536));
+        assert!(square_affordable(started, None, Some(100.0), &stages, 65_536), "no deadline");
+        assert!(square_affordable(started, by(1), None, &stages, 65_536), "no pace yet");
+        assert!(!square_affordable(started, by(60_000_000), Some(100.0), &stages, usize::MAX));
+    }
+
     /// While a wire is tracked, the learned engine's regions reach beyond its tiles: a square
     /// of the search beside them every [`SQUARE_EVERY`] frames (round the frame), every frame
-    /// while the tracked centerline does not come in from the field's edge, and the whole
-    /// frame every [`WHOLE_FRAME_EVERY`] frames where the search takes the whole frame.
+    /// while the tracked centerline does not come in from the field's edge, on the next frame
+    /// that can afford it, and the whole frame every [`WHOLE_FRAME_EVERY`] frames where the
+    /// search takes the whole frame.
     #[test]
     fn the_learned_engine_looks_beyond_a_tracked_wire() {
         let config = LearnedConfig::new(Arc::new(engine::check(Path::new(MANIFEST)).expect("model")));
         let mut learned = Learned::with_engine(512, 512, &config, Box::new(Everywhere));
         let (attenuation, mut map) = (Plane::new(512, 512), RidgeMap::new(512, 512));
         let wire: Vec<[f32; 2]> = (0..10).map(|k| [300.0, 10.0 * k as f32]).collect();
-        let mut looks = |anchored: bool, whole_search: bool, frames: usize| {
+        let mut looks = |anchored: bool, square_affordable: bool, whole_search: bool, frames: usize| {
             let mut looked = Vec::new();
             for frame in 0..frames {
-                learned.segment(&attenuation, &wire, anchored, whole_search, &mut map).expect("segment");
+                let beyond = Beyond { anchored, square_affordable };
+                learned.segment(&attenuation, &wire, beyond, whole_search, &mut map).expect("segment");
                 let regions = &learned.regions;
                 let tile = learned.roi.tile_px;
                 match learned.looked {
@@ -1566,9 +1636,11 @@ mod tests {
             }
             looked
         };
-        assert_eq!(looks(true, false, 11), [(4, 0, 0), (9, 256, 0)]);
-        assert_eq!(looks(false, false, 3), [(0, 0, 256), (1, 256, 256), (2, 0, 0)]);
-        assert_eq!(looks(true, true, 31), [(14, 0, 0), (29, 0, 0)]);
+        assert_eq!(looks(true, true, false, 11), [(4, 0, 0), (9, 256, 0)]);
+        assert_eq!(looks(false, true, false, 3), [(0, 0, 256), (1, 256, 256), (2, 0, 0)]);
+        assert_eq!(looks(false, false, false, 6), [], "no square the frame cannot afford");
+        assert_eq!(looks(true, true, false, 1), [(0, 256, 0)], "the square put off comes at once");
+        assert_eq!(looks(true, true, true, 31), [(14, 0, 0), (29, 0, 0)]);
     }
 
     /// The learned engine averages each frame with those before it unless told otherwise
