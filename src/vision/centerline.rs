@@ -384,14 +384,21 @@ impl CenterlineExtractor {
         let (Some(&first), Some(&last)) = (self.best_path.first(), self.best_path.last()) else { return };
         let xy = |i: u32| [(i as usize % w) as f32, (i as usize / w) as f32];
         let reference = if follows_prior {
-            self.prior.first().copied()
+            Some(&self.prior)
         } else if along_previous {
-            self.previous.first().copied()
+            Some(&self.previous)
         } else {
             None
         };
-        let reverse = match reference {
-            Some(p) => dist(xy(last), p) < dist(xy(first), p),
+        let reverse = match reference.filter(|line| !line.is_empty()) {
+            Some(line) => {
+                let (a, b) = (arc_position(xy(first), line), arc_position(xy(last), line));
+                if (a - b).abs() > self.params.track_match_px {
+                    b < a
+                } else {
+                    dist(xy(last), line[0]) < dist(xy(first), line[0])
+                }
+            }
             None => {
                 let border = |i: u32| {
                     let (x, y) = (i as usize % w, i as usize / w);
@@ -506,12 +513,35 @@ pub fn resample(line: &[[f32; 2]], params: CenterlineParams, out: &mut Vec<[f32;
     out.push(last);
 }
 
-/// Distance (px) from `p` to the segment `a`–`b`.
-fn point_segment_distance(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
+/// Distance (px) from `p` to the segment `a`–`b`, and where along it (0 at `a`, 1 at `b`) the
+/// nearest point lies.
+fn point_segment_nearest(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> (f32, f32) {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
     let len2 = dx * dx + dy * dy;
     let t = if len2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
-    dist(p, [a[0] + t * dx, a[1] + t * dy])
+    (dist(p, [a[0] + t * dx, a[1] + t * dy]), t)
+}
+
+/// Distance (px) from `p` to the segment `a`–`b`.
+fn point_segment_distance(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
+    point_segment_nearest(p, a, b).0
+}
+
+/// Arc length (px) from the start of the polyline `line` to its point nearest `p`. A path's
+/// ends ordered by it run the way `line` does, even where the path reaches back past the
+/// line's start, as the proximal part of a wire found again does past a piece of it tracked
+/// beyond a crossing (there the end nearer the line's first point can be the tip).
+fn arc_position(p: [f32; 2], line: &[[f32; 2]]) -> f32 {
+    let (mut along, mut best) = (0.0f32, (f32::INFINITY, 0.0f32));
+    for s in line.windows(2) {
+        let (d, t) = point_segment_nearest(p, s[0], s[1]);
+        let length = dist(s[0], s[1]);
+        if d < best.0 {
+            best = (d, along + t * length);
+        }
+        along += length;
+    }
+    best.1
 }
 
 /// Distance (px) from `p` to the polyline `line` (a single point counts as a polyline).
@@ -683,6 +713,25 @@ mod tests {
         let (skel, strength) = lines(80, 60, &[(30, 3..79, 0.3)]);
         let wire = ex.extract(&skel, &map(&strength), 0.0).expect("wire");
         assert_eq!((wire.points_px[0], *wire.points_px.last().expect("tip")), ([3.0, 30.0], [78.0, 30.0]));
+    }
+
+    /// The prior is the piece of a wire beyond a crossing (its proximal end inside the field);
+    /// the next frame's path runs from mid-piece back past the piece's start to the border.
+    /// Its upper end is nearer the prior's first point, but it lies along the prior where the
+    /// lower end lies before it: the lower end is proximal.
+    #[test]
+    fn a_path_reaching_back_past_the_prior_s_start_keeps_the_prior_s_direction() {
+        let (w, h) = (80, 60);
+        let mut ex = CenterlineExtractor::new(w, h, CenterlineParams::default());
+        let piece: Vec<(usize, usize)> = (20..=45).map(|y| (50, y)).collect();
+        let (skel, strength) = (draw(w, h, &piece), Plane { width: w, height: h, data: vec![0.3; w * h] });
+        let wire = ex.extract(&skel, &map(&strength), 0.0).expect("the piece");
+        assert_eq!(wire.points_px[0], [50.0, 45.0], "proximal at its lower end, nearer the border");
+        // The upper end is 10 px from the prior's first point, the lower one 14.
+        let back: Vec<(usize, usize)> = (35..=59usize).map(|y| (50 - y.saturating_sub(45) / 4, y)).collect();
+        let wire = ex.extract(&draw(w, h, &back), &map(&strength), 0.0).expect("the path");
+        let (proximal, tip) = (wire.points_px[0], *wire.points_px.last().expect("tip"));
+        assert!(proximal[1] > 55.0 && tip[1] < 40.0, "proximal {proximal:?}, tip {tip:?}");
     }
 
     #[test]
