@@ -227,8 +227,8 @@ pub struct PipelineSettings {
     /// Share of full scale below which the frame is behind the collimator's shutters
     /// ([`FieldParams::shutter_below`](crate::vision::field::FieldParams::shutter_below)).
     pub shutter_below: f32,
-    /// How the classical ridge stage looks beyond the tracked wire's tiles, and the learned
-    /// engine while no wire is tracked.
+    /// How either engine looks beyond the tracked wire's tiles, and for a wire while none is
+    /// tracked.
     pub ridge_search: Search,
 }
 

@@ -340,10 +340,10 @@ struct PipelineArgs {
     /// tracked wire (to compare: inside the tiles the map is the same).
     #[arg(long)]
     whole_frame: bool,
-    /// How the classical ridge stage looks beyond the tracked wire's tiles, and the learned
-    /// engine while no wire is tracked: the whole frame at once, or one square a frame, which
-    /// bounds every frame's cost and may find a wire a few frames later; auto: the whole frame
-    /// where it can make the frame's deadline.
+    /// How either engine looks beyond the tracked wire's tiles, and for a wire while none is
+    /// tracked: the whole frame at once, or one square a frame, which bounds every frame's cost
+    /// and may find a wire a few frames later; auto: the whole frame where it can make the
+    /// frame's deadline.
     #[arg(long, value_enum, default_value_t = Search::Auto, conflicts_with = "whole_frame")]
     ridge_search: Search,
 }

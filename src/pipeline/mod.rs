@@ -57,8 +57,8 @@ pub struct PipelineConfig {
     /// whole frame, and the squares of its search ([`TiledRidge`]); `None`: always the whole
     /// frame.
     pub ridge_tiles: Option<RoiParams>,
-    /// How the classical ridge stage looks beyond the tiles, and the learned engine while no
-    /// wire is tracked.
+    /// How either engine looks beyond the tracked wire's tiles, and for a wire while none is
+    /// tracked.
     pub ridge_search: Search,
     /// Mask from ridge strength.
     pub threshold: ThresholdParams,
@@ -401,10 +401,10 @@ impl Learned {
     /// While a wire is tracked the regions reach beyond its tiles now and then, as the
     /// classical path's do: every frame while the tracked centerline is not anchored at the
     /// field's edge (a piece of a wire, or no wire), else every [`SQUARE_EVERY`] frames with
-    /// a square of the search ([`WHOLE_FRAME_EVERY`] with the whole frame, where
-    /// `whole_search`). A structure taken for a wire before the wire came into view is
-    /// otherwise all the network is ever shown again. A square the frame cannot afford waits
-    /// for the next frame.
+    /// a square of the search ([`WHOLE_FRAME_EVERY`] with the whole frame, where `beyond`
+    /// affords it). A structure taken for a wire before the wire came into view is otherwise
+    /// all the network is ever shown again. A square the frame cannot afford waits for the
+    /// next frame.
     fn segment(
         &mut self,
         attenuation: &Plane<f32>,
@@ -415,8 +415,9 @@ impl Learned {
     ) -> Result<(), String> {
         let (w, h) = (attenuation.width, attenuation.height);
         let side = self.roi.side_px;
-        let squares = !whole_search && side < w && side < h;
-        let searching = prior.is_empty() && squares;
+        let fits = side < w && side < h;
+        let searching = prior.is_empty() && !whole_search && fits;
+        let squares = !beyond.whole_affordable && fits;
         let last_tiles = &self.regions[..self.regions.len() - usize::from(self.looked == Look::Square)];
         self.next.clear();
         self.looked = Look::No;
@@ -555,6 +556,8 @@ struct Beyond {
     anchored: bool,
     /// A square of the search beside the tiles can make the frame's deadline.
     square_affordable: bool,
+    /// The whole frame, at what it last cost, can: the look is the whole frame, not a square.
+    whole_affordable: bool,
 }
 
 /// Whether a frame that started its engine stage at `started` can afford `px` pixels more
@@ -728,6 +731,11 @@ pub struct Pipeline {
     /// frame, kept even when that frame was abandoned: whether the next one can make its
     /// deadline ([`Search::Auto`]).
     whole_ridge_us: Option<u64>,
+    /// What the learned engine's whole frame last cost (µs), which does not shrink: a look
+    /// beyond a tracked wire takes the whole frame only where that fits, never on the
+    /// shrinking estimate by which the search tries a whole frame again now and then (in the
+    /// demo's 66 ms, the 60 ms whole frames it then took put one frame in two runs past it).
+    whole_measured_us: Option<u64>,
     /// The best recent pace (ns per pixel of their crops) of the classical ridge stage on
     /// tiles on the CPU, or of the learned engine on its tiles and squares (down at once, up
     /// by 1/32 of the difference): what the whole frame's estimate may shrink to
@@ -804,6 +812,7 @@ impl Pipeline {
             thick_from_gpu: false,
             stage_cost_us: [0; STAGES.len() - 1],
             whole_ridge_us: None,
+            whole_measured_us: None,
             tile_ridge_ns_per_px: None,
         };
         pipeline.time_learned_whole_frame()?;
@@ -824,12 +833,13 @@ impl Pipeline {
             .segment(
                 &self.attenuation,
                 &[],
-                Beyond { anchored: false, square_affordable: true },
+                Beyond { anchored: false, square_affordable: true, whole_affordable: false },
                 true,
                 &mut self.ridge_map,
             )
             .map_err(|reason| EngineError::Inference { engine: "the learned engine, on a blank frame", reason })?;
         self.whole_ridge_us = Some(Micros::now().since(started));
+        self.whole_measured_us = self.whole_ridge_us;
         Ok(())
     }
 
@@ -961,6 +971,7 @@ impl Pipeline {
                     Search::Squares => false,
                 };
                 let prior = self.extractor.prior();
+                let stages_us: u64 = self.stage_cost_us.iter().sum();
                 let look = Beyond {
                     anchored: anchored(&self.field, prior),
                     square_affordable: square_affordable(
@@ -970,6 +981,13 @@ impl Pipeline {
                         &self.stage_cost_us,
                         learned.roi.side_px.saturating_mul(learned.roi.side_px),
                     ),
+                    whole_affordable: match self.search {
+                        Search::Auto => deadline.is_none_or(|d| {
+                            self.whole_measured_us.is_some_and(|us| started.0 + us + us / 4 + stages_us <= d.0)
+                        }),
+                        Search::Whole => true,
+                        Search::Squares => false,
+                    },
                 };
                 let segmented = learned.segment(&self.attenuation, prior, look, whole_search, &mut self.ridge_map);
                 if let Err(reason) = segmented {
@@ -979,7 +997,7 @@ impl Pipeline {
                 let took_us = Micros::now().0.saturating_sub(started.0);
                 let whole = Roi::whole(self.width, self.height);
                 if learned.regions == [whole] {
-                    self.whole_ridge_us = Some(took_us);
+                    (self.whole_ridge_us, self.whole_measured_us) = (Some(took_us), Some(took_us));
                     clock.unusual_stage();
                 } else {
                     let px: usize = learned.regions.iter().map(|r| r.width * r.height).sum();
@@ -1380,7 +1398,13 @@ mod tests {
         (0..frames)
             .map(|_| {
                 learned
-                    .segment(&attenuation, &[], Beyond { anchored: false, square_affordable: true }, false, &mut map)
+                    .segment(
+                        &attenuation,
+                        &[],
+                        Beyond { anchored: false, square_affordable: true, whole_affordable: false },
+                        false,
+                        &mut map,
+                    )
                     .expect("segment");
                 learned.note_candidate(&map.strength);
                 (learned.regions[0].x, learned.regions[0].y)
@@ -1468,7 +1492,7 @@ mod tests {
                 .segment(
                     &attenuation,
                     prior,
-                    Beyond { anchored: frame % 2 == 1, square_affordable: true },
+                    Beyond { anchored: frame % 2 == 1, square_affordable: true, whole_affordable: false },
                     false,
                     &mut map,
                 )
@@ -1607,18 +1631,18 @@ mod tests {
     /// of the search beside them every [`SQUARE_EVERY`] frames (round the frame), every frame
     /// while the tracked centerline does not come in from the field's edge, on the next frame
     /// that can afford it, and the whole frame every [`WHOLE_FRAME_EVERY`] frames where the
-    /// search takes the whole frame.
+    /// whole frame is affordable.
     #[test]
     fn the_learned_engine_looks_beyond_a_tracked_wire() {
         let config = LearnedConfig::new(Arc::new(engine::check(Path::new(MANIFEST)).expect("model")));
         let mut learned = Learned::with_engine(512, 512, &config, Box::new(Everywhere));
         let (attenuation, mut map) = (Plane::new(512, 512), RidgeMap::new(512, 512));
         let wire: Vec<[f32; 2]> = (0..10).map(|k| [300.0, 10.0 * k as f32]).collect();
-        let mut looks = |anchored: bool, square_affordable: bool, whole_search: bool, frames: usize| {
+        let mut looks = |anchored: bool, square_affordable: bool, whole_affordable: bool, frames: usize| {
             let mut looked = Vec::new();
             for frame in 0..frames {
-                let beyond = Beyond { anchored, square_affordable };
-                learned.segment(&attenuation, &wire, beyond, whole_search, &mut map).expect("segment");
+                let beyond = Beyond { anchored, square_affordable, whole_affordable };
+                learned.segment(&attenuation, &wire, beyond, false, &mut map).expect("segment");
                 let regions = &learned.regions;
                 let tile = learned.roi.tile_px;
                 match learned.looked {
