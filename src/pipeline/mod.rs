@@ -1611,6 +1611,41 @@ mod tests {
         assert!(whole.windows(2).all(|w| w[1] - w[0] == WHOLE_FRAME_EVERY), "{whole:?}");
     }
 
+    /// Under a deadline, a look beyond a tracked wire takes the whole frame where what the
+    /// whole frame last cost fits, and a square where it does not, however far the search's
+    /// estimate has shrunk.
+    #[test]
+    fn the_learned_look_takes_the_whole_frame_only_where_its_measured_cost_fits() {
+        let looks = |measured_us: u64| {
+            let (mut synth, mut pipeline) = learned_at_512(2, 40, Difficulty::Easy, Search::Auto);
+            let mut i = 0;
+            while pipeline.prior().is_empty() {
+                pipeline.process(&frame(&mut synth, i)).expect("frame");
+                i += 1;
+                assert!(i < 20, "no wire tracked in 20 frames");
+            }
+            let in_a_minute = Micros(Micros::now().0 + 60_000_000);
+            let (mut whole, mut squares) = (0, 0);
+            for k in i..i + 12 {
+                // The search's estimate says a whole frame fits.
+                (pipeline.whole_ridge_us, pipeline.whole_measured_us) = (Some(1), Some(measured_us));
+                let tracked = !pipeline.prior().is_empty();
+                pipeline.process_by(&frame(&mut synth, k), Some(in_a_minute)).expect("frame");
+                let regions = pipeline.regions();
+                if tracked && regions == [Roi::whole(512, 512)] {
+                    whole += 1;
+                } else if tracked && regions.last().is_some_and(|r| r.width == 256) {
+                    squares += 1;
+                }
+            }
+            (whole, squares)
+        };
+        let (whole, squares) = looks(120_000_000);
+        assert!(whole == 0 && squares >= 2, "measured at two minutes: {whole} whole frames, {squares} squares");
+        let (whole, squares) = looks(1_000);
+        assert!(whole >= 1 && squares == 0, "measured at 1 ms: {whole} whole frames, {squares} squares");
+    }
+
     /// A square beside the tiles is taken where its pixels at the tiles' pace, with a quarter
     /// to spare, and the other stages fit before the deadline; a frame too small for a square
     /// (`usize::MAX` pixels) can never afford one, and asking does not overflow.
