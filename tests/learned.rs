@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{centerlines, replay, synth, wiretrace, Rx};
 use wiretrace::capture::synthetic::{write_sequence, Difficulty, SynthConfig, VesselContrast};
@@ -28,14 +28,20 @@ fn both_engines(difficulty: Difficulty, vessel_contrast: VesselContrast) -> (Poo
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut learned, mut classical) = (Pooled::default(), Pooled::default());
     for seed in 1..=3 {
-        let cfg = SynthConfig { seed, size_px: 512, frames: 40, fps: 15.0, difficulty, vessel_contrast };
-        let seq = dir.path().join(seed.to_string());
-        write_sequence(&cfg, &seq).expect("write sequence");
+        let seq = eval_sequence(dir.path(), seed, difficulty, vessel_contrast);
         learned.add(&evaluate(&seq, None, &config(EngineKind::Learned)).expect("learned eval"));
         classical.add(&evaluate(&seq, None, &config(EngineKind::Classical)).expect("classical eval"));
     }
     println!("learned {learned:?}\nclassical {classical:?}");
     (learned, classical)
+}
+
+/// The eval's sequence `seed` of `difficulty` (40 frames of 512² at 15 fps), written under `dir`.
+fn eval_sequence(dir: &Path, seed: u64, difficulty: Difficulty, vessel_contrast: VesselContrast) -> PathBuf {
+    let cfg = SynthConfig { seed, size_px: 512, frames: 40, fps: 15.0, difficulty, vessel_contrast };
+    let seq = dir.join(seed.to_string());
+    write_sequence(&cfg, &seq).expect("write sequence");
+    seq
 }
 
 /// The bar on extreme sequences (clDice 0.05 higher, Dice higher, no more frames
@@ -71,16 +77,7 @@ fn the_learned_path_keeps_to_the_wire_among_vessels_full_of_contrast() {
 fn the_learned_path_gives_up_a_vessel_for_the_wire_coming_into_view() {
     let dir = tempfile::tempdir().expect("tempdir");
     for seed in 1..=6 {
-        let cfg = SynthConfig {
-            seed,
-            size_px: 512,
-            frames: 40,
-            fps: 15.0,
-            difficulty: Difficulty::Easy,
-            vessel_contrast: VesselContrast::Dense,
-        };
-        let seq = dir.path().join(seed.to_string());
-        write_sequence(&cfg, &seq).expect("write sequence");
+        let seq = eval_sequence(dir.path(), seed, Difficulty::Easy, VesselContrast::Dense);
         let report = evaluate(&seq, None, &config(EngineKind::Learned)).expect("learned eval");
         let last: Vec<f32> = report.per_frame[30..].iter().map(|f| f.coverage.unwrap_or(0.0)).collect();
         let mean = last.iter().sum::<f32>() / last.len() as f32;

@@ -571,9 +571,15 @@ fn square_affordable(
     px: usize,
 ) -> bool {
     let (Some(d), Some(ns)) = (deadline, tile_ns_per_px) else { return true };
-    // Saturating: where the frame is too small for a square, `px` is `usize::MAX`.
-    let extra_us = (ns * px as f64 * 1.25 / 1000.0) as u64;
-    started.0.saturating_add(extra_us).saturating_add(stage_cost_us.iter().sum::<u64>()) <= d.0
+    // Where the frame is too small for a square, `px` is `usize::MAX`: this saturates.
+    makes_deadline(started, d, (ns * px as f64 / 1000.0) as u64, stage_cost_us)
+}
+
+/// Whether `work_us` more, with a quarter of it to spare, and every stage at its best pace
+/// (`stage_cost_us`) make `deadline` from `started`; saturating.
+fn makes_deadline(started: Micros, deadline: Micros, work_us: u64, stage_cost_us: &[u64]) -> bool {
+    let stages_us: u64 = stage_cost_us.iter().sum();
+    started.0.saturating_add(work_us).saturating_add(work_us / 4).saturating_add(stages_us) <= deadline.0
 }
 
 /// Whether, and how, a learned frame's regions reach beyond the tracked wire's tiles.
@@ -971,7 +977,6 @@ impl Pipeline {
                     Search::Squares => false,
                 };
                 let prior = self.extractor.prior();
-                let stages_us: u64 = self.stage_cost_us.iter().sum();
                 let look = Beyond {
                     anchored: anchored(&self.field, prior),
                     square_affordable: square_affordable(
@@ -983,7 +988,7 @@ impl Pipeline {
                     ),
                     whole_affordable: match self.search {
                         Search::Auto => deadline.is_none_or(|d| {
-                            self.whole_measured_us.is_some_and(|us| started.0 + us + us / 4 + stages_us <= d.0)
+                            self.whole_measured_us.is_some_and(|us| makes_deadline(started, d, us, &self.stage_cost_us))
                         }),
                         Search::Whole => true,
                         Search::Squares => false,
@@ -1102,11 +1107,9 @@ impl Pipeline {
         // Never measured: what its pixels cost at the tiles' pace, not the floor below that,
         // which bounds how far a measured time may shrink.
         let paced_us = self.tile_ridge_ns_per_px.map(|ns| whole_ridge_paced_us(ns, px) as u64);
-        let whole_us =
-            self.whole_ridge_us.or(paced_us).map(|ridge| ridge + ridge / 4 + self.stage_cost_us.iter().sum::<u64>());
-        let affordable = match (deadline, whole_us) {
+        let affordable = match (deadline, self.whole_ridge_us.or(paced_us)) {
             (None, _) => true,
-            (Some(d), Some(cost)) => started.0 + cost <= d.0,
+            (Some(d), Some(ridge_us)) => makes_deadline(started, d, ridge_us, &self.stage_cost_us),
             (Some(_), None) => false,
         };
         if !affordable {

@@ -252,6 +252,7 @@ impl CenterlineExtractor {
     ) -> Option<Wire<'_>> {
         let strength = &ridge.strength;
         let w = self.width;
+        let xy = |i: u32| [(i as usize % w) as f32, (i as usize / w) as f32];
         set_pixels(&skeleton.data, &mut self.set);
         self.best_path.clear();
         let (mut best_rank, mut best_score, mut best_follows) = (0.0f32, 0.0f32, false);
@@ -286,7 +287,6 @@ impl CenterlineExtractor {
             }
             let share = self.share_of(&self.prior, &self.path);
             let follows = share > 0.0;
-            let xy = |i: u32| [(i as usize % w) as f32, (i as usize / w) as f32];
             let rival = comes_into_view.is_some_and(|at_edge| {
                 let ends = [self.path.first(), self.path.last()];
                 !follows && !self.prior.is_empty() && ends.into_iter().flatten().any(|&i| at_edge(xy(i)))
