@@ -85,6 +85,28 @@ fn the_learned_path_gives_up_a_vessel_for_the_wire_coming_into_view() {
     }
 }
 
+/// At extreme dose the field is a collimated disc, and the wire comes into view at its edge,
+/// inside the image, with the field's margin hiding its first pixels. It used to be taken only
+/// once it was as long as a wire anywhere (16 px): 7, 7 and 11 frames after it came into view
+/// on these seeds. Taken at the field's edge as at the image's border, it is 3-4 frames.
+#[test]
+fn the_learned_path_answers_a_wire_coming_into_view_at_the_collimator_s_edge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for seed in [1, 3, 4] {
+        let seq = eval_sequence(dir.path(), seed, Difficulty::Extreme, VesselContrast::Diluted);
+        let report = evaluate(&seq, None, &config(EngineKind::Learned)).expect("learned eval");
+        let frames = &report.per_frame;
+        let entered = frames.iter().position(|f| f.wire_visible).expect("the wire comes into view");
+        assert!(frames[..entered].iter().all(|f| !f.answered), "seed {seed}: an answer before the wire");
+        let on_wire = frames.iter().position(|f| f.answered && f.mean_distance_px.is_some_and(|d| d < 3.0));
+        let after = on_wire.map(|found| found - entered);
+        assert!(
+            after.is_some_and(|n| n <= 5),
+            "seed {seed}: frames from coming into view to an answer on it: {after:?}"
+        );
+    }
+}
+
 /// Frames of several sequences' reports taken together.
 #[derive(Debug, Default)]
 struct Pooled {

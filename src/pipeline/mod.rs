@@ -1053,9 +1053,9 @@ impl Pipeline {
         let field = &self.field;
         let wire = if looked_beyond {
             let at_edge = |p: [f32; 2]| field.near_edge(p, ANCHOR_PX);
-            self.extractor.extract_with_rivals(&self.skeleton, &self.ridge_map, noise, &at_edge)
+            self.extractor.extract_with_rivals(&self.skeleton, &self.ridge_map, noise, field, &at_edge)
         } else {
-            self.extractor.extract(&self.skeleton, &self.ridge_map, noise)
+            self.extractor.extract_in_field(&self.skeleton, &self.ridge_map, noise, field)
         };
         if let Some(learned) = &mut self.learned {
             let (w, h) = (self.width, self.height);

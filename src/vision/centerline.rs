@@ -13,6 +13,7 @@
 //! second-order delta coding turns evenly spaced points into one-byte varints.
 
 use super::bridging::BRIDGE;
+use super::field::FieldOfView;
 use super::ridge::RidgeMap;
 use super::{set_pixels, Plane};
 
@@ -22,8 +23,9 @@ pub struct CenterlineParams {
     /// Shortest skeleton path (px) taken as a wire; shorter ones are noise.
     pub min_length_px: f32,
     /// Shortest path (px) taken as a wire that is entering the field: one with an end at the
-    /// image border, and deep enough for `entry_min_mean_depth`. Noise does not line up with
-    /// the border; a wire being pushed in does, for the frames before it is `min_length_px` long.
+    /// image border, and deep enough for `entry_min_mean_depth` (or at a collimated field's
+    /// edge, and deep enough for `confident_mean_depth`). Noise does not line up with the
+    /// border; a wire being pushed in does, for the frames before it is `min_length_px` long.
     pub entry_min_length_px: f32,
     /// Lowest mean ridge depth of an entering wire shorter than `min_length_px`.
     pub entry_min_mean_depth: f32,
@@ -224,23 +226,37 @@ impl CenterlineExtractor {
     /// `None` when no path reaches `min_length_px` and `min_mean_depth` (or
     /// `min_mean_over_noise` times the frame's `noise_depth`).
     pub fn extract(&mut self, skeleton: &Plane<u8>, ridge: &RidgeMap, noise_depth: f32) -> Option<Wire<'_>> {
-        self.find(skeleton, ridge, noise_depth, None)
+        self.find(skeleton, ridge, noise_depth, None, None)
     }
 
-    /// [`CenterlineExtractor::extract`] on a frame whose regions reached beyond the tracked
-    /// wire: a path with an end where `comes_into_view` (the field's edge, where a wire enters)
-    /// that does not follow the prior counts as if it ran along all of it. A wire that came into
-    /// view after something else was taken for one then takes over once it is the stronger,
-    /// not only once it is `track_bonus` times that; a piece that starts inside the field (the
-    /// rest of a wire broken at a crossing, a vessel's branch) still cannot.
+    /// [`CenterlineExtractor::extract`] in a frame whose `field` of view may be collimated: a
+    /// wire then comes into view at the field's edge, not at the image's border, and a short
+    /// path entering there is taken as an entering wire where it is as deep as a confident one.
+    pub fn extract_in_field(
+        &mut self,
+        skeleton: &Plane<u8>,
+        ridge: &RidgeMap,
+        noise_depth: f32,
+        field: &FieldOfView,
+    ) -> Option<Wire<'_>> {
+        self.find(skeleton, ridge, noise_depth, Some(field), None)
+    }
+
+    /// [`CenterlineExtractor::extract_in_field`] on a frame whose regions reached beyond the
+    /// tracked wire: a path with an end where `comes_into_view` (the field's edge, where a wire
+    /// enters) that does not follow the prior counts as if it ran along all of it. A wire that
+    /// came into view after something else was taken for one then takes over once it is the
+    /// stronger, not only once it is `track_bonus` times that; a piece that starts inside the
+    /// field (the rest of a wire broken at a crossing, a vessel's branch) still cannot.
     pub fn extract_with_rivals(
         &mut self,
         skeleton: &Plane<u8>,
         ridge: &RidgeMap,
         noise_depth: f32,
+        field: &FieldOfView,
         comes_into_view: &dyn Fn([f32; 2]) -> bool,
     ) -> Option<Wire<'_>> {
-        self.find(skeleton, ridge, noise_depth, Some(comes_into_view))
+        self.find(skeleton, ridge, noise_depth, Some(field), Some(comes_into_view))
     }
 
     fn find(
@@ -248,6 +264,7 @@ impl CenterlineExtractor {
         skeleton: &Plane<u8>,
         ridge: &RidgeMap,
         noise_depth: f32,
+        field: Option<&FieldOfView>,
         comes_into_view: Option<&dyn Fn([f32; 2]) -> bool>,
     ) -> Option<Wire<'_>> {
         let strength = &ridge.strength;
@@ -275,10 +292,15 @@ impl CenterlineExtractor {
             }
             let length = path_length(&self.path, w);
             let entering = length < self.params.min_length_px;
-            if entering && (length < self.params.entry_min_length_px || !self.enters_from_border(&self.path)) {
+            let entry = if entering { self.enters_view(&self.path, field) } else { None };
+            if entering && (length < self.params.entry_min_length_px || entry.is_none()) {
                 continue;
             }
-            let floor = if entering { self.params.entry_min_mean_depth } else { self.params.min_mean_depth };
+            let floor = match entry {
+                None => self.params.min_mean_depth,
+                Some(Entry::Border) => self.params.entry_min_mean_depth,
+                Some(Entry::FieldEdge) => self.params.confident_mean_depth,
+            };
             let min_mean_depth = floor.max(self.params.min_mean_over_noise * noise_depth);
             let measured = self.path.iter().filter(|&&i| skeleton.data[i as usize] != BRIDGE);
             let (score, count) = measured.fold((0.0f32, 0usize), |(s, n), &i| (s + strength.data[i as usize], n + 1));
@@ -333,16 +355,17 @@ impl CenterlineExtractor {
         Some(Wire { points_px: &self.output, confidence, length_px: best_length })
     }
 
-    /// Whether the pixel path crosses into the image: one of its ends lies on the outermost
-    /// `ENTRY_BORDER_PX` of the image and the path leaves that border at more than 30°. A
-    /// path along the border is the edge of the detector or of the collimator, not a wire.
-    fn enters_from_border(&self, path: &[u32]) -> bool {
+    /// Whether the pixel path comes into view: one of its ends lies on the outermost
+    /// `ENTRY_BORDER_PX` of the image, or that near the edge of a collimated `field`, and the
+    /// path leaves that border or edge at more than 30°. A path along the border is the edge
+    /// of the detector or of the collimator, not a wire.
+    fn enters_view(&self, path: &[u32], field: Option<&FieldOfView>) -> Option<Entry> {
         let w = self.width;
         let xy = |i: u32| ((i as usize % w) as f32, (i as usize / w) as f32);
         let reach = path.len().min(ENTRY_DIRECTION_PX);
         let ends = [(path.first(), path.get(reach - 1)), (path.last(), path.get(path.len() - reach))];
-        ends.into_iter().any(|(end, inner)| {
-            let (Some(&end), Some(&inner)) = (end, inner) else { return false };
+        let entries = ends.into_iter().map(|(end, inner)| {
+            let (Some(&end), Some(&inner)) = (end, inner) else { return None };
             let ((ex, ey), (ix, iy)) = (xy(end), xy(inner));
             let from_border = [ex, ey, (w - 1) as f32 - ex, (self.height - 1) as f32 - ey];
             let (side, distance) =
@@ -350,8 +373,17 @@ impl CenterlineExtractor {
             let (dx, dy) = (ix - ex, iy - ey);
             let length = (dx * dx + dy * dy).sqrt();
             let across = if side % 2 == 0 { dx.abs() } else { dy.abs() };
-            distance < ENTRY_BORDER_PX as f32 && length > 0.0 && across >= 0.5 * length
-        })
+            let from_image_border = distance < ENTRY_BORDER_PX as f32 && across >= 0.5 * length;
+            // Into the field at the end, as the border's `across` is into the image.
+            let inward = field.and_then(|f| f.inward_at([ex, ey], ENTRY_BORDER_PX as f32));
+            let from_field_edge = inward.is_some_and(|[nx, ny]| dx * nx + dy * ny >= 0.5 * length);
+            match (length > 0.0, from_image_border, from_field_edge) {
+                (true, true, _) => Some(Entry::Border),
+                (true, false, true) => Some(Entry::FieldEdge),
+                _ => None,
+            }
+        });
+        entries.flatten().min()
     }
 
     /// A frame went by without a centerline (abandoned at its deadline): the last frame's
@@ -450,8 +482,20 @@ impl CenterlineExtractor {
     }
 }
 
-/// How close (px) to the image border a path must end to be taken as entering the field: the
-/// border echo suppression and thinning leave the skeleton a few pixels short of it.
+/// Where a short path comes into view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Entry {
+    /// At the image's border.
+    Border,
+    /// At the edge of a collimated field: it must be as deep as a confident wire, since
+    /// the collimator cuts through anatomy there and the field's margin hides the wire's first
+    /// pixels.
+    FieldEdge,
+}
+
+/// How close (px) to the image border, or to the margin dropped along a collimated field's
+/// edge, a path must end to be taken as entering the field: the border echo suppression and
+/// thinning leave the skeleton a few pixels short of either.
 const ENTRY_BORDER_PX: usize = 4;
 /// Pixels along an entering path over which its direction at the border is measured.
 const ENTRY_DIRECTION_PX: usize = 8;
@@ -560,6 +604,7 @@ fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vision::field::FieldParams;
 
     /// A ridge map with this depth and the normal of a horizontal ridge everywhere.
     fn map(strength: &Plane<f32>) -> RidgeMap {
@@ -679,9 +724,10 @@ mod tests {
         };
         let entering = lines(w, h, &[piece.clone(), (60, 0..50, 0.3)]);
         let inside = lines(w, h, &[piece.clone(), (60, 10..60, 0.3)]);
+        let uncollimated = FieldOfView::new(w, h, FieldParams::default());
         let proximal = |ex: &mut CenterlineExtractor, (skel, strength): &(Plane<u8>, Plane<f32>), rivals: bool| {
             let wire = if rivals {
-                ex.extract_with_rivals(skel, &map(strength), 0.0, &at_border)
+                ex.extract_with_rivals(skel, &map(strength), 0.0, &uncollimated, &at_border)
             } else {
                 ex.extract(skel, &map(strength), 0.0)
             };
@@ -805,6 +851,38 @@ mod tests {
         assert!(ex.extract(&speck, &map(&depth), 0.0).is_none(), "shorter than an entering wire");
         let (along, depth) = lines(64, 48, &[(1, 20..32, 0.2)]);
         assert!(ex.extract(&along, &map(&depth), 0.0).is_none(), "along the border, not into the image");
+    }
+
+    /// Shutters over the left of the image: a wire comes into view at their edge, inside
+    /// the image, where the field's margin has dropped its first pixels. Anatomy cut by the
+    /// shutters ends there too, so a short path must be as deep as a confident wire.
+    #[test]
+    fn a_short_deep_path_is_a_wire_where_it_enters_at_the_edge_of_a_collimated_field() {
+        let (w, h) = (64, 48);
+        let mut attenuation = Plane::new(w, h);
+        for (i, a) in attenuation.data.iter_mut().enumerate() {
+            *a = if i % w < 16 { 9.0 } else { 2.0 };
+        }
+        let mut field = FieldOfView::new(w, h, FieldParams::default());
+        assert!(field.update(&attenuation) > 0);
+        let edge = (0..w).find(|&x| !field.near_edge([x as f32, 20.0], 0.0)).expect("a field");
+        assert!((20..32).contains(&edge), "the margin is dropped beyond the shutters' edge: {edge}");
+        let params = CenterlineParams::default();
+        let mut ex = CenterlineExtractor::new(w, h, params);
+        let deep = params.confident_mean_depth;
+        let (entering, depth) = lines(w, h, &[(20, edge..edge + 12, deep)]);
+        assert!(ex.extract(&entering, &map(&depth), 0.0).is_none(), "away from the image's border");
+        let wire = ex.extract_in_field(&entering, &map(&depth), 0.0, &field).map(|w| (w.points_px[0], w.length_px));
+        assert_eq!(wire, Some(([edge as f32, 20.0], 11.0)), "entering at the field's edge");
+        ex.reset();
+        let shallow = (params.entry_min_mean_depth + deep) / 2.0;
+        let (entering, depth) = lines(w, h, &[(20, edge..edge + 12, shallow)]);
+        assert!(ex.extract_in_field(&entering, &map(&depth), 0.0, &field).is_none(), "deep enough only at the border");
+        let (inside, depth) = lines(w, h, &[(20, edge + 8..edge + 20, deep)]);
+        assert!(ex.extract_in_field(&inside, &map(&depth), 0.0, &field).is_none(), "short and inside the field");
+        let along = draw(w, h, &(10..22).map(|y| (edge, y)).collect::<Vec<_>>());
+        let depth = Plane { width: w, height: h, data: along.data.iter().map(|&v| deep * f32::from(v)).collect() };
+        assert!(ex.extract_in_field(&along, &map(&depth), 0.0, &field).is_none(), "along the edge, not into the field");
     }
 
     #[test]

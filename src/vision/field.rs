@@ -161,6 +161,33 @@ impl FieldOfView {
         (y0..=y1).any(|y| self.outside.data[y * w + x0..=y * w + x1].contains(&1))
     }
 
+    /// Where `p` (px) lies within `radius_px` of what the last [`update`] marked as outside
+    /// the field: the unit vector into the field there, from the centre of the marked pixels
+    /// within that reach (the square of it) to `p`. `None` elsewhere, and where they surround
+    /// `p` evenly. The frame's border is not such an edge here: it has its own sides.
+    ///
+    /// [`update`]: FieldOfView::update
+    pub fn inward_at(&self, p: [f32; 2], radius_px: f32) -> Option<[f32; 2]> {
+        let (w, h) = (self.outside.width, self.outside.height);
+        let span = |v: f32, n: usize| {
+            let lo = (v - radius_px).floor().max(0.0) as usize;
+            let hi = ((v + radius_px).ceil().max(0.0) as usize).min(n - 1);
+            lo..=hi
+        };
+        let (mut sum, mut count) = ([0.0f32; 2], 0usize);
+        for y in span(p[1], h) {
+            for x in span(p[0], w) {
+                if self.outside.data[y * w + x] != 0 {
+                    (sum[0], sum[1], count) = (sum[0] + x as f32, sum[1] + y as f32, count + 1);
+                }
+            }
+        }
+        let centre = [sum[0] / count.max(1) as f32, sum[1] / count.max(1) as f32];
+        let (dx, dy) = (p[0] - centre[0], p[1] - centre[1]);
+        let length = (dx * dx + dy * dy).sqrt();
+        (count > 0 && length > 0.0).then(|| [dx / length, dy / length])
+    }
+
     /// Drops ridge depth outside the field and near its edge (as of the last [`update`]).
     ///
     /// [`update`]: FieldOfView::update
@@ -201,6 +228,14 @@ mod tests {
         assert!(fov.near_edge([40.0, 20.0], 8.0), "the margin ends at about 14 px");
         assert!(!fov.near_edge([40.0, 40.0], 8.0), "the centre, dead pixel and all, is well inside");
         assert!(fov.near_edge([0.0, 40.0], 0.5), "on the frame's border");
+        // Into the field at its edge: up at the bottom, right at the left.
+        let edge_y = (40..h).find(|&y| fov.near_edge([40.0, y as f32], 0.0)).expect("the bottom edge") as f32;
+        let [nx, ny] = fov.inward_at([40.0, edge_y - 2.0], 4.0).expect("near the edge");
+        assert!(nx.abs() < 0.05 && ny < -0.99, "up from the bottom: ({nx}, {ny})");
+        let edge_x = (0..40).rev().find(|&x| fov.near_edge([x as f32, 40.0], 0.0)).expect("the left edge") as f32;
+        let [nx, ny] = fov.inward_at([edge_x + 2.0, 40.0], 4.0).expect("near the edge");
+        assert!(nx > 0.99 && ny.abs() < 0.05, "right from the left: ({nx}, {ny})");
+        assert_eq!(fov.inward_at([40.0, 40.0], 4.0), None, "well inside");
     }
 
     #[test]
