@@ -86,13 +86,14 @@ fn the_learned_path_gives_up_a_vessel_for_the_wire_coming_into_view() {
 }
 
 /// At extreme dose the field is a collimated disc, and the wire comes into view at its edge,
-/// inside the image, with the field's margin hiding its first pixels. It used to be taken only
-/// once it was as long as a wire anywhere (16 px): 7, 7 and 11 frames after it came into view
-/// on these seeds. Taken at the field's edge as at the image's border, it is 3-4 frames.
+/// inside the image. It used to be taken only once it was as long as a wire anywhere (16 px),
+/// and the field's margin hid its first 8 px: 7, 7 and 6 frames after it came into view on
+/// these seeds. Taken at the field's edge as at the image's border, 4, 3 and 3 frames; with
+/// the learned engine's margin of 3 px, 2, 1 and 1.
 #[test]
 fn the_learned_path_answers_a_wire_coming_into_view_at_the_collimator_s_edge() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for seed in [1, 3, 4] {
+    for seed in [1, 3, 5] {
         let seq = eval_sequence(dir.path(), seed, Difficulty::Extreme, VesselContrast::Diluted);
         let report = evaluate(&seq, None, &config(EngineKind::Learned)).expect("learned eval");
         let frames = &report.per_frame;
@@ -101,7 +102,7 @@ fn the_learned_path_answers_a_wire_coming_into_view_at_the_collimator_s_edge() {
         let on_wire = frames.iter().position(|f| f.answered && f.mean_distance_px.is_some_and(|d| d < 3.0));
         let after = on_wire.map(|found| found - entered);
         assert!(
-            after.is_some_and(|n| n <= 5),
+            after.is_some_and(|n| n <= 2),
             "seed {seed}: frames from coming into view to an answer on it: {after:?}"
         );
     }

@@ -132,6 +132,11 @@ pub fn recursive_filter_in_effect(set: Option<f32>, learned: bool) -> Option<f32
     set.or(learned.then_some(LEARNED_RECURSIVE_FILTER_WEIGHT)).filter(|&w| w < 1.0)
 }
 
+/// The learned engine's margin along a collimated field's edge
+/// ([`LearnedConfig::field_margin_px`]; README, "A wire coming into view at the collimator's
+/// edge": 2, 3, 4 and 8 px compared on extreme sequences and the real angiograms).
+pub const LEARNED_FIELD_MARGIN_PX: usize = 3;
+
 /// The learned segmentation engine and the parameters of the stages after it, which read a
 /// wire probability where the classical path has a ridge depth.
 #[derive(Debug, Clone)]
@@ -144,6 +149,11 @@ pub struct LearnedConfig {
     pub threshold: ThresholdParams,
     /// Centerline, its depths read as probabilities.
     pub centerline: CenterlineParams,
+    /// Distance (px) from a collimated field's edge within which the probability is dropped
+    /// ([`FieldParams::margin_px`] for the network): the network was trained with shutters
+    /// and does not answer to their edge as the ridge filter does, and every pixel of margin
+    /// is a pixel of an entering wire that is not seen.
+    pub field_margin_px: usize,
 }
 
 impl LearnedConfig {
@@ -170,6 +180,7 @@ impl LearnedConfig {
                 confident_mean_depth: 0.85,
                 ..CenterlineParams::default()
             },
+            field_margin_px: LEARNED_FIELD_MARGIN_PX,
         }
     }
 }
@@ -777,9 +788,9 @@ impl Pipeline {
             (Some(_), None) => Plane::new(width, height),
             _ => Plane::new(0, 0),
         };
-        let (threshold, centerline) = match &config.learned {
-            Some(l) => (l.threshold, l.centerline),
-            None => (config.threshold, config.centerline),
+        let (threshold, centerline, field) = match &config.learned {
+            Some(l) => (l.threshold, l.centerline, FieldParams { margin_px: l.field_margin_px, ..config.field }),
+            None => (config.threshold, config.centerline, config.field),
         };
         let mut pipeline = Pipeline {
             width,
@@ -789,7 +800,7 @@ impl Pipeline {
             recursive: recursive_filter_in_effect(config.recursive_filter_weight, config.learned.is_some())
                 .map(|w| RecursiveFilter::new(width, height, w)),
             background: config.background.map(|p| BackgroundSuppressor::new(width, height, p)),
-            field: FieldOfView::new(width, height, config.field),
+            field: FieldOfView::new(width, height, field),
             ridge: BandedRidge::new(width, height, config.ridge.clone(), &config.ridge_workers),
             tiles: match (&learned, config.ridge_tiles) {
                 (None, Some(roi)) => TiledRidge::new(width, height, &config.ridge, roi, config.ridge_search),

@@ -355,10 +355,10 @@ impl CenterlineExtractor {
         Some(Wire { points_px: &self.output, confidence, length_px: best_length })
     }
 
-    /// Whether the pixel path comes into view: one of its ends lies on the outermost
-    /// `ENTRY_BORDER_PX` of the image, or that near the edge of a collimated `field`, and the
-    /// path leaves that border or edge at more than 30°. A path along the border is the edge
-    /// of the detector or of the collimator, not a wire.
+    /// Whether the pixel path comes into view: one of its ends lies `ENTRY_BORDER_PX` near the
+    /// edge of a collimated `field`, or else on the outermost `ENTRY_BORDER_PX` of the image,
+    /// and the path leaves that edge or border at more than 30°. A path along the border is
+    /// the edge of the detector or of the collimator, not a wire.
     fn enters_view(&self, path: &[u32], field: Option<&FieldOfView>) -> Option<Entry> {
         let w = self.width;
         let xy = |i: u32| ((i as usize % w) as f32, (i as usize / w) as f32);
@@ -373,14 +373,13 @@ impl CenterlineExtractor {
             let (dx, dy) = (ix - ex, iy - ey);
             let length = (dx * dx + dy * dy).sqrt();
             let across = if side % 2 == 0 { dx.abs() } else { dy.abs() };
-            let from_image_border = distance < ENTRY_BORDER_PX as f32 && across >= 0.5 * length;
-            // Into the field at the end, as the border's `across` is into the image.
-            let inward = field.and_then(|f| f.inward_at([ex, ey], ENTRY_BORDER_PX as f32));
-            let from_field_edge = inward.is_some_and(|[nx, ny]| dx * nx + dy * ny >= 0.5 * length);
-            match (length > 0.0, from_image_border, from_field_edge) {
-                (true, true, _) => Some(Entry::Border),
-                (true, false, true) => Some(Entry::FieldEdge),
-                _ => None,
+            // Where the field's edge is near, the wire comes into view there (the image's
+            // border beside it is behind the shutters), and leaves it inward, as it leaves the
+            // border across it elsewhere.
+            match field.and_then(|f| f.inward_at([ex, ey], ENTRY_BORDER_PX as f32)) {
+                _ if length == 0.0 => None,
+                Some([nx, ny]) => (dx * nx + dy * ny >= 0.5 * length).then_some(Entry::FieldEdge),
+                None => (distance < ENTRY_BORDER_PX as f32 && across >= 0.5 * length).then_some(Entry::Border),
             }
         });
         entries.flatten().min()
@@ -855,7 +854,9 @@ mod tests {
 
     /// Shutters over the left of the image: a wire comes into view at their edge, inside
     /// the image, where the field's margin has dropped its first pixels. Anatomy cut by the
-    /// shutters ends there too, so a short path must be as deep as a confident wire.
+    /// shutters ends there too, so a short path must be as deep as a confident wire. In the
+    /// corner where the shutters' edge meets the image's border, the edge is what counts: the
+    /// real angiogram test_28 had an echo of its collimator there.
     #[test]
     fn a_short_deep_path_is_a_wire_where_it_enters_at_the_edge_of_a_collimated_field() {
         let (w, h) = (64, 48);
@@ -883,6 +884,12 @@ mod tests {
         let along = draw(w, h, &(10..22).map(|y| (edge, y)).collect::<Vec<_>>());
         let depth = Plane { width: w, height: h, data: along.data.iter().map(|&v| deep * f32::from(v)).collect() };
         assert!(ex.extract_in_field(&along, &map(&depth), 0.0, &field).is_none(), "along the edge, not into the field");
+        // Where the field's edge meets the image's border, the path must leave the edge.
+        let corner = draw(w, h, &(h - 10..h).map(|y| (edge, y)).collect::<Vec<_>>());
+        let depth = Plane { width: w, height: h, data: corner.data.iter().map(|&v| deep * f32::from(v)).collect() };
+        assert!(ex.extract(&corner, &map(&depth), 0.0).is_some(), "into the image from its border");
+        ex.reset();
+        assert!(ex.extract_in_field(&corner, &map(&depth), 0.0, &field).is_none(), "but along the field's edge");
     }
 
     #[test]
