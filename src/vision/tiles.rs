@@ -185,17 +185,18 @@ impl TiledRidge {
     /// beside its tiles.
     ///
     /// With [`Search::Auto`], `whole_affordable` says whether a whole frame can make this
-    /// frame's deadline.
-    pub fn plan(&mut self, prior: &[[f32; 2]], anchored: bool, whole_affordable: bool) -> bool {
+    /// frame's deadline for the search, and `look_affordable` for a look beyond tracked tiles.
+    pub fn plan(&mut self, prior: &[[f32; 2]], anchored: bool, whole_affordable: bool, look_affordable: bool) -> bool {
         let (w, h) = self.frame_px;
+        let tracked = !prior.is_empty();
         let squares = match self.search {
+            Search::Auto if tracked => !look_affordable,
             Search::Auto => !whole_affordable,
             Search::Whole => false,
             Search::Squares => true,
         };
         let side = self.roi.side_px;
         self.since_measured = self.since_measured.saturating_add(1);
-        let tracked = !prior.is_empty();
         let tiled = tracked && roi::cover(prior, w, h, self.roi, &mut self.tiles);
         if tiled && squares {
             if let Some(ahead) = beyond_tip(prior, w, h) {
@@ -456,7 +457,7 @@ mod tests {
         let mut map = RidgeMap::new(width, height);
         let mut thick_inside = 0;
         for wire in WIRES {
-            assert!(stage.plan(&wire, true, true), "a wire is followed by tiles");
+            assert!(stage.plan(&wire, true, true, true), "a wire is followed by tiles");
             let tiles = stage.regions().to_vec();
             assert!(!tiles.is_empty() && tiles != [Roi::whole(width, height)], "{tiles:?}");
             map.strength.data.fill(f32::NAN);
@@ -502,7 +503,7 @@ mod tests {
         let mut squares = 0;
         for (k, &(wire, anchored)) in plans.iter().chain(&plans).enumerate() {
             for stage in [&mut kept, &mut fresh] {
-                assert!(stage.plan(wire, anchored, true), "plan {k}");
+                assert!(stage.plan(wire, anchored, true, true), "plan {k}");
             }
             squares += usize::from(kept.noise_region().is_some());
             kept.detect(&input, &mut kept_map, k > 0);
@@ -522,7 +523,7 @@ mod tests {
         let mut tiles = Vec::new();
         assert!(roi::cover(&straight, width, height, ROI, &mut tiles));
         let mut stage = tiled(width, height);
-        assert!(stage.plan(&straight, true, true));
+        assert!(stage.plan(&straight, true, true, true));
         let regions = stage.regions().to_vec();
         assert!(regions.len() < tiles.len(), "{} tiles in {} regions: {regions:?}", tiles.len(), regions.len());
         for t in &tiles {
@@ -552,7 +553,7 @@ mod tests {
         let (width, height) = SIZE;
         let input = scene(width, height);
         let mut stage = tiled(width, height);
-        assert!(stage.plan(&WIRES[2], true, true));
+        assert!(stage.plan(&WIRES[2], true, true, true));
         let mut from_tiles = RidgeMap::new(width, height);
         stage.detect(&input, &mut from_tiles, false);
         let (mut whole, mut whole_thick) = detect_whole(&input);
@@ -565,11 +566,11 @@ mod tests {
     fn nothing_tracked_or_too_many_tiles_is_the_whole_frame() {
         let (width, height) = SIZE;
         let mut stage = tiled(width, height);
-        assert!(!stage.plan(&[], true, true));
+        assert!(!stage.plan(&[], true, true, true));
         assert_eq!(stage.regions(), &[Roi::whole(width, height)]);
         // Crops of 48 + 2 × halo px: a wire across the frame would need more pixels of crops
         // than the frame has.
-        assert!(!stage.plan(&[[0.0, 0.0], [255.0, 239.0]], true, true));
+        assert!(!stage.plan(&[[0.0, 0.0], [255.0, 239.0]], true, true, true));
         assert_eq!(stage.regions(), &[Roi::whole(width, height)]);
     }
 
@@ -578,25 +579,25 @@ mod tests {
         let (width, height) = SIZE;
         let mut stage = tiled(width, height);
         let short = [[70.0, 70.0], [80.0, 75.0]];
-        assert!(stage.plan(&short, true, true));
+        assert!(stage.plan(&short, true, true, true));
         let tile = stage.regions()[0];
         // The centerline ran to the tile's right edge: the wire may go on outside it.
         let edge = (tile.x + tile.width - 1) as f32;
         stage.note_centerline(&[[70.0, 70.0], [edge, 75.0]]);
         // Covering it again gives the same tile, so the stage filters the whole frame.
-        assert!(!stage.plan(&short, true, true));
+        assert!(!stage.plan(&short, true, true, true));
         assert_eq!(stage.regions(), &[Roi::whole(width, height)]);
         stage.note_centerline(&short);
-        assert!(stage.plan(&short, true, true));
+        assert!(stage.plan(&short, true, true, true));
         assert_eq!(stage.regions(), &[tile]);
     }
 
     #[test]
     fn a_centerline_that_does_not_begin_at_the_field_s_edge_gets_the_whole_frame() {
         let mut stage = tiled(SIZE.0, SIZE.1);
-        assert!(!stage.plan(&WIRES[2], false, true));
+        assert!(!stage.plan(&WIRES[2], false, true, true));
         assert_eq!(stage.regions(), &[Roi::whole(SIZE.0, SIZE.1)]);
-        assert!(stage.plan(&WIRES[2], true, true));
+        assert!(stage.plan(&WIRES[2], true, true, true));
     }
 
     #[test]
@@ -607,7 +608,7 @@ mod tests {
         let every = WHOLE_FRAME_EVERY as usize;
         let mut whole = Vec::new();
         for i in 0..2 * every + 1 {
-            if !stage.plan(&WIRES[0], true, true) {
+            if !stage.plan(&WIRES[0], true, true, true) {
                 whole.push(i);
                 assert_eq!(stage.noise_region(), Some(Roi::whole(width, height)));
                 // The first whole frame is abandoned at its deadline before the hysteresis.
@@ -620,8 +621,8 @@ mod tests {
         }
         assert_eq!(whole, [every - 1, every, 2 * every]);
         // Nothing tracked, or a piece of a wire: the whole frame, with squares smaller than it.
-        assert!(!stage.plan(&[], true, true));
-        assert!(!stage.plan(&WIRES[2], false, true));
+        assert!(!stage.plan(&[], true, true, true));
+        assert!(!stage.plan(&WIRES[2], false, true, true));
         assert!(!stage.searching());
     }
 
@@ -630,14 +631,18 @@ mod tests {
         let (width, height) = SIZE;
         let mut stage = TiledRidge::new(width, height, &RidgeParams::default(), SEARCH, Search::Auto)
             .expect("tiles smaller than the frame");
-        assert!(!stage.plan(&[], true, true), "the whole frame, affordable");
+        assert!(!stage.plan(&[], true, true, true), "the whole frame, affordable");
         assert_eq!(stage.noise_region(), Some(Roi::whole(width, height)));
-        assert!(stage.plan(&[], true, false), "a square where the whole frame would miss the deadline");
+        assert!(stage.plan(&[], true, false, false), "a square where the whole frame would miss the deadline");
         assert!(stage.searching());
         assert_eq!(stage.regions(), &[roi::search_tile(0, width, height, 128)]);
-        assert!(stage.plan(&WIRES[2], false, false), "a piece of a wire: its tiles and a square");
+        assert!(stage.plan(&WIRES[2], false, false, false), "a piece of a wire: its tiles and a square");
         assert_eq!(stage.regions().last(), Some(&roi::search_tile(1, width, height, 128)));
-        assert!(!stage.plan(&WIRES[2], false, true), "the whole frame again once affordable");
+        assert!(!stage.plan(&WIRES[2], false, true, true), "the whole frame again once affordable");
+        // The search's estimate says yes, the whole frame's last measured cost says no.
+        assert!(!stage.plan(&[], true, true, false), "nothing tracked: the search's estimate rules");
+        assert!(stage.plan(&WIRES[2], false, true, false), "beyond a tracked piece: a square");
+        assert_eq!(stage.regions().last(), Some(&roi::search_tile(2, width, height, 128)));
     }
 
     /// Squares of the search smaller than the frame: a 2 × 2 grid.
@@ -658,7 +663,7 @@ mod tests {
         let mut stage = searching(width, height);
         let mut seen = Vec::new();
         for k in 0..5 {
-            assert!(stage.plan(&[], true, true), "a square, not the whole frame");
+            assert!(stage.plan(&[], true, true, true), "a square, not the whole frame");
             assert!(stage.searching());
             let square = roi::search_tile(k, width, height, 128);
             assert_eq!(stage.regions(), &[square]);
@@ -688,14 +693,14 @@ mod tests {
         let (width, height) = SIZE;
         let mut stage = searching(width, height);
         assert_eq!(stage.noise(), 0.0, "nothing measured yet");
-        stage.plan(&[], true, true);
+        stage.plan(&[], true, true, true);
         stage.note_noise(measured(1.0, 300));
-        stage.plan(&[], true, true);
+        stage.plan(&[], true, true, true);
         stage.note_noise(measured(2.0, 100));
         assert_eq!(stage.noise(), 1.25);
         // A wire round the frame: tiles as costly as the frame, which is measured whole.
         let round = [[0.0, 0.0], [255.0, 0.0], [255.0, 239.0], [0.0, 239.0], [0.0, 1.0]];
-        assert!(!stage.plan(&round, true, true));
+        assert!(!stage.plan(&round, true, true, true));
         assert_eq!(stage.noise_region(), Some(Roi::whole(width, height)));
         stage.note_noise(measured(0.5, 1000));
         assert_eq!(stage.noise(), 0.5);
@@ -708,7 +713,7 @@ mod tests {
         let every = SQUARE_EVERY as usize;
         let mut with_square = Vec::new();
         for i in 0..3 * every + 1 {
-            assert!(stage.plan(&WIRES[0], true, true));
+            assert!(stage.plan(&WIRES[0], true, true, true));
             assert!(!stage.searching(), "the wire is followed");
             if let Some(square) = stage.noise_region() {
                 with_square.push(i);
@@ -736,7 +741,7 @@ mod tests {
         let (whole, _) = detect_whole(&input);
         let mut map = RidgeMap::new(width, height);
         for k in 0..4 {
-            assert!(stage.plan(&WIRES[2], false, true));
+            assert!(stage.plan(&WIRES[2], false, true, true));
             let square = roi::search_tile(k, width, height, 128);
             assert_eq!(stage.noise_region(), Some(square));
             let regions = stage.regions().to_vec();
@@ -763,13 +768,13 @@ mod tests {
     fn after_a_frame_whose_regions_held_no_wire_a_square_comes_beside_the_tiles() {
         let (width, height) = SIZE;
         let mut stage = searching(width, height);
-        assert!(stage.plan(&WIRES[1], true, true));
+        assert!(stage.plan(&WIRES[1], true, true, true));
         assert_eq!(stage.noise_region(), None, "tiles alone");
         stage.note_centerline(&[]);
-        assert!(stage.plan(&WIRES[1], true, true));
+        assert!(stage.plan(&WIRES[1], true, true, true));
         assert!(stage.noise_region().is_some(), "the wire was not in its tiles: a square too");
         stage.note_centerline(&WIRES[1]);
-        assert!(stage.plan(&WIRES[1], true, true));
+        assert!(stage.plan(&WIRES[1], true, true, true));
         assert_eq!(stage.noise_region(), None);
     }
 
@@ -784,10 +789,10 @@ mod tests {
         assert_eq!(diagonal[1], [255.0, 239.0], "kept inside the frame");
         let ahead = ((60.0 + AHEAD_PX) as usize, 100);
         let mut squares = searching(width, height);
-        assert!(squares.plan(&wire, true, true));
+        assert!(squares.plan(&wire, true, true, true));
         assert!(inside(squares.regions(), ahead.0, ahead.1), "{:?}", squares.regions());
         let mut whole = tiled(width, height);
-        assert!(whole.plan(&wire, true, true));
+        assert!(whole.plan(&wire, true, true, true));
         assert!(!inside(whole.regions(), ahead.0, ahead.1), "the whole frame looks there instead");
     }
 
@@ -796,16 +801,16 @@ mod tests {
         let (width, height) = SIZE;
         let mut stage = searching(width, height);
         let short = [[70.0, 70.0], [80.0, 75.0]];
-        assert!(stage.plan(&short, true, true));
+        assert!(stage.plan(&short, true, true, true));
         let tile = stage.regions()[0];
         let edge = (tile.x + tile.width - 1) as f32;
         stage.note_centerline(&[[70.0, 70.0], [edge, 75.0]]);
-        assert!(stage.plan(&short, true, true));
+        assert!(stage.plan(&short, true, true, true));
         let square = roi::centred([edge, 75.0], width, height, 128);
         assert_eq!(stage.regions(), &[square], "the tile lies inside the square");
         assert_eq!(stage.noise_region(), None, "a square off the search's grid measures nothing");
         stage.note_centerline(&short);
-        assert!(stage.plan(&short, true, true));
+        assert!(stage.plan(&short, true, true, true));
         assert_eq!(stage.regions(), &[tile]);
     }
 
