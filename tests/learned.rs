@@ -108,6 +108,27 @@ fn the_learned_path_answers_a_wire_coming_into_view_at_the_collimator_s_edge() {
     }
 }
 
+/// A wire coming into view at the image's border shows 3-4 px in its first frame, and its
+/// skeleton is a pixel shorter (thinning takes a stub's end). With 3 px the shortest path taken
+/// from the border, these seeds were answered a frame after the wire came into view; with
+/// 2 px, in the first frame it is in view.
+#[test]
+fn the_learned_path_answers_a_wire_in_the_first_frame_it_shows_at_the_border() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for seed in [1, 2] {
+        let seq = eval_sequence(dir.path(), seed, Difficulty::Hard, VesselContrast::Diluted);
+        let report = evaluate(&seq, None, &config(EngineKind::Learned)).expect("learned eval");
+        let frames = &report.per_frame;
+        let entered = frames.iter().position(|f| f.wire_visible).expect("the wire comes into view");
+        assert!(frames[..entered].iter().all(|f| !f.answered), "seed {seed}: an answer before the wire");
+        let first = &frames[entered];
+        assert!(
+            first.answered && first.mean_distance_px.is_some_and(|d| d < 3.0),
+            "seed {seed}: frame {entered}, the first with the wire in view: {first:?}"
+        );
+    }
+}
+
 /// Frames of several sequences' reports taken together.
 #[derive(Debug, Default)]
 struct Pooled {

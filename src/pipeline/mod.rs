@@ -62,7 +62,8 @@ pub struct PipelineConfig {
     pub ridge_search: Search,
     /// Mask from ridge strength.
     pub threshold: ThresholdParams,
-    /// Joining skeleton fragments.
+    /// Joining skeleton fragments (the classical path's; the learned engine's is
+    /// [`LearnedConfig::bridging`]).
     pub bridging: BridgeParams,
     /// Centerline from skeleton.
     pub centerline: CenterlineParams,
@@ -137,6 +138,11 @@ pub fn recursive_filter_in_effect(set: Option<f32>, learned: bool) -> Option<f32
 /// edge": 2, 3, 4 and 8 px compared on extreme sequences and the real angiograms).
 pub const LEARNED_FIELD_MARGIN_PX: usize = 3;
 
+/// The learned engine's gap bridging: ends read past a hook of 2 steps
+/// ([`BridgeParams::hook_steps`]; README, "Hooks at a break"). The ridge filter's skeleton is
+/// noisier, and there the second reading bridges to what is not the wire.
+pub const LEARNED_BRIDGING: BridgeParams = BridgeParams { hook_steps: 2, ..BridgeParams::DEFAULT };
+
 /// The learned segmentation engine and the parameters of the stages after it, which read a
 /// wire probability where the classical path has a ridge depth.
 #[derive(Debug, Clone)]
@@ -154,11 +160,15 @@ pub struct LearnedConfig {
     /// and does not answer to their edge as the ridge filter does, and every pixel of margin
     /// is a pixel of an entering wire that is not seen.
     pub field_margin_px: usize,
+    /// Gap bridging of the network's skeleton.
+    pub bridging: BridgeParams,
 }
 
 impl LearnedConfig {
     /// The defaults for `model`: its manifest's region side, the hysteresis at probabilities
-    /// 0.5 and 0.3, and a path kept as a wire where its mean probability is at least 0.5.
+    /// 0.5 and 0.3, and a path kept as a wire where its mean probability is at least 0.4 and
+    /// it is 16 px long, or 2 px from the image's border (a wire's first frame in view, 3-4 px
+    /// of it, whose skeleton thinning shortens by a pixel).
     pub fn new(model: Arc<CheckedModel>) -> Self {
         let roi = RoiParams { side_px: model.manifest.roi_px, ..RoiParams::default() };
         LearnedConfig {
@@ -173,7 +183,7 @@ impl LearnedConfig {
             },
             centerline: CenterlineParams {
                 min_length_px: 16.0,
-                entry_min_length_px: 3.0,
+                entry_min_length_px: 2.0,
                 entry_min_mean_depth: 0.4,
                 min_mean_over_noise: 0.0,
                 min_mean_depth: 0.4,
@@ -181,6 +191,7 @@ impl LearnedConfig {
                 ..CenterlineParams::default()
             },
             field_margin_px: LEARNED_FIELD_MARGIN_PX,
+            bridging: LEARNED_BRIDGING,
         }
     }
 }
@@ -786,9 +797,11 @@ impl Pipeline {
             (Some(_), None) => Plane::new(width, height),
             _ => Plane::new(0, 0),
         };
-        let (threshold, centerline, field) = match &config.learned {
-            Some(l) => (l.threshold, l.centerline, FieldParams { margin_px: l.field_margin_px, ..config.field }),
-            None => (config.threshold, config.centerline, config.field),
+        let (threshold, centerline, field, bridging) = match &config.learned {
+            Some(l) => {
+                (l.threshold, l.centerline, FieldParams { margin_px: l.field_margin_px, ..config.field }, l.bridging)
+            }
+            None => (config.threshold, config.centerline, config.field, config.bridging),
         };
         let mut pipeline = Pipeline {
             width,
@@ -813,7 +826,7 @@ impl Pipeline {
             segmentation: Plane::new(width, height),
             skeleton: Plane::new(width, height),
             thinning: Thinning::new(n),
-            bridger: GapBridger::new(width, height, config.bridging),
+            bridger: GapBridger::new(width, height, bridging),
             extractor: CenterlineExtractor::new(
                 width,
                 height,
@@ -1532,17 +1545,21 @@ mod tests {
     /// On hard seed 1 the wire enters at the top border as a stub the network half sees in
     /// the first square, on its second round: the search stays on that square and has the
     /// wire the next frame, not when the square's turn comes round again. (Frames as they come,
-    /// unfiltered: the scenario was read off them.)
+    /// unfiltered, and paths from the border taken from 3 px: the scenario was read off them.
+    /// From 2 px, as shipped, the stub is taken at once.)
     #[test]
     fn the_learned_search_stays_with_an_entering_stub() {
         let mut synth = sequence(1, 512, 40, Difficulty::Hard);
-        let config = PipelineConfig {
+        let mut config = PipelineConfig {
             ridge_search: Search::Squares,
             recursive_filter_weight: Some(1.0),
             ..PipelineConfig::default()
         }
         .with_engine(EngineKind::Learned, Path::new(MANIFEST), false)
         .expect("model");
+        if let Some(learned) = &mut config.learned {
+            learned.centerline.entry_min_length_px = 3.0;
+        }
         let mut pipeline = Pipeline::new(512, 512, &config).expect("learned pipeline");
         let mut found = None;
         let mut rois = Vec::new();

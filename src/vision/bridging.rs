@@ -26,11 +26,28 @@ pub struct BridgeParams {
     /// Fragments with fewer pixels are noise specks: they get no ends, so they neither take
     /// a bridge from the wire nor crowd the candidate list.
     pub min_fragment_px: u32,
+    /// Skeleton steps at an end that may be a hook (0: none). Where a mask breaks at a
+    /// crossing, its skeleton often ends in a hook of 1-3 px along the break, which turns the
+    /// end's direction away from the gap. With a hook allowed, an end is read a second time
+    /// as if it ended this many steps back: from there and in that stretch's direction.
+    pub hook_steps: usize,
+}
+
+impl BridgeParams {
+    /// The defaults, for constants built from them.
+    pub const DEFAULT: BridgeParams = BridgeParams {
+        max_gap_px: 24.0,
+        max_angle_rad: 0.6,
+        short_gap_px: 3.0,
+        tangent_steps: 8,
+        min_fragment_px: 6,
+        hook_steps: 0,
+    };
 }
 
 impl Default for BridgeParams {
     fn default() -> Self {
-        BridgeParams { max_gap_px: 24.0, max_angle_rad: 0.6, short_gap_px: 3.0, tangent_steps: 8, min_fragment_px: 6 }
+        Self::DEFAULT
     }
 }
 
@@ -50,6 +67,9 @@ struct End {
     label: u32,
     /// Unit vector from the fragment's interior towards this end.
     direction: [f32; 2],
+    /// Index in `ends` of the fragment end this is a reading of: an end is bridged once,
+    /// from whichever reading.
+    origin: u16,
 }
 
 /// Gap bridging with scratch space sized at start.
@@ -111,7 +131,8 @@ impl GapBridger {
         for k in 0..self.candidates.len() {
             let (_, a, b) = self.candidates[k];
             let (a, b) = (usize::from(a), usize::from(b));
-            if self.used[a] || self.used[b] {
+            let (oa, ob) = (usize::from(self.ends[a].origin), usize::from(self.ends[b].origin));
+            if self.used[oa] || self.used[ob] {
                 continue;
             }
             let (ra, rb) = (find(&mut self.parent, self.ends[a].label), find(&mut self.parent, self.ends[b].label));
@@ -119,8 +140,8 @@ impl GapBridger {
                 continue;
             }
             self.parent[ra as usize] = rb;
-            self.used[a] = true;
-            self.used[b] = true;
+            self.used[oa] = true;
+            self.used[ob] = true;
             draw_line(skeleton, occluded, self.ends[a].pixel, self.ends[b].pixel);
             drawn += 1;
         }
@@ -177,6 +198,7 @@ impl GapBridger {
             }
             let (mut prev, mut cur) = (i, i);
             let mut steps = 0;
+            let mut past_hook = i;
             while steps < self.params.tangent_steps {
                 let next = neighbours(cur, w, h).find(|&j| skeleton.data[j] != 0 && j != prev && j != i);
                 match next {
@@ -184,6 +206,9 @@ impl GapBridger {
                         prev = cur;
                         cur = n;
                         steps += 1;
+                        if steps <= self.params.hook_steps {
+                            past_hook = n;
+                        }
                     }
                     None => break,
                 }
@@ -191,9 +216,18 @@ impl GapBridger {
             if steps < 2 {
                 continue;
             }
-            let (dx, dy) = ((i % w) as f32 - (cur % w) as f32, (i / w) as f32 - (cur / w) as f32);
-            let len = (dx * dx + dy * dy).sqrt();
-            self.ends.push(End { pixel: i as u32, label: self.labels[i], direction: [dx / len, dy / len] });
+            let origin = self.ends.len() as u16;
+            let towards = |end: usize| {
+                let (dx, dy) = ((end % w) as f32 - (cur % w) as f32, (end / w) as f32 - (cur / w) as f32);
+                let len = (dx * dx + dy * dy).sqrt();
+                [dx / len, dy / len]
+            };
+            let label = self.labels[i];
+            self.ends.push(End { pixel: i as u32, label, direction: towards(i), origin });
+            let hook = self.params.hook_steps;
+            if hook > 0 && steps >= hook + 2 && self.ends.len() < MAX_ENDS {
+                self.ends.push(End { pixel: past_hook as u32, label, direction: towards(past_hook), origin });
+            }
         }
     }
 
@@ -332,10 +366,28 @@ mod tests {
 
     #[test]
     fn fragments_that_do_not_point_at_each_other_stay_apart() {
-        let mut skel = draw(60, 40, (2..25).map(|x| (x, 10)).chain((12..35).map(|y| (32, y))));
-        let before = skel.clone();
-        assert_eq!(GapBridger::new(60, 40, BridgeParams::default()).apply(&mut skel, &Plane::new(60, 40)), 0);
-        assert_eq!(skel, before);
+        for hook_steps in [0, 2] {
+            let mut skel = draw(60, 40, (2..25).map(|x| (x, 10)).chain((12..35).map(|y| (32, y))));
+            let before = skel.clone();
+            let params = BridgeParams { hook_steps, ..BridgeParams::default() };
+            assert_eq!(GapBridger::new(60, 40, params).apply(&mut skel, &Plane::new(60, 40)), 0);
+            assert_eq!(skel, before);
+        }
+    }
+
+    #[test]
+    fn an_end_that_hooks_along_a_break_is_bridged_from_before_its_hook_where_hooks_are_allowed() {
+        // A wire along x = 20, broken between y = 20 and 27; the lower piece's skeleton turns
+        // left for 3 px at the break: its end points 27° off the wire, and a bridge from its
+        // tip would run 53° off that.
+        let upper = (2..=20).map(|y| (20, y));
+        let lower = (27..45).map(|y| (20, y)).chain((17..20).map(|x| (x, 26)));
+        for (hook_steps, joined) in [(0, false), (2, true)] {
+            let mut skel = draw(40, 48, upper.clone().chain(lower.clone()));
+            let mut bridger = GapBridger::new(40, 48, BridgeParams { hook_steps, ..BridgeParams::default() });
+            assert_eq!(bridger.apply(&mut skel, &Plane::new(40, 48)), usize::from(joined), "hook {hook_steps}");
+            assert_eq!(bridger.label(&skel) == 1, joined, "hook {hook_steps}");
+        }
     }
 
     #[test]
@@ -346,9 +398,13 @@ mod tests {
 
     #[test]
     fn each_end_is_bridged_once_and_no_loop_is_made() {
-        let mut skel =
-            draw(90, 20, (2..25).map(|x| (x, 10)).chain((33..55).map(|x| (x, 10))).chain((63..88).map(|x| (x, 10))));
-        assert_eq!(GapBridger::new(90, 20, BridgeParams::default()).apply(&mut skel, &Plane::new(90, 20)), 2);
-        assert!((2..88).all(|x| skel.data[10 * 90 + x] != 0));
+        for hook_steps in [0, 2] {
+            let pieces = (2..25).chain(33..55).chain(63..88);
+            let mut skel = draw(90, 20, pieces.map(|x| (x, 10)));
+            let params = BridgeParams { hook_steps, ..BridgeParams::default() };
+            assert_eq!(GapBridger::new(90, 20, params).apply(&mut skel, &Plane::new(90, 20)), 2);
+            assert!((2..88).all(|x| skel.data[10 * 90 + x] != 0));
+            assert_eq!(skel.data.iter().filter(|&&v| v != 0).count(), 86, "one row, no second bridge");
+        }
     }
 }
