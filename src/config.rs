@@ -230,6 +230,9 @@ pub struct PipelineSettings {
     /// How either engine looks beyond the tracked wire's tiles, and for a wire while none is
     /// tracked.
     pub ridge_search: Search,
+    /// The classical path looks beyond its tiles after each frame's answer
+    /// ([`Pipeline::look_between_frames`](crate::pipeline::Pipeline::look_between_frames)).
+    pub look_between_frames: bool,
 }
 
 /// Where centerlines go.
@@ -498,6 +501,8 @@ struct RawPipeline {
     shutter_below: Option<Spanned<f32>>,
     #[serde(default)]
     ridge_search: Search,
+    #[serde(default)]
+    look_between_frames: bool,
 }
 
 fn default_deadline_ms() -> Spanned<u64> {
@@ -522,6 +527,7 @@ impl Default for RawPipeline {
             recursive_filter_weight: None,
             shutter_below: None,
             ridge_search: Search::default(),
+            look_between_frames: false,
         }
     }
 }
@@ -782,6 +788,7 @@ impl RawPipeline {
             recursive_filter_weight: recursive,
             shutter_below,
             ridge_search: self.ridge_search,
+            look_between_frames: self.look_between_frames,
         })
     }
 }
@@ -1012,7 +1019,7 @@ impl ServiceConfig {
             recursive = format!("{recursive} ({} if degraded to classical)", filter(false));
         }
         lines.push(format!(
-            "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, recursive filter {}, background {}, shutters below {:.2} % of full scale, search {}",
+            "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, recursive filter {}, background {}, shutters below {:.2} % of full scale, search {}{}",
             p.deadline.map_or("none".to_string(), |d| format!("{} ms", d.as_millis())),
             p.heartbeat_period.as_millis(),
             p.low_confidence,
@@ -1023,7 +1030,8 @@ impl ServiceConfig {
                 Search::Auto => "whole frame where it makes the deadline, else one square a frame",
                 Search::Whole => "whole frame",
                 Search::Squares => "one square a frame",
-            }
+            },
+            if p.look_between_frames { ", beyond the tiles between frames" } else { "" }
         ));
         for target in &self.sinks.udp {
             lines.push(format!("sink       udp {target}"));
@@ -1174,6 +1182,9 @@ mod tests {
         assert_eq!(config.pipeline.ridge_search, Search::Auto);
         let squares = parse(&format!("{MINIMAL}\n[pipeline]\nridge_search = \"squares\"\n"), Path::new("box.toml"));
         assert_eq!(squares.expect("valid").pipeline.ridge_search, Search::Squares);
+        assert!(!config.pipeline.look_between_frames, "looks within the frame unless set");
+        let between = parse(&format!("{MINIMAL}\n[pipeline]\nlook_between_frames = true\n"), Path::new("box.toml"));
+        assert!(between.expect("valid").pipeline.look_between_frames);
         assert_eq!(config.pipeline.recursive_filter_weight, None, "the engine's default unless set");
         let filtered = parse(&format!("{MINIMAL}\n[pipeline]\nrecursive_filter_weight = 0.5\n"), Path::new("box.toml"));
         assert_eq!(filtered.expect("valid").pipeline.recursive_filter_weight, Some(0.5));

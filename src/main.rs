@@ -346,6 +346,11 @@ struct PipelineArgs {
     /// frame's deadline.
     #[arg(long, value_enum, default_value_t = Search::Auto, conflicts_with = "whole_frame")]
     ridge_search: Search,
+    /// In real time, the classical path looks beyond the tracked wire's tiles after each
+    /// frame's answer, before the next frame: an answer costs its tiles alone, and what the
+    /// look finds is answered a frame later.
+    #[arg(long, conflicts_with = "whole_frame")]
+    look_between_frames: bool,
 }
 
 impl PipelineArgs {
@@ -381,6 +386,7 @@ impl PipelineArgs {
             ridge_workers,
             ridge_tiles: defaults.ridge_tiles.filter(|_| !self.whole_frame),
             ridge_search: self.ridge_search,
+            look_between_frames: self.look_between_frames,
             gpu: self.backend.open_gpu(),
             ..defaults
         };
@@ -799,6 +805,7 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
         recursive_filter_weight: config.pipeline.recursive_filter_weight,
         field: FieldParams { shutter_below: config.pipeline.shutter_below, ..defaults.field },
         ridge_search: config.pipeline.ridge_search,
+        look_between_frames: config.pipeline.look_between_frames,
         ridge_workers: config.realtime.ridge_workers.clone(),
         gpu: config.engine.backend.open_gpu(),
         ..defaults

@@ -138,6 +138,9 @@ fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig)
     let mut source = MemorySource::new(frames, 15.0);
     let ridge_threads = config.ridge_workers.len() + 1;
     let mut pipeline = Pipeline::new(SIZE, SIZE, &config).expect("classical pipeline");
+    if config.look_between_frames {
+        pipeline.look_between_frames(Some(66_667));
+    }
     let backend = pipeline.backend();
     let mut frame = Frame::with_size(SIZE, SIZE);
     let mut rejected = bad_frame();
@@ -146,7 +149,7 @@ fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig)
         let (n, _) = socket.recv_from(&mut datagram).unwrap_or_else(|e| panic!("no datagram for {kind}: {e}"));
         decode(&datagram[..n]).expect("a valid message")
     };
-    let (mut counts, mut seq, mut wires) = (Counts::default(), 0u32, 0u32);
+    let (mut counts, mut seq, mut wires, mut looks) = (Counts::default(), 0u32, 0u32, 0u32);
     while let Some(read) = source.next_frame(&mut frame) {
         read.expect("a frame from memory");
         frame.capture = Micros::now();
@@ -174,6 +177,10 @@ fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig)
         count(&mut counts.sink, before);
         assert!(matches!(&got.body, Body::Centerline(c) if c.frame == frame.index), "{got:?}");
 
+        let before = allocations();
+        looks += u32::from(pipeline.finish_look() && counting);
+        count(&mut counts.process, before);
+
         if bad(frame.index) {
             let before = allocations();
             rejected.index = frame.index;
@@ -194,10 +201,11 @@ fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig)
     let reports = sinks.finish();
     println!(
         "frame by frame, {backend}, {ridge_threads} ridge threads, {COUNTED} frames of {SIZE}x{SIZE} after {WARM_UP} to \
-         warm up ({wires} with a wire, {} bad), allocations: {counts:?}",
+         warm up ({wires} with a wire, {} bad, {looks} looks between frames), allocations: {counts:?}",
         (WARM_UP..WARM_UP + COUNTED).filter(|&i| bad(i)).count()
     );
     assert!(wires >= COUNTED / 2, "the wire path was exercised: {wires} of {COUNTED} frames");
+    assert_eq!(looks > 0, config.look_between_frames, "{looks} looks between frames");
     assert_eq!(reports[0].errors, 0);
     assert_eq!(pipeline.backend(), backend, "the backend held to the end");
     let Counts { process, message, sink, bad_frames, heartbeats } = counts;
@@ -491,7 +499,7 @@ type Scenario = (&'static str, Box<dyn FnOnce()>);
 
 fn main() {
     let frames = frames();
-    let scenarios: [Scenario; 14] = [
+    let scenarios: [Scenario; 15] = [
         ("serial sink with the port down", Box::new(serial_sink_with_the_port_down)),
         (
             "pipeline and sinks frame by frame",
@@ -510,6 +518,18 @@ fn main() {
                     let config =
                         PipelineConfig { ridge_tiles, ridge_search: Search::Squares, ..PipelineConfig::default() };
                     pipeline_and_sinks_frame_by_frame(frames, config)
+                }
+            }),
+        ),
+        (
+            "pipeline and sinks frame by frame, looks beyond the tiles between frames",
+            Box::new({
+                let frames = frames.clone();
+                move || {
+                    pipeline_and_sinks_frame_by_frame(
+                        frames,
+                        PipelineConfig { look_between_frames: true, ..PipelineConfig::default() },
+                    )
                 }
             }),
         ),

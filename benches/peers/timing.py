@@ -13,8 +13,9 @@ are written like; or learned), its paced pass: a camera at half the rate the pip
 sustains, or the sequence's own rate where slower, so no frame waits for another, timed from
 capture (after the PGM is decoded) to the encoded message handed to the sink. The classical
 path filters tiles along a tracked wire; it is also run with `--ridge-search squares` (beyond
-the tiles one square of the frame a frame, never the whole frame) and with `--whole-frame` (every
-frame filtered whole, as the peers do), in the same run, so all three show beside the peers.
+the tiles one square of the frame a frame, never the whole frame), with `--whole-frame` (every
+frame filtered whole, as the peers do) and with `--look-between-frames` (beyond the tiles after
+each frame's answer), in the same run, so all four show beside the peers.
 The bench sets no deadline unless given --deadline-ms, so the default search (`auto`) always
 takes the whole frame where it looks beyond the tiles: the learned engine then segments the
 whole frame while nothing is tracked, which under the service's 33 ms deadline it never does
@@ -183,10 +184,11 @@ def main():
     wiretrace = lambda *extra: run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine,
                                              a.spin_wait, deadline + extra)
     bench = wiretrace()
-    squares, whole = None, None
+    squares, whole, between = None, None, None
     if a.engine == "classical":
         squares = wiretrace("--ridge-search", "squares")
         whole = wiretrace("--whole-frame")
+        between = wiretrace("--look-between-frames")
     peer_s = time_peer(frames, a.repeat)
     peer_s["opencv"] = time_opencv_peer(frames, a.repeat)
     load_after = os.getloadavg()[0]
@@ -197,7 +199,8 @@ def main():
     threads += ", spinning" if a.spin_wait else ""
     threads += f", {a.deadline_ms} ms deadline" if a.deadline_ms is not None else ""
     rows = [{"what": f"wiretrace ({a.engine}), capture to sink (paced{threads})", **wt, "frames": paced["count"]}]
-    for flag, other in [("--ridge-search squares", squares), ("--whole-frame", whole)]:
+    variants = [("--ridge-search squares", squares), ("--whole-frame", whole), ("--look-between-frames", between)]
+    for flag, other in variants:
         if other is not None:
             w = other["paced"]["latency_us"]
             rows.append({"what": f"wiretrace ({a.engine}, {flag}), capture to sink (paced{threads})",
@@ -216,7 +219,8 @@ def main():
         print(f"| {r['what']} | {r['median']:.1f} | {r['p99']:.1f} | {ratio('median')} | {ratio('p99')} |")
     if a.json:
         a.json.write_text(json.dumps({"wiretrace_bench": bench, "wiretrace_squares_bench": squares,
-                                      "wiretrace_whole_frame_bench": whole, "rows": rows,
+                                      "wiretrace_whole_frame_bench": whole,
+                                      "wiretrace_between_frames_bench": between, "rows": rows,
                                       "load_average": [load_before, load_after]}, indent=2))
         print(f"numbers written to {a.json}", file=sys.stderr)
 

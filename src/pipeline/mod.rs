@@ -20,7 +20,7 @@ use crate::time::Micros;
 use crate::vision::background::{BackgroundParams, BackgroundSuppressor};
 use crate::vision::bands::BandedRidge;
 use crate::vision::bridging::{BridgeParams, GapBridger};
-use crate::vision::centerline::{CenterlineExtractor, CenterlineParams, Wire};
+use crate::vision::centerline::{CenterlineExtractor, CenterlineParams, Track, Wire};
 use crate::vision::features::{FeatureExtractor, Roi, CHANNELS};
 use crate::vision::field::{FieldOfView, FieldParams};
 use crate::vision::normalise::Normaliser;
@@ -60,6 +60,9 @@ pub struct PipelineConfig {
     /// How either engine looks beyond the tracked wire's tiles, and for a wire while none is
     /// tracked.
     pub ridge_search: Search,
+    /// In real time, the classical path looks beyond its tiles after each frame's answer,
+    /// before the next frame ([`Pipeline::look_between_frames`]).
+    pub look_between_frames: bool,
     /// Mask from ridge strength.
     pub threshold: ThresholdParams,
     /// Joining skeleton fragments (the classical path's; the learned engine's is
@@ -87,6 +90,7 @@ impl Default for PipelineConfig {
             ridge_workers: Vec::new(),
             ridge_tiles: Some(RoiParams::default()),
             ridge_search: Search::default(),
+            look_between_frames: false,
             threshold: ThresholdParams::default(),
             bridging: BridgeParams::default(),
             centerline: CenterlineParams::default(),
@@ -254,6 +258,11 @@ struct StageClock {
 impl StageClock {
     fn start(names: &'static [&'static str; 7], deadline: Option<Micros>, index: u32) -> Self {
         StageClock { names, deadline, index, last: Micros::now(), next: 0, unusual: None }
+    }
+
+    /// A clock with no deadline, in the stage after the ridge stage (the third).
+    fn past_ridge(names: &'static [&'static str; 7], index: u32) -> Self {
+        StageClock { next: 3, ..StageClock::start(names, None, index) }
     }
 
     /// The stage running now is not learnt from: the classical ridge stage on a whole frame,
@@ -617,7 +626,11 @@ enum Look {
 /// pixels in all into the tiles' best recent pace `best_ns_per_px`: down at once, up by 1/32
 /// of the difference.
 fn note_tile_pace(best_ns_per_px: &mut Option<f64>, took_us: u64, px: usize) {
-    let ns = took_us as f64 * 1000.0 / px.max(1) as f64;
+    // No regions (a frame whose look waits with nothing tracked): nothing to learn.
+    if px == 0 {
+        return;
+    }
+    let ns = took_us as f64 * 1000.0 / px as f64;
     let best = best_ns_per_px.get_or_insert(ns);
     *best = if ns < *best { ns } else { *best + (ns - *best) / 32.0 };
 }
@@ -767,6 +780,20 @@ pub struct Pipeline {
     /// by 1/32 of the difference): what the whole frame's estimate may shrink to
     /// ([`WHOLE_RIDGE_FLOOR`]).
     tile_ridge_ns_per_px: Option<f64>,
+    /// The classical path's look beyond its tiles waits until after the frame's answer, and
+    /// must end within this frame period (µs) of the frame's capture
+    /// ([`Pipeline::look_between_frames`]); `None`: it is part of the frame.
+    between_frames_us: Option<u64>,
+    /// The frame whose look waits for [`Pipeline::finish_look`] (its answer came from its
+    /// tiles alone).
+    look_waits: Option<u32>,
+    /// The tracker as it was before the frame whose look waits.
+    track_before_look: Track,
+    /// The last look that waited was given up: the next look is part of its frame, so that a
+    /// camera faster than the pipeline cannot starve the search.
+    look_dropped: bool,
+    /// The last frame's field of view is collimated.
+    collimated: bool,
 }
 
 impl Pipeline {
@@ -842,6 +869,11 @@ impl Pipeline {
             whole_ridge_us: None,
             whole_measured_us: None,
             tile_ridge_ns_per_px: None,
+            between_frames_us: None,
+            look_waits: None,
+            track_before_look: Track::new(centerline),
+            look_dropped: false,
+            collimated: false,
         };
         pipeline.time_learned_whole_frame()?;
         Ok(pipeline)
@@ -943,14 +975,18 @@ impl Pipeline {
         if let Some(recursive) = &mut self.recursive {
             recursive.apply(&mut self.attenuation);
         }
-        let collimated = self.field.update(&self.attenuation) > 0;
+        self.collimated = self.field.update(&self.attenuation) > 0;
         if let Some(background) = &mut self.background {
             background.apply(&mut self.attenuation);
         }
         boundary!();
         let started = Micros::now();
-        let affordable = self.whole_frame_affordable(started, deadline);
-        let look_affordable = self.whole_look_affordable(started, deadline);
+        // Between frames, a look must end before the next frame comes, not by the deadline.
+        let between_frames = self.between_frames_us.filter(|_| self.looks_between_frames());
+        let look_by = between_frames.map(|period_us| Micros(frame.capture.0.saturating_add(period_us))).or(deadline);
+        let affordable = self.whole_frame_affordable(started, look_by);
+        let look_affordable = self.whole_look_affordable(started, look_by);
+        self.look_waits = None;
         match &mut self.learned {
             None => {
                 // A wire too faint to be tracked is followed where it was last seen, with the
@@ -961,6 +997,12 @@ impl Pipeline {
                 };
                 let anchored = tracked && anchored(&self.field, prior);
                 self.tiled = self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored, affordable, look_affordable));
+                let may_defer = between_frames.is_some() && !std::mem::take(&mut self.look_dropped);
+                if may_defer && self.tiles.as_mut().is_some_and(TiledRidge::defer_look) {
+                    self.tiled = true;
+                    self.look_waits = Some(frame.index);
+                    self.extractor.save_track(&mut self.track_before_look);
+                }
                 self.thick_from_gpu = self.ridge_on_gpu(frame);
                 match &mut self.tiles {
                     Some(tiles) if self.tiled && self.thick_from_gpu => {
@@ -1036,13 +1078,103 @@ impl Pipeline {
                 }
             }
         }
-        if collimated {
+        self.finish_ridge_map();
+        boundary!();
+        self.after_ridge(&mut clock)
+    }
+
+    /// Drops the ridge map's strength along a collimated field's edge, and lets the learned
+    /// engine's search see what the map holds.
+    fn finish_ridge_map(&mut self) {
+        if self.collimated {
             self.field.suppress(&mut self.ridge_map.strength);
         }
         if let Some(learned) = &mut self.learned {
             learned.note_candidate(&self.ridge_map.strength);
         }
-        boundary!();
+    }
+
+    /// On the classical path on the CPU with tiles, looks beyond the tracked wire's tiles (a
+    /// square, or the whole frame) after the frame's answer instead of before it, where
+    /// `frame_period_us` is `Some`: a frame's answer then costs its tiles alone (the whole
+    /// frame is 18-26 ms at 512² here, tiles 2-5), and [`Pipeline::finish_look`], called
+    /// before the next frame, runs the look and the stages after it again, so that the next
+    /// frame follows what the look found. A look is planned to end within a frame period of
+    /// its frame's capture, not by its deadline. What it finds is answered a frame later: a
+    /// wire coming into view, or another found in place of a wrong one.
+    pub fn look_between_frames(&mut self, frame_period_us: Option<u64>) {
+        self.between_frames_us = frame_period_us;
+        if let Some(tiles) = &mut self.tiles {
+            tiles.reach_ahead(frame_period_us.is_some());
+        }
+    }
+
+    /// Whether looks can wait for [`Pipeline::finish_look`] on this pipeline.
+    fn looks_between_frames(&self) -> bool {
+        self.tiles.is_some() && self.learned.is_none() && self.gpu.is_none()
+    }
+
+    /// A look beyond the tiles waits for [`Pipeline::finish_look`].
+    pub fn look_waits(&self) -> bool {
+        self.look_waits.is_some()
+    }
+
+    /// Gives up a look that waits (the next frame came too soon): the last frame was its tiles
+    /// alone, and the next one plans its look again, as part of that frame.
+    pub fn drop_look(&mut self) {
+        if self.look_waits.take().is_some() {
+            self.look_dropped = true;
+            if let Some(tiles) = &mut self.tiles {
+                tiles.drop_look();
+            }
+        }
+    }
+
+    /// Runs the look the last frame left for after its answer ([`Pipeline::look_between_frames`]):
+    /// the ridge stage over it, then the stages after it again, with the tracker as it was
+    /// before that frame, so that the tracker, the tiles and the noise depth are what the frame
+    /// processed whole would have left. Returns false where no look waited.
+    pub fn finish_look(&mut self) -> bool {
+        let Some(index) = self.look_waits.take() else {
+            return false;
+        };
+        let Some(tiled) = self.tiles.as_mut().and_then(TiledRidge::resume_look) else {
+            return false;
+        };
+        self.extractor.restore_track(&self.track_before_look);
+        let started = Micros::now();
+        match &mut self.tiles {
+            Some(tiles) if tiled => {
+                tiles.detect(&self.attenuation, &mut self.ridge_map, self.map_from_tiles);
+                note_tile_pace(&mut self.tile_ridge_ns_per_px, Micros::now().since(started), tiles.filtered_px());
+            }
+            _ => {
+                self.ridge.detect(&self.attenuation, &mut self.ridge_map);
+                let took_us = Micros::now().since(started);
+                (self.whole_ridge_us, self.whole_measured_us) = (Some(took_us), Some(took_us));
+            }
+        }
+        (self.tiled, self.map_from_tiles) = (tiled, tiled);
+        self.finish_ridge_map();
+        // No deadline, and the stages' estimates are the frames' own, not the looks'.
+        let costs_us = self.stage_cost_us;
+        let mut clock = StageClock::past_ridge(&STAGES, index);
+        let found = self.after_ridge(&mut clock).is_ok();
+        self.stage_cost_us = costs_us;
+        found
+    }
+
+    /// The stages after the ridge stage (or the learned engine), from the field's margin to the
+    /// centerline, with `clock` at the boundary after the ridge stage.
+    fn after_ridge(&mut self, clock: &mut StageClock) -> Result<Option<Wire<'_>>, PipelineError> {
+        macro_rules! boundary {
+            () => {
+                if let Err(e) = clock.boundary(&mut self.stage_cost_us) {
+                    self.extractor.skip_frame();
+                    return Err(e);
+                }
+            };
+        }
         match (&mut self.tiles, &self.learned) {
             (Some(tiles), None) => {
                 if let Some(region) = tiles.noise_region() {
@@ -1648,6 +1780,66 @@ mod tests {
         }
         assert_eq!(long, 28, "whole frames at {whole:?}");
         assert!(whole.windows(2).all(|w| w[1] - w[0] == WHOLE_FRAME_EVERY), "{whole:?}");
+    }
+
+    /// With looks between frames, a frame whose look waits is answered from its tiles alone
+    /// (none while no wire is followed, and the frame says it was searched in part), and once
+    /// the look has run the pipeline is where it would have been with the frame processed
+    /// whole: every other frame's answer is the same as without the wait, to the bit. Both
+    /// plan their looks against the same budget (10 s from capture). A look given up (the
+    /// next frame came too soon) makes the next frame's look part of it: looks that are always
+    /// given up still find the wire, every other frame.
+    #[test]
+    fn a_look_left_for_between_frames_leaves_the_pipeline_as_the_whole_frame_would() {
+        let config = PipelineConfig::default();
+        let classical = || Pipeline::new(512, 512, &config).expect("classical pipeline");
+        let (mut inline, mut between, mut given_up) = (classical(), classical(), classical());
+        // Its tiles reach beyond the tip, as those of a pipeline whose looks wait do.
+        inline.tiles.as_mut().expect("tiles").reach_ahead(true);
+        let period_us = 10_000_000;
+        between.look_between_frames(Some(period_us));
+        given_up.look_between_frames(Some(period_us));
+        let mut synth = sequence(2, 512, 40, Difficulty::Hard);
+        let (mut waited, mut same, mut differ, mut found) = (0, 0, 0, 0);
+        let mut waited_before = false;
+        for i in 0..40 {
+            let mut f = frame(&mut synth, i);
+            f.capture = Micros::now();
+            let by = Some(Micros(f.capture.0 + period_us));
+            let want = inline.process_by(&f, by).expect("frame").map(|w| w.points_px.to_vec());
+            let got = between.process_by(&f, None).expect("frame").map(|w| w.points_px.to_vec());
+            found += usize::from(given_up.process_by(&f, None).expect("frame").is_some());
+            assert!(!(waited_before && given_up.look_waits()), "frame {i}: a look waits again after one given up");
+            waited_before = given_up.look_waits();
+            given_up.drop_look();
+            if between.look_waits() {
+                waited += 1;
+                let whole = Roi::whole(512, 512);
+                let regions = between.regions().to_vec();
+                assert!(!regions.contains(&whole) && regions.len() <= inline.regions().len(), "frame {i}: {regions:?}");
+                assert_eq!(
+                    between.searched_in_part(),
+                    regions.is_empty(),
+                    "frame {i}: nothing followed, nothing searched"
+                );
+                differ += usize::from(got != want);
+                assert!(between.finish_look(), "frame {i}: the look runs");
+                let track = |p: &Pipeline| {
+                    let mut t = Track::new(config.centerline);
+                    p.extractor.save_track(&mut t);
+                    t
+                };
+                assert_eq!(track(&between), track(&inline), "frame {i}: the tracker after the look");
+            } else {
+                assert_eq!(got, want, "frame {i}");
+                same += 1;
+            }
+        }
+        assert!(
+            waited >= 5 && same >= 20 && differ >= 1,
+            "{waited} looks waited, {same} frames the same, {differ} differ"
+        );
+        assert!(found >= 20, "looks given up: the wire found in {found} frames of 40");
     }
 
     /// Under a deadline, a look beyond a tracked wire takes the whole frame where what the

@@ -248,6 +248,11 @@ impl Exchange {
         }
     }
 
+    /// A frame waits in the slot.
+    fn frame_waits(&self) -> bool {
+        self.lock().ready.is_some()
+    }
+
     fn give_back(&self, frame: Frame) {
         self.lock().free.push(frame);
         self.changed.notify_all();
@@ -461,6 +466,11 @@ pub fn run(
     let (width, height) = source.size();
     // Built before anything starts: a model the engine cannot run stops the run here.
     let mut pipeline = Pipeline::new(width, height, config).map_err(std::io::Error::other)?;
+    // Looks wait between frames only where frames come at a camera's pace.
+    let fps = source.fps();
+    if config.look_between_frames && options.pacing == Pacing::Camera && fps > 0.0 {
+        pipeline.look_between_frames(Some((1e6 / f64::from(fps)) as u64));
+    }
     let sinks = Sinks::start(sinks, when_full, options.deadline)?;
     let budget_us = options.deadline.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
     let started = Instant::now();
@@ -545,6 +555,12 @@ pub fn run(
                         send(Body::Centerline(c), frame.capture);
                     }
                     exchange.give_back(frame);
+                    // A frame that came while this one was processed is not kept waiting.
+                    if pipeline.look_waits() && !exchange.frame_waits() {
+                        pipeline.finish_look();
+                    } else {
+                        pipeline.drop_look();
+                    }
                 }
                 Taken::Timeout => {}
                 Taken::Closed => break,
@@ -709,6 +725,33 @@ mod tests {
             }
         }
         (summary, centerlines, heartbeats)
+    }
+
+    /// Paced like a camera, with looks between frames, the first frame's search waits until it
+    /// is answered: it says no wire, searched in part, and the next frame has the wire the
+    /// search found. Processed as they come, frames do not wait for each other's looks: the
+    /// first is searched and answered.
+    #[test]
+    fn a_look_between_frames_runs_after_the_frame_s_answer_where_frames_come_at_a_camera_s_pace() {
+        for (pacing, first_found) in [(Pacing::Camera, false), (Pacing::Fast, true)] {
+            let (tx, rx) = channel();
+            let options = RunOptions { pacing, ..RunOptions::default() };
+            let config = PipelineConfig { look_between_frames: true, ..PipelineConfig::default() };
+            let source = Box::new(MemorySource::new(wire_frames(), 15.0));
+            run(source, &config, vec![Box::new(Messages(tx))], &options, &AtomicBool::new(false)).expect("run");
+            let sent: Vec<Centerline> = rx
+                .try_iter()
+                .filter_map(|m| match m.body {
+                    Body::Centerline(c) => Some(c),
+                    Body::Heartbeat(_) => None,
+                })
+                .collect();
+            assert_eq!(sent.len(), 3, "{pacing:?}");
+            let first = &sent[0];
+            assert_eq!(!first.status.contains(StatusFlags::NO_WIRE), first_found, "{pacing:?}: {first:?}");
+            assert_eq!(first.status.contains(StatusFlags::DEGRADED), !first_found, "{pacing:?}: {first:?}");
+            assert!(!sent[1].points.is_empty(), "{pacing:?}: {sent:?}");
+        }
     }
 
     #[test]

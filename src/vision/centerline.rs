@@ -118,6 +118,31 @@ pub struct CenterlineExtractor {
     frames_unseen: u32,
 }
 
+/// What a [`CenterlineExtractor`] carries from one frame to the next: the tracked wire, the
+/// last frame's centerline and the last one seen, and how long each has gone unmatched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    prior: Vec<[f32; 2]>,
+    previous: Vec<[f32; 2]>,
+    frames_unmatched: u32,
+    seen: Vec<[f32; 2]>,
+    frames_unseen: u32,
+}
+
+impl Track {
+    /// Room for centerlines of `params.max_points`.
+    pub fn new(params: CenterlineParams) -> Self {
+        let n = params.max_points.max(2);
+        Track {
+            prior: Vec::with_capacity(n),
+            previous: Vec::with_capacity(n),
+            frames_unmatched: 0,
+            seen: Vec::with_capacity(n),
+            frames_unseen: 0,
+        }
+    }
+}
+
 impl CenterlineExtractor {
     /// Scratch space for `width` × `height` skeletons.
     pub fn new(width: usize, height: usize, params: CenterlineParams) -> Self {
@@ -186,6 +211,24 @@ impl CenterlineExtractor {
     /// (empty when none): where a wire too faint to be tracked was seen last.
     pub fn last_seen(&self) -> &[[f32; 2]] {
         &self.seen
+    }
+
+    /// Copies what this extractor carries from frame to frame into `to`, to be put back with
+    /// [`CenterlineExtractor::restore_track`] where a frame is extracted again. Copies into
+    /// what `to` holds: nothing is allocated once `to` holds [`Track::new`]'s room.
+    pub fn save_track(&self, to: &mut Track) {
+        to.prior.clone_from(&self.prior);
+        to.previous.clone_from(&self.previous);
+        to.seen.clone_from(&self.seen);
+        (to.frames_unmatched, to.frames_unseen) = (self.frames_unmatched, self.frames_unseen);
+    }
+
+    /// Puts back what [`CenterlineExtractor::save_track`] saved: the frames since are undone.
+    pub fn restore_track(&mut self, from: &Track) {
+        self.prior.clone_from(&from.prior);
+        self.previous.clone_from(&from.previous);
+        self.seen.clone_from(&from.seen);
+        (self.frames_unmatched, self.frames_unseen) = (from.frames_unmatched, from.frames_unseen);
     }
 
     /// Forgets the previous frames: the next frame is the first of a new sequence.

@@ -81,6 +81,18 @@ pub struct TiledRidge {
     /// Frames planned since the noise depth was last measured ([`TiledRidge::note_noise`]):
     /// a square abandoned at its deadline measured nothing.
     since_measured: u32,
+    /// The last plan had a wire to follow.
+    tracked: bool,
+    /// The last plan's tiles, merged, without its look beyond them.
+    tiles_only: Vec<Roi>,
+    /// The last plan's regions, look included, while the look waits
+    /// ([`TiledRidge::defer_look`]).
+    with_look: Vec<Roi>,
+    /// The sample and search flag of a look that waits.
+    deferred: Option<(Sample, bool)>,
+    /// The tiles reach beyond the tip even where the look is the whole frame
+    /// ([`TiledRidge::reach_ahead`]).
+    ahead_always: bool,
 }
 
 /// Where a frame's noise depth is measured.
@@ -171,6 +183,11 @@ impl TiledRidge {
             cut_at: None,
             missed: false,
             since_measured: 0,
+            tracked: false,
+            tiles_only: Vec::with_capacity(most),
+            with_look: Vec::with_capacity(most),
+            deferred: None,
+            ahead_always: false,
         })
     }
 
@@ -187,6 +204,7 @@ impl TiledRidge {
     /// With [`Search::Auto`], `whole_affordable` says whether a whole frame can make this
     /// frame's deadline for the search, and `look_affordable` for a look beyond tracked tiles.
     pub fn plan(&mut self, prior: &[[f32; 2]], anchored: bool, whole_affordable: bool, look_affordable: bool) -> bool {
+        self.drop_look();
         let (w, h) = self.frame_px;
         let tracked = !prior.is_empty();
         let squares = match self.search {
@@ -198,7 +216,7 @@ impl TiledRidge {
         let side = self.roi.side_px;
         self.since_measured = self.since_measured.saturating_add(1);
         let tiled = tracked && roi::cover(prior, w, h, self.roi, &mut self.tiles);
-        if tiled && squares {
+        if tiled && (squares || self.ahead_always) {
             if let Some(ahead) = beyond_tip(prior, w, h) {
                 if roi::cover(&ahead, w, h, self.roi, &mut self.ahead) {
                     self.tiles.extend_from_slice(&self.ahead);
@@ -209,6 +227,8 @@ impl TiledRidge {
         if tiled {
             self.merge();
         }
+        self.tiles_only.clone_from(&self.next);
+        self.tracked = tracked;
         let last_tiles = &self.regions[..self.regions.len() - usize::from(self.square.is_some())];
         let stuck = self.cut_at.filter(|_| tiled && self.next == last_tiles);
         let every = if squares { SQUARE_EVERY } else { WHOLE_FRAME_EVERY };
@@ -243,6 +263,50 @@ impl TiledRidge {
         self.searching = !tracked && self.sample != Sample::Whole;
         std::mem::swap(&mut self.regions, &mut self.next);
         self.regions != [whole]
+    }
+
+    /// Makes the tiles reach beyond the tip whatever the look: where looks wait until after the
+    /// frame's answer, a tip that advanced past the tiles is otherwise answered cut until the
+    /// next frame.
+    pub fn reach_ahead(&mut self, always: bool) {
+        self.ahead_always = always;
+    }
+
+    /// Leaves the last plan's look beyond the tiles (its square, or the whole frame) for after
+    /// the frame's answer: its regions become the tiles alone, and nothing is searched or
+    /// measured in them, until [`TiledRidge::resume_look`] gives the look back. False, and
+    /// nothing changed, where the plan has no look, or follows a wire on no tiles (too many
+    /// to cover), or on tiles that cost as much as the frame.
+    pub fn defer_look(&mut self) -> bool {
+        let (w, h) = self.frame_px;
+        let tiles_px: usize = self.tiles_only.iter().map(|&r| area(r.grown(self.halo_px, self.frame_px))).sum();
+        let look = self.square.is_some() || self.regions == [Roi::whole(w, h)];
+        if !look || (self.tracked && self.tiles_only.is_empty()) || tiles_px >= w * h {
+            return false;
+        }
+        self.deferred = Some((self.sample, self.searching));
+        self.with_look.clone_from(&self.regions);
+        self.regions.clone_from(&self.tiles_only);
+        self.sample = Sample::None;
+        self.searching = !self.tracked;
+        true
+    }
+
+    /// Gives back the look [`TiledRidge::defer_look`] left: the regions are the plan's again.
+    /// Returns what `plan` would have (false: the whole frame), or `None` where no look waits.
+    pub fn resume_look(&mut self) -> Option<bool> {
+        let (sample, searching) = self.deferred.take()?;
+        std::mem::swap(&mut self.regions, &mut self.with_look);
+        (self.sample, self.searching) = (sample, searching);
+        Some(self.regions != [Roi::whole(self.frame_px.0, self.frame_px.1)])
+    }
+
+    /// Gives up the look [`TiledRidge::defer_look`] left: the frame was the tiles alone, and
+    /// the next plan looks again (the noise depth was not measured).
+    pub fn drop_look(&mut self) {
+        if self.deferred.take().is_some() {
+            self.square = None;
+        }
     }
 
     /// Merges neighbouring tiles (the tiles follow the wire) into `next`, one region where the
@@ -734,6 +798,47 @@ mod tests {
     }
 
     #[test]
+    fn a_look_left_for_later_is_the_tiles_alone_until_it_is_given_back_or_given_up() {
+        let (width, height) = SIZE;
+        let mut stage = searching(width, height);
+        let mut tiles = Vec::new();
+        roi::cover(&WIRES[0], width, height, SEARCH, &mut tiles);
+        // Nothing planned to look beyond the tiles: nothing to leave, until a square comes round.
+        let mut square = None;
+        for _ in 0..SQUARE_EVERY {
+            assert!(stage.plan(&WIRES[0], true, true, true));
+            square = stage.noise_region();
+            if square.is_some() {
+                break;
+            }
+            assert!(!stage.defer_look());
+        }
+        let square = square.expect("a square comes round");
+        // The square beside the tiles, left for later: the tiles alone, nothing measured.
+        let planned = stage.regions().to_vec();
+        assert!(stage.defer_look());
+        assert!(!stage.regions().contains(&square) && stage.noise_region().is_none(), "{:?}", stage.regions());
+        assert!(tiles.iter().all(|&t| stage.regions().iter().any(|&r| holds(r, t))), "{:?}", stage.regions());
+        assert_eq!(stage.resume_look(), Some(true));
+        assert_eq!((stage.regions(), stage.noise_region()), (&planned[..], Some(square)));
+        assert_eq!(stage.resume_look(), None, "given back once");
+        // Given up, nothing was measured, and the next plan looks again, at the next square.
+        assert!(stage.plan(&WIRES[0], true, true, true));
+        let next = stage.noise_region().expect("the square was not measured");
+        assert!(stage.defer_look());
+        stage.drop_look();
+        assert!(stage.plan(&WIRES[0], true, true, true));
+        assert!(stage.noise_region().is_some_and(|after| after != next), "{:?}", stage.regions());
+        // Nothing followed and the whole frame to search: no regions until it is given back.
+        let mut stage = TiledRidge::new(width, height, &RidgeParams::default(), SEARCH, Search::Auto).expect("tiles");
+        assert!(!stage.plan(&[], false, true, true));
+        assert!(stage.defer_look());
+        assert!(stage.regions().is_empty() && stage.searching());
+        assert_eq!(stage.resume_look(), Some(false));
+        assert_eq!(stage.regions(), [Roi::whole(width, height)]);
+    }
+
+    #[test]
     fn a_piece_of_a_wire_is_followed_with_the_search_beside_it_and_tiles_inside_the_square_dropped() {
         let (width, height) = SIZE;
         let mut stage = searching(width, height);
@@ -779,7 +884,7 @@ mod tests {
     }
 
     #[test]
-    fn with_squares_the_tiles_reach_beyond_the_tip_along_the_wire_s_direction() {
+    fn with_squares_or_looks_between_frames_the_tiles_reach_beyond_the_tip_along_the_wire() {
         let (width, height) = SIZE;
         let wire = [[0.0, 100.0], [40.0, 100.0], [60.0, 100.0]];
         assert_eq!(beyond_tip(&wire, width, height), Some([[60.0, 100.0], [60.0 + AHEAD_PX, 100.0]]));
@@ -794,6 +899,10 @@ mod tests {
         let mut whole = tiled(width, height);
         assert!(whole.plan(&wire, true, true, true));
         assert!(!inside(whole.regions(), ahead.0, ahead.1), "the whole frame looks there instead");
+        // Unless the look waits until after the frame's answer.
+        whole.reach_ahead(true);
+        assert!(whole.plan(&wire, true, true, true));
+        assert!(inside(whole.regions(), ahead.0, ahead.1), "{:?}", whole.regions());
     }
 
     #[test]
