@@ -981,12 +981,15 @@ impl Pipeline {
         }
         boundary!();
         let started = Micros::now();
-        // Between frames, a look must end before the next frame comes, not by the deadline.
+        // A look still waiting was neither run nor given up: it is given up now.
+        self.drop_look();
         let between_frames = self.between_frames_us.filter(|_| self.looks_between_frames());
-        let look_by = between_frames.map(|period_us| Micros(frame.capture.0.saturating_add(period_us))).or(deadline);
+        // A look that may wait must end before the next frame comes; one within its frame (the
+        // next after a look given up), by the frame's deadline.
+        let may_defer = between_frames.filter(|_| !self.look_dropped);
+        let look_by = may_defer.map(|period_us| Micros(frame.capture.0.saturating_add(period_us))).or(deadline);
         let affordable = self.whole_frame_affordable(started, look_by);
         let look_affordable = self.whole_look_affordable(started, look_by);
-        self.look_waits = None;
         match &mut self.learned {
             None => {
                 // A wire too faint to be tracked is followed where it was last seen, with the
@@ -997,11 +1000,12 @@ impl Pipeline {
                 };
                 let anchored = tracked && anchored(&self.field, prior);
                 self.tiled = self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored, affordable, look_affordable));
-                let may_defer = between_frames.is_some() && !std::mem::take(&mut self.look_dropped);
-                if may_defer && self.tiles.as_mut().is_some_and(TiledRidge::defer_look) {
+                if may_defer.is_some() && self.tiles.as_mut().is_some_and(TiledRidge::defer_look) {
                     self.tiled = true;
                     self.look_waits = Some(frame.index);
                     self.extractor.save_track(&mut self.track_before_look);
+                } else if self.tiles.as_ref().is_some_and(TiledRidge::has_look) {
+                    self.look_dropped = false;
                 }
                 self.thick_from_gpu = self.ridge_on_gpu(frame);
                 match &mut self.tiles {
@@ -1104,8 +1108,9 @@ impl Pipeline {
     /// wire coming into view, or another found in place of a wrong one.
     pub fn look_between_frames(&mut self, frame_period_us: Option<u64>) {
         self.between_frames_us = frame_period_us;
+        let ahead = frame_period_us.is_some() && self.looks_between_frames();
         if let Some(tiles) = &mut self.tiles {
-            tiles.reach_ahead(frame_period_us.is_some());
+            tiles.reach_ahead(ahead);
         }
     }
 
@@ -1785,61 +1790,76 @@ mod tests {
     /// With looks between frames, a frame whose look waits is answered from its tiles alone
     /// (none while no wire is followed, and the frame says it was searched in part), and once
     /// the look has run the pipeline is where it would have been with the frame processed
-    /// whole: every other frame's answer is the same as without the wait, to the bit. Both
-    /// plan their looks against the same budget (10 s from capture). A look given up (the
+    /// whole: every other frame's answer is the same as without the wait, to the bit, with
+    /// looks at the whole frame or at squares. Both plan their looks against the same budget
+    /// (10 s from capture). A look given up (the
     /// next frame came too soon) makes the next frame's look part of it: looks that are always
     /// given up still find the wire, every other frame.
     #[test]
     fn a_look_left_for_between_frames_leaves_the_pipeline_as_the_whole_frame_would() {
-        let config = PipelineConfig::default();
-        let classical = || Pipeline::new(512, 512, &config).expect("classical pipeline");
-        let (mut inline, mut between, mut given_up) = (classical(), classical(), classical());
-        // Its tiles reach beyond the tip, as those of a pipeline whose looks wait do.
-        inline.tiles.as_mut().expect("tiles").reach_ahead(true);
-        let period_us = 10_000_000;
-        between.look_between_frames(Some(period_us));
-        given_up.look_between_frames(Some(period_us));
-        let mut synth = sequence(2, 512, 40, Difficulty::Hard);
-        let (mut waited, mut same, mut differ, mut found) = (0, 0, 0, 0);
-        let mut waited_before = false;
-        for i in 0..40 {
-            let mut f = frame(&mut synth, i);
-            f.capture = Micros::now();
-            let by = Some(Micros(f.capture.0 + period_us));
-            let want = inline.process_by(&f, by).expect("frame").map(|w| w.points_px.to_vec());
-            let got = between.process_by(&f, None).expect("frame").map(|w| w.points_px.to_vec());
-            found += usize::from(given_up.process_by(&f, None).expect("frame").is_some());
-            assert!(!(waited_before && given_up.look_waits()), "frame {i}: a look waits again after one given up");
-            waited_before = given_up.look_waits();
-            given_up.drop_look();
-            if between.look_waits() {
-                waited += 1;
-                let whole = Roi::whole(512, 512);
-                let regions = between.regions().to_vec();
-                assert!(!regions.contains(&whole) && regions.len() <= inline.regions().len(), "frame {i}: {regions:?}");
-                assert_eq!(
-                    between.searched_in_part(),
-                    regions.is_empty(),
-                    "frame {i}: nothing followed, nothing searched"
+        for ridge_search in [Search::Auto, Search::Squares] {
+            let config = PipelineConfig { ridge_search, ..PipelineConfig::default() };
+            let classical = || Pipeline::new(512, 512, &config).expect("classical pipeline");
+            let (mut inline, mut between, mut given_up) = (classical(), classical(), classical());
+            // Its tiles reach beyond the tip, as those of a pipeline whose looks wait do.
+            inline.tiles.as_mut().expect("tiles").reach_ahead(true);
+            let period_us = 10_000_000;
+            between.look_between_frames(Some(period_us));
+            given_up.look_between_frames(Some(period_us));
+            let mut synth = sequence(2, 512, 40, Difficulty::Hard);
+            let (mut waited, mut same, mut differ, mut found) = (0, 0, 0, 0);
+            let mut waited_before = false;
+            for i in 0..40 {
+                let mut f = frame(&mut synth, i);
+                f.capture = Micros::now();
+                let by = Some(Micros(f.capture.0 + period_us));
+                let want = inline.process_by(&f, by).expect("frame").map(|w| w.points_px.to_vec());
+                let got = between.process_by(&f, None).expect("frame").map(|w| w.points_px.to_vec());
+                found += usize::from(given_up.process_by(&f, None).expect("frame").is_some());
+                assert!(
+                    !(waited_before && given_up.look_waits()),
+                    "{ridge_search:?} frame {i}: a look waits again after one given up"
                 );
-                differ += usize::from(got != want);
-                assert!(between.finish_look(), "frame {i}: the look runs");
-                let track = |p: &Pipeline| {
-                    let mut t = Track::new(config.centerline);
-                    p.extractor.save_track(&mut t);
-                    t
-                };
-                assert_eq!(track(&between), track(&inline), "frame {i}: the tracker after the look");
-            } else {
-                assert_eq!(got, want, "frame {i}");
-                same += 1;
+                waited_before = given_up.look_waits();
+                given_up.drop_look();
+                if between.look_waits() {
+                    waited += 1;
+                    let whole = Roi::whole(512, 512);
+                    let regions = between.regions().to_vec();
+                    // The look (the whole frame, or the square last among the regions) waits.
+                    let look = inline.regions().last().copied();
+                    assert!(
+                        !regions.contains(&whole) && look.is_none_or(|look| !regions.contains(&look)),
+                        "{ridge_search:?} frame {i}: {regions:?}"
+                    );
+                    assert_eq!(
+                        between.searched_in_part(),
+                        regions.is_empty(),
+                        "{ridge_search:?} frame {i}: nothing followed, nothing searched"
+                    );
+                    differ += usize::from(got != want);
+                    assert!(between.finish_look(), "{ridge_search:?} frame {i}: the look runs");
+                    let track = |p: &Pipeline| {
+                        let mut t = Track::new(config.centerline);
+                        p.extractor.save_track(&mut t);
+                        t
+                    };
+                    assert_eq!(
+                        track(&between),
+                        track(&inline),
+                        "{ridge_search:?} frame {i}: the tracker after the look"
+                    );
+                } else {
+                    assert_eq!(got, want, "{ridge_search:?} frame {i}");
+                    same += 1;
+                }
             }
+            assert!(
+                waited >= 5 && same >= 20 && differ >= 1,
+                "{ridge_search:?}: {waited} looks waited, {same} frames the same, {differ} differ"
+            );
+            assert!(found >= 20, "{ridge_search:?}: looks given up, the wire found in {found} frames of 40");
         }
-        assert!(
-            waited >= 5 && same >= 20 && differ >= 1,
-            "{waited} looks waited, {same} frames the same, {differ} differ"
-        );
-        assert!(found >= 20, "looks given up: the wire found in {found} frames of 40");
     }
 
     /// Under a deadline, a look beyond a tracked wire takes the whole frame where what the

@@ -84,6 +84,8 @@ pub struct GapBridger {
     /// Pixels per fragment label.
     sizes: Vec<u32>,
     stack: Vec<u32>,
+    /// The pixels walked back from an end, the end first.
+    walk: Vec<u32>,
     ends: Vec<End>,
     candidates: Vec<(f32, u16, u16)>,
     used: Vec<bool>,
@@ -103,6 +105,7 @@ impl GapBridger {
             set: Vec::with_capacity(pixels),
             sizes: Vec::with_capacity(pixels / 2 + 2),
             stack: Vec::with_capacity(pixels),
+            walk: Vec::with_capacity(params.tangent_steps + 1),
             ends: Vec::with_capacity(MAX_ENDS),
             candidates: Vec::with_capacity(MAX_CANDIDATES),
             used: Vec::with_capacity(MAX_ENDS),
@@ -196,43 +199,43 @@ impl GapBridger {
             {
                 continue;
             }
-            let (mut prev, mut cur) = (i, i);
-            let mut steps = 0;
-            let mut past_hook = i;
-            while steps < self.params.tangent_steps {
-                let next = neighbours(cur, w, h).find(|&j| skeleton.data[j] != 0 && j != prev && j != i);
-                match next {
+            // Never onto a pixel walked already: thinning leaves triangles of three pixels on
+            // staircases, and a walk round one would measure nothing of the fragment.
+            self.walk.clear();
+            self.walk.push(i as u32);
+            let mut cur = i;
+            while self.walk.len() <= self.params.tangent_steps {
+                let walk = &self.walk;
+                match neighbours(cur, w, h).find(|&j| skeleton.data[j] != 0 && !walk.contains(&(j as u32))) {
                     Some(n) => {
-                        prev = cur;
                         cur = n;
-                        steps += 1;
-                        if steps <= self.params.hook_steps {
-                            past_hook = n;
-                        }
+                        self.walk.push(n as u32);
                     }
                     None => break,
                 }
             }
+            let steps = self.walk.len() - 1;
             if steps < 2 {
                 continue;
             }
+            let past_hook = self.walk[self.params.hook_steps.min(steps)] as usize;
             let origin = self.ends.len() as u16;
-            let towards = |end: usize| {
-                let (dx, dy) = ((end % w) as f32 - (cur % w) as f32, (end / w) as f32 - (cur / w) as f32);
-                let len = (dx * dx + dy * dy).sqrt();
-                [dx / len, dy / len]
-            };
+            let towards = |end: usize| between(w, cur as u32, end as u32).map(|(d, _)| d);
             let label = self.labels[i];
-            self.ends.push(End { pixel: i as u32, label, direction: towards(i), origin });
+            let Some(direction) = towards(i) else { continue };
+            self.ends.push(End { pixel: i as u32, label, direction, origin });
             let hook = self.params.hook_steps;
-            if hook > 0 && steps >= hook + 2 && self.ends.len() < MAX_ENDS {
-                self.ends.push(End { pixel: past_hook as u32, label, direction: towards(past_hook), origin });
+            if let Some(direction) = towards(past_hook).filter(|_| hook > 0 && steps >= hook + 2) {
+                if self.ends.len() < MAX_ENDS {
+                    self.ends.push(End { pixel: past_hook as u32, label, direction, origin });
+                }
             }
         }
     }
 
     /// Candidate bridges between ends of different fragments, cheapest first. Ends were found
-    /// in row order, so the search for partners of an end stops `max_gap_px` rows below it.
+    /// in row order (a reading past a hook up to `hook_steps` rows above its end), so the search
+    /// for partners of an end stops that far beyond `max_gap_px` rows below it.
     fn propose(&mut self, max_gap_px: f32, max_angle_rad: f32) {
         self.candidates.clear();
         let cos_mean = max_angle_rad.cos();
@@ -394,6 +397,24 @@ mod tests {
     fn gaps_longer_than_the_limit_stay_open() {
         let mut skel = draw(90, 20, (2..25).map(|x| (x, 10)).chain((55..88).map(|x| (x, 10))));
         assert_eq!(GapBridger::new(90, 20, BridgeParams::default()).apply(&mut skel, &Plane::new(90, 20)), 0);
+    }
+
+    /// Thinning leaves triangles of three pixels on staircases. The walk back from an end used to
+    /// go round one and read the end's direction off the triangle (straight up here, 45° off
+    /// the staircase); where it came back to where the reading past a hook starts, that reading
+    /// had no direction at all (0/0), passed every angle test and was bridged first. Walked
+    /// without stepping back, the end points along the staircase, at the piece beyond the gap
+    /// on its line.
+    #[test]
+    fn an_end_s_direction_comes_from_its_fragment_not_from_a_triangle_its_walk_goes_round() {
+        let staircase = [(21, 9), (21, 10), (21, 11), (22, 11)].into_iter().chain((12..30).map(|k| (k + 10, k)));
+        let beyond = (0..=6).map(|k| (k + 10, k));
+        for hook_steps in [0, 2] {
+            let mut skel = draw(40, 32, staircase.clone().chain(beyond.clone()));
+            let mut bridger = GapBridger::new(40, 32, BridgeParams { hook_steps, ..BridgeParams::default() });
+            assert_eq!(bridger.apply(&mut skel, &Plane::new(40, 32)), 1, "hook {hook_steps}");
+            assert_eq!(bridger.label(&skel), 1, "hook {hook_steps}: one piece");
+        }
     }
 
     #[test]

@@ -280,8 +280,7 @@ impl TiledRidge {
     pub fn defer_look(&mut self) -> bool {
         let (w, h) = self.frame_px;
         let tiles_px: usize = self.tiles_only.iter().map(|&r| area(r.grown(self.halo_px, self.frame_px))).sum();
-        let look = self.square.is_some() || self.regions == [Roi::whole(w, h)];
-        if !look || (self.tracked && self.tiles_only.is_empty()) || tiles_px >= w * h {
+        if !self.has_look() || (self.tracked && self.tiles_only.is_empty()) || tiles_px >= w * h {
             return false;
         }
         self.deferred = Some((self.sample, self.searching));
@@ -290,6 +289,12 @@ impl TiledRidge {
         self.sample = Sample::None;
         self.searching = !self.tracked;
         true
+    }
+
+    /// The last plan looks beyond the tiles: a square beside them, or the whole frame.
+    pub fn has_look(&self) -> bool {
+        let (w, h) = self.frame_px;
+        self.square.is_some() || self.regions == [Roi::whole(w, h)]
     }
 
     /// Gives back the look [`TiledRidge::defer_look`] left: the regions are the plan's again.
