@@ -240,7 +240,7 @@ impl GapBridger {
         self.candidates.clear();
         let cos_mean = max_angle_rad.cos();
         let cos_each = (1.5 * max_angle_rad).min(std::f32::consts::FRAC_PI_2).cos();
-        let max_rows = max_gap_px.ceil() as usize;
+        let max_rows = max_gap_px.ceil() as usize + 2 * self.params.hook_steps;
         'outer: for a in 0..self.ends.len() {
             for b in a + 1..self.ends.len() {
                 let (ea, eb) = (self.ends[a], self.ends[b]);
