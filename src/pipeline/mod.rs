@@ -1150,8 +1150,8 @@ impl Pipeline {
         let started = Micros::now();
         match &mut self.tiles {
             Some(tiles) if tiled => {
-                tiles.detect(&self.attenuation, &mut self.ridge_map, self.map_from_tiles);
-                note_tile_pace(&mut self.tile_ridge_ns_per_px, Micros::now().since(started), tiles.filtered_px());
+                let px = tiles.detect_look(&self.attenuation, &mut self.ridge_map);
+                note_tile_pace(&mut self.tile_ridge_ns_per_px, Micros::now().since(started), px);
             }
             _ => {
                 self.ridge.detect(&self.attenuation, &mut self.ridge_map);

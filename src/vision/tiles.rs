@@ -402,35 +402,52 @@ impl TiledRidge {
         }
         self.written.iter().for_each(|&r| self.thick_mask.fill_in(r, 0));
         self.written.clone_from(&self.regions);
-        let (w, h) = self.frame_px;
         for k in 0..self.regions.len() {
-            let region = self.regions[k];
-            let crop = region.grown(self.halo_px, self.frame_px);
-            debug_assert!(crop.width * crop.height <= self.crop_capacity_px, "{region:?} is no tiles' region");
-            self.input.reshape(crop.width, crop.height);
-            self.map.reshape(crop.width, crop.height);
-            self.detector.reshape(crop.width, crop.height);
-            for (y, row) in self.input.data.chunks_exact_mut(crop.width).enumerate() {
-                let at = (crop.y + y) * w + crop.x;
-                row.copy_from_slice(&input.data[at..at + crop.width]);
-            }
-            self.detector.set_sides(ImageSides {
-                top: crop.y == 0,
-                bottom: crop.y + crop.height == h,
-                left: crop.x == 0,
-                right: crop.x + crop.width == w,
-            });
-            let inner = Roi { x: region.x - crop.x, y: region.y - crop.y, ..region };
-            self.detector.detect_in(&self.input, &mut self.map, inner);
-            let thick = self.detector.thick_mask();
-            for y in region.y..region.y + region.height {
-                let from = (y - crop.y) * crop.width + (region.x - crop.x);
-                let (from, to) = (from..from + region.width, y * w + region.x..y * w + region.x + region.width);
-                out.strength.data[to.clone()].copy_from_slice(&self.map.strength.data[from.clone()]);
-                out.normal_x.data[to.clone()].copy_from_slice(&self.map.normal_x.data[from.clone()]);
-                out.normal_y.data[to.clone()].copy_from_slice(&self.map.normal_y.data[from.clone()]);
-                self.thick_mask.data[to].copy_from_slice(&thick.data[from]);
-            }
+            self.filter(input, out, self.regions[k]);
+        }
+    }
+
+    /// After a [`TiledRidge::resume_look`] that gave back a square, filters the square alone
+    /// into `out`, which holds this frame's tiles as [`TiledRidge::detect`] left them: the
+    /// map inside the square is the same whoever filters it, so the tiles are not filtered
+    /// again. Returns the pixels filtered, the square's crop.
+    pub fn detect_look(&mut self, input: &Plane<f32>, out: &mut RidgeMap) -> usize {
+        let Some(square) = self.square.filter(|s| self.regions.last() == Some(s)) else {
+            return 0;
+        };
+        self.written.push(square);
+        self.filter(input, out, square);
+        area(square.grown(self.halo_px, self.frame_px))
+    }
+
+    /// The ridge map of `input` in `region`, computed on its crop, into `out` and the thick mask.
+    fn filter(&mut self, input: &Plane<f32>, out: &mut RidgeMap, region: Roi) {
+        let (w, h) = self.frame_px;
+        let crop = region.grown(self.halo_px, self.frame_px);
+        debug_assert!(crop.width * crop.height <= self.crop_capacity_px, "{region:?} is no tiles' region");
+        self.input.reshape(crop.width, crop.height);
+        self.map.reshape(crop.width, crop.height);
+        self.detector.reshape(crop.width, crop.height);
+        for (y, row) in self.input.data.chunks_exact_mut(crop.width).enumerate() {
+            let at = (crop.y + y) * w + crop.x;
+            row.copy_from_slice(&input.data[at..at + crop.width]);
+        }
+        self.detector.set_sides(ImageSides {
+            top: crop.y == 0,
+            bottom: crop.y + crop.height == h,
+            left: crop.x == 0,
+            right: crop.x + crop.width == w,
+        });
+        let inner = Roi { x: region.x - crop.x, y: region.y - crop.y, ..region };
+        self.detector.detect_in(&self.input, &mut self.map, inner);
+        let thick = self.detector.thick_mask();
+        for y in region.y..region.y + region.height {
+            let from = (y - crop.y) * crop.width + (region.x - crop.x);
+            let (from, to) = (from..from + region.width, y * w + region.x..y * w + region.x + region.width);
+            out.strength.data[to.clone()].copy_from_slice(&self.map.strength.data[from.clone()]);
+            out.normal_x.data[to.clone()].copy_from_slice(&self.map.normal_x.data[from.clone()]);
+            out.normal_y.data[to.clone()].copy_from_slice(&self.map.normal_y.data[from.clone()]);
+            self.thick_mask.data[to].copy_from_slice(&thick.data[from]);
         }
     }
 
