@@ -144,8 +144,10 @@ pub const LEARNED_FIELD_MARGIN_PX: usize = 3;
 
 /// The learned engine's gap bridging: ends read past a hook of 2 steps
 /// ([`BridgeParams::hook_steps`]; README, "Hooks at a break"). The ridge filter's skeleton is
-/// noisier, and there the second reading bridges to what is not the wire.
-pub const LEARNED_BRIDGING: BridgeParams = BridgeParams { hook_steps: 2, ..BridgeParams::DEFAULT };
+/// noisier, and there the second reading bridges to what is not the wire. No gap is longer for
+/// what a thick structure hides ([`BridgeParams::max_hidden_px`]): the network's skeleton has
+/// no occlusion mask.
+pub const LEARNED_BRIDGING: BridgeParams = BridgeParams { hook_steps: 2, max_hidden_px: 0.0, ..BridgeParams::DEFAULT };
 
 /// The learned segmentation engine and the parameters of the stages after it, which read a
 /// wire probability where the classical path has a ridge depth.
