@@ -35,7 +35,8 @@ pub struct BridgeParams {
     /// that hides that much of it (the bridge's pixels in the occlusion mask). A wire crossing a catheter
     /// obliquely loses as much of its skeleton as the catheter is wide over the sine of the
     /// angle, and a few pixels either side where the catheter's edge swamps it: on hard
-    /// sequences 24-28 px, with the two ends' tangents within 15-25° of the gap.
+    /// sequences 24-28 px, each end's direction within 26° of the gap. Only the second pass,
+    /// across long gaps, allows it.
     pub max_hidden_px: f32,
 }
 
@@ -61,15 +62,16 @@ impl Default for BridgeParams {
 /// A gap longer than `max_gap_px`, allowed for what a crossed structure hides, is bridged
 /// within this share of the angles: the longer the gap, the further a small error of the
 /// ends' directions carries. The catheter crossings of hard sequences bridge within it (each
-/// end within 26° of the gap, the two within 22° on average).
+/// end within 26° of the gap, the two within 22° on average; 23° and 34° allowed).
 const HIDDEN_ANGLE: f32 = 2.0 / 3.0;
 
 /// Skeleton value of a bridge pixel: part of the wire's path, but no measurement of it.
 pub const BRIDGE: u8 = 2;
 
 /// Most fragment ends considered per frame; beyond this the frame is noise, not wire. Ends
-/// are compared only within `max_gap_px` rows of each other: on a frame they are spread over,
-/// that is a few hundred comparisons an end; packed into 25 rows, 8 million at worst.
+/// are compared only within the longest gap's rows of each other (`max_gap_px` +
+/// `max_hidden_px`): on a frame they are spread over, that is a few hundred comparisons an
+/// end; packed into 41 rows, 8 million at worst.
 const MAX_ENDS: usize = 4096;
 /// Most candidate bridges considered per frame.
 const MAX_CANDIDATES: usize = 8192;
@@ -130,15 +132,22 @@ impl GapBridger {
     /// pixels where `occluded` is set (a thick structure hides the ridge) become [`BRIDGE`], the
     /// others 1: those are judged by their ridge depth like any other skeleton pixel.
     pub fn apply(&mut self, skeleton: &mut Plane<u8>, occluded: &Plane<u8>) -> usize {
-        let BridgeParams { short_gap_px, max_gap_px, max_angle_rad, .. } = self.params;
-        self.pass(skeleton, occluded, short_gap_px, 2.0 * max_angle_rad)
-            + self.pass(skeleton, occluded, max_gap_px, max_angle_rad)
+        let BridgeParams { short_gap_px, max_gap_px, max_angle_rad, max_hidden_px, .. } = self.params;
+        self.pass(skeleton, occluded, short_gap_px, 2.0 * max_angle_rad, 0.0)
+            + self.pass(skeleton, occluded, max_gap_px, max_angle_rad, max_hidden_px)
     }
 
-    fn pass(&mut self, skeleton: &mut Plane<u8>, occluded: &Plane<u8>, max_gap_px: f32, max_angle_rad: f32) -> usize {
+    fn pass(
+        &mut self,
+        skeleton: &mut Plane<u8>,
+        occluded: &Plane<u8>,
+        max_gap_px: f32,
+        max_angle_rad: f32,
+        max_hidden_px: f32,
+    ) -> usize {
         let count = self.label(skeleton);
         self.find_ends(skeleton);
-        self.propose(occluded, max_gap_px, max_angle_rad);
+        self.propose(occluded, max_gap_px, max_angle_rad, max_hidden_px);
         self.parent.clear();
         self.parent.extend(0..=count);
         self.used.clear();
@@ -246,16 +255,18 @@ impl GapBridger {
         }
     }
 
-    /// Candidate bridges between ends of different fragments, cheapest first. Ends were found
-    /// in row order (a reading past a hook up to `hook_steps` rows above its end), so the search
-    /// for partners of an end stops that far beyond `max_gap_px` rows below it.
-    fn propose(&mut self, occluded: &Plane<u8>, max_gap_px: f32, max_angle_rad: f32) {
+    /// Candidate bridges between ends of different fragments, cheapest first: gaps up to
+    /// `max_gap_px`, and up to `max_hidden_px` more where a crossed structure hides that much.
+    /// Ends were found in row order (a reading past a hook up to `hook_steps` rows above its
+    /// end), so the search for partners of an end stops that far beyond the longest gap's
+    /// rows below it.
+    fn propose(&mut self, occluded: &Plane<u8>, max_gap_px: f32, max_angle_rad: f32, max_hidden_px: f32) {
         self.candidates.clear();
         let cos_mean = max_angle_rad.cos();
         let cos_each = (1.5 * max_angle_rad).min(std::f32::consts::FRAC_PI_2).cos();
         let cos_mean_hidden = (HIDDEN_ANGLE * max_angle_rad).cos();
         let cos_each_hidden = (HIDDEN_ANGLE * 1.5 * max_angle_rad).min(std::f32::consts::FRAC_PI_2).cos();
-        let longest_px = max_gap_px + self.params.max_hidden_px;
+        let longest_px = max_gap_px + max_hidden_px;
         let max_rows = longest_px.ceil() as usize + 2 * self.params.hook_steps;
         'outer: for a in 0..self.ends.len() {
             for b in a + 1..self.ends.len() {
@@ -267,15 +278,19 @@ impl GapBridger {
                     continue;
                 }
                 let Some((d, dist)) = between(self.width, ea.pixel, eb.pixel) else { continue };
-                let hidden = dist > max_gap_px;
-                if dist > longest_px || (hidden && dist - hidden_px(occluded, ea.pixel, eb.pixel) > max_gap_px) {
+                if dist > longest_px {
                     continue;
                 }
+                let hidden = dist > max_gap_px;
                 let (cos_mean, cos_each) =
                     if hidden { (cos_mean_hidden, cos_each_hidden) } else { (cos_mean, cos_each) };
                 let cos_a = ea.direction[0] * d[0] + ea.direction[1] * d[1];
                 let cos_b = -(eb.direction[0] * d[0] + eb.direction[1] * d[1]);
                 if cos_a < cos_each || cos_b < cos_each || cos_a + cos_b < 2.0 * cos_mean {
+                    continue;
+                }
+                // The line walk last: few pairs that far apart line up.
+                if hidden && dist - hidden_px(occluded, ea.pixel, eb.pixel) > max_gap_px {
                     continue;
                 }
                 if self.candidates.len() == MAX_CANDIDATES {
@@ -315,8 +330,6 @@ fn find(parent: &mut [u32], mut x: u32) -> u32 {
     x
 }
 
-/// Sets the pixels of the 8-connected digital line from pixel `a` to pixel `b` (Bresenham):
-/// [`BRIDGE`] where `occluded`, else 1.
 /// The length (px) of the straight line from pixel `a` to `b` that a thick structure hides,
 /// where the line crosses one: both ends outside `occluded`, one stretch inside, and the
 /// structure at least half as wide across the line as that stretch is long. A line along a
@@ -364,6 +377,8 @@ fn hidden_px(occluded: &Plane<u8>, a: u32, b: u32) -> f32 {
     hidden_len
 }
 
+/// Sets the pixels of the 8-connected digital line from pixel `a` to pixel `b` (Bresenham):
+/// [`BRIDGE`] where `occluded`, else 1.
 fn draw_line(plane: &mut Plane<u8>, occluded: &Plane<u8>, a: u32, b: u32) {
     line(plane.width, a, b, |i| {
         if plane.data[i] == 0 {
@@ -435,9 +450,12 @@ mod tests {
         let (mut two, second) = (band(28, 36), band(44, 52));
         two.data.iter_mut().zip(&second.data).for_each(|(a, b)| *a |= b);
         assert_eq!(bridged(&two), 0, "two structures, 16 px hidden: not one crossing");
-        // Hidden or not, no gap beyond `max_gap_px` + `max_hidden_px` (40 px; these ends 42).
-        let mut far = draw(90, 20, (2..25).map(|x| (x, 10)).chain((66..88).map(|x| (x, 10))));
-        assert_eq!(GapBridger::new(90, 20, BridgeParams::default()).apply(&mut far, &band(25, 66)), 0);
+        // Hidden or not, no gap beyond `max_gap_px` + `max_hidden_px` (40 px; these ends 42),
+        // though a structure 60 px across hides all but 1 px of it.
+        let mut far = draw(90, 60, (2..25).map(|x| (x, 30)).chain((66..88).map(|x| (x, 30))));
+        let wide = draw(90, 60, (25..66).flat_map(|x| (0..60).map(move |y| (x, y))));
+        assert!(hidden_px(&wide, 30 * 90 + 24, 30 * 90 + 66) > 40.0);
+        assert_eq!(GapBridger::new(90, 60, BridgeParams::default()).apply(&mut far, &wide), 0);
     }
 
     #[test]
@@ -450,9 +468,17 @@ mod tests {
         let mut in_view = offset(19, 10);
         assert_eq!(GapBridger::new(90, 40, BridgeParams::default()).apply(&mut in_view, &Plane::new(90, 40)), 1);
         let mut hidden = offset(30, 16);
+        // The band hides 22 px of its 35: the angles alone keep it open.
+        assert!(hidden_px(&band, 10 * 90 + 24, 26 * 90 + 55) > 20.0);
         assert_eq!(GapBridger::new(90, 40, BridgeParams::default()).apply(&mut hidden, &band), 0);
         let mut lined_up = offset(30, 0);
         assert_eq!(GapBridger::new(90, 40, BridgeParams::default()).apply(&mut lined_up, &band), 1);
+        // 16 px and 38° off, 14 px of it hidden: a gap the first pass (3 px, angles doubled)
+        // would take if it allowed for what is hidden; the second pass's angles keep it open.
+        let mut short = offset(12, 10);
+        let across = draw(90, 40, (25..37).flat_map(|x| (0..40).map(move |y| (x, y))));
+        assert!(hidden_px(&across, 10 * 90 + 24, 20 * 90 + 37) > 13.0);
+        assert_eq!(GapBridger::new(90, 40, BridgeParams::default()).apply(&mut short, &across), 0);
     }
 
     #[test]
