@@ -230,7 +230,8 @@ pub struct PipelineSettings {
     /// How either engine looks beyond the tracked wire's tiles, and for a wire while none is
     /// tracked.
     pub ridge_search: Search,
-    /// The classical path looks beyond its tiles after each frame's answer
+    /// The classical path looks beyond its tiles after each frame's answer (the default), or
+    /// within the frame
     /// ([`Pipeline::look_between_frames`](crate::pipeline::Pipeline::look_between_frames)).
     pub look_between_frames: bool,
 }
@@ -501,8 +502,12 @@ struct RawPipeline {
     shutter_below: Option<Spanned<f32>>,
     #[serde(default)]
     ridge_search: Search,
-    #[serde(default)]
+    #[serde(default = "default_look_between_frames")]
     look_between_frames: bool,
+}
+
+fn default_look_between_frames() -> bool {
+    crate::pipeline::PipelineConfig::default().look_between_frames
 }
 
 fn default_deadline_ms() -> Spanned<u64> {
@@ -527,7 +532,7 @@ impl Default for RawPipeline {
             recursive_filter_weight: None,
             shutter_below: None,
             ridge_search: Search::default(),
-            look_between_frames: false,
+            look_between_frames: default_look_between_frames(),
         }
     }
 }
@@ -1018,6 +1023,12 @@ impl ServiceConfig {
         if learned && e.allow_degraded && filter(false) != recursive {
             recursive = format!("{recursive} ({} if degraded to classical)", filter(false));
         }
+        // Only the classical path's looks wait (the degraded pipeline is the classical one).
+        let looks = match (learned && !e.allow_degraded, p.look_between_frames) {
+            (true, _) => "",
+            (false, true) => ", classical path beyond its tiles between frames",
+            (false, false) => ", classical path beyond its tiles within the frame",
+        };
         lines.push(format!(
             "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, recursive filter {}, background {}, shutters below {:.2} % of full scale, search {}{}",
             p.deadline.map_or("none".to_string(), |d| format!("{} ms", d.as_millis())),
@@ -1031,7 +1042,7 @@ impl ServiceConfig {
                 Search::Whole => "whole frame",
                 Search::Squares => "one square a frame",
             },
-            if p.look_between_frames { ", beyond the tiles between frames" } else { "" }
+            looks
         ));
         for target in &self.sinks.udp {
             lines.push(format!("sink       udp {target}"));
@@ -1182,9 +1193,18 @@ mod tests {
         assert_eq!(config.pipeline.ridge_search, Search::Auto);
         let squares = parse(&format!("{MINIMAL}\n[pipeline]\nridge_search = \"squares\"\n"), Path::new("box.toml"));
         assert_eq!(squares.expect("valid").pipeline.ridge_search, Search::Squares);
-        assert!(!config.pipeline.look_between_frames, "looks within the frame unless set");
-        let between = parse(&format!("{MINIMAL}\n[pipeline]\nlook_between_frames = true\n"), Path::new("box.toml"));
-        assert!(between.expect("valid").pipeline.look_between_frames);
+        assert!(config.pipeline.look_between_frames, "looks between frames unless set");
+        let within = parse(&format!("{MINIMAL}\n[pipeline]\nlook_between_frames = false\n"), Path::new("box.toml"));
+        assert!(!within.expect("valid").pipeline.look_between_frames);
+        // The summary names where the classical path looks, and says nothing of it for the
+        // learned engine, whose looks never wait.
+        let summary = |text: &str| parse(text, Path::new("box.toml")).expect("valid").summary().join("\n");
+        let classical = format!("{MINIMAL}\n[engine]\nkind = \"classical\"\n");
+        assert!(summary(&classical).contains("classical path beyond its tiles between frames"));
+        let set = classical.replace("[engine]", "[pipeline]\nlook_between_frames = false\n[engine]");
+        assert!(summary(&set).contains("classical path beyond its tiles within the frame"));
+        let learned = format!("{MINIMAL}\n[engine]\nkind = \"learned\"\nmanifest = \"/opt/m.json\"\n");
+        assert!(!summary(&learned).contains("beyond its tiles"));
         assert_eq!(config.pipeline.recursive_filter_weight, None, "the engine's default unless set");
         let filtered = parse(&format!("{MINIMAL}\n[pipeline]\nrecursive_filter_weight = 0.5\n"), Path::new("box.toml"));
         assert_eq!(filtered.expect("valid").pipeline.recursive_filter_weight, Some(0.5));

@@ -346,11 +346,11 @@ struct PipelineArgs {
     /// frame's deadline.
     #[arg(long, value_enum, default_value_t = Search::Auto, conflicts_with = "whole_frame")]
     ridge_search: Search,
-    /// In real time, the classical path looks beyond the tracked wire's tiles after each
-    /// frame's answer, before the next frame: an answer costs its tiles alone, and what the
-    /// look finds is answered a frame later.
-    #[arg(long, conflicts_with = "whole_frame")]
-    look_between_frames: bool,
+    /// In real time, the classical path looks beyond the tracked wire's tiles within the
+    /// frame, before its answer, instead of after it (the default, where an answer costs its
+    /// tiles alone and what the look finds is answered a frame later).
+    #[arg(long)]
+    look_within_frame: bool,
 }
 
 impl PipelineArgs {
@@ -386,7 +386,7 @@ impl PipelineArgs {
             ridge_workers,
             ridge_tiles: defaults.ridge_tiles.filter(|_| !self.whole_frame),
             ridge_search: self.ridge_search,
-            look_between_frames: self.look_between_frames,
+            look_between_frames: !self.look_within_frame,
             gpu: self.backend.open_gpu(),
             ..defaults
         };

@@ -130,17 +130,16 @@ struct Counts {
 /// send), one frame at a time on this thread: the test waits for each datagram before the next
 /// frame, so what a frame allocates is counted by part (the sink thread starts on a message as
 /// soon as it is queued, so its share may show in the queue's count). A bad frame is logged as
-/// the runner does, with no subscriber installed.
-fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig) {
+/// the runner does, with no subscriber installed. `between_frames`: looks wait until after the
+/// frame's answer, as the runner has them at a camera's 15 fps.
+fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig, between_frames: bool) {
     let (socket, addr) = receiver();
     let sinks =
         Sinks::start(vec![Box::new(UdpSink::new(addr).expect("udp sink"))], WhenFull::Wait, None).expect("sinks");
     let mut source = MemorySource::new(frames, 15.0);
     let ridge_threads = config.ridge_workers.len() + 1;
     let mut pipeline = Pipeline::new(SIZE, SIZE, &config).expect("classical pipeline");
-    if config.look_between_frames {
-        pipeline.look_between_frames(Some(66_667));
-    }
+    pipeline.look_between_frames(between_frames.then_some(66_667));
     let backend = pipeline.backend();
     let mut frame = Frame::with_size(SIZE, SIZE);
     let mut rejected = bad_frame();
@@ -205,7 +204,7 @@ fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig)
         (WARM_UP..WARM_UP + COUNTED).filter(|&i| bad(i)).count()
     );
     assert!(wires >= COUNTED / 2, "the wire path was exercised: {wires} of {COUNTED} frames");
-    assert_eq!(looks > 0, config.look_between_frames, "{looks} looks between frames");
+    assert_eq!(looks > 0, between_frames, "{looks} looks between frames");
     assert_eq!(reports[0].errors, 0);
     assert_eq!(pipeline.backend(), backend, "the backend held to the end");
     let Counts { process, message, sink, bad_frames, heartbeats } = counts;
@@ -505,7 +504,7 @@ fn main() {
             "pipeline and sinks frame by frame",
             Box::new({
                 let frames = frames.clone();
-                move || pipeline_and_sinks_frame_by_frame(frames, PipelineConfig::default())
+                move || pipeline_and_sinks_frame_by_frame(frames, PipelineConfig::default(), false)
             }),
         ),
         (
@@ -517,7 +516,7 @@ fn main() {
                     let ridge_tiles = Some(RoiParams { side_px: 128, tile_px: 48, margin_px: 8.0 });
                     let config =
                         PipelineConfig { ridge_tiles, ridge_search: Search::Squares, ..PipelineConfig::default() };
-                    pipeline_and_sinks_frame_by_frame(frames, config)
+                    pipeline_and_sinks_frame_by_frame(frames, config, false)
                 }
             }),
         ),
@@ -525,12 +524,7 @@ fn main() {
             "pipeline and sinks frame by frame, looks beyond the tiles between frames",
             Box::new({
                 let frames = frames.clone();
-                move || {
-                    pipeline_and_sinks_frame_by_frame(
-                        frames,
-                        PipelineConfig { look_between_frames: true, ..PipelineConfig::default() },
-                    )
-                }
+                move || pipeline_and_sinks_frame_by_frame(frames, PipelineConfig::default(), true)
             }),
         ),
         (
@@ -544,7 +538,7 @@ fn main() {
                         background: Some(BackgroundParams { time_constant_frames: 20.0 }),
                         ..PipelineConfig::default()
                     };
-                    pipeline_and_sinks_frame_by_frame(frames, config)
+                    pipeline_and_sinks_frame_by_frame(frames, config, false)
                 }
             }),
         ),
@@ -557,6 +551,7 @@ fn main() {
                     pipeline_and_sinks_frame_by_frame(
                         frames,
                         PipelineConfig { ridge_workers, ..PipelineConfig::default() },
+                        false,
                     )
                 }
             }),
@@ -569,6 +564,7 @@ fn main() {
                     Ok(gpu) => pipeline_and_sinks_frame_by_frame(
                         frames,
                         PipelineConfig { gpu: Some(gpu), ..PipelineConfig::default() },
+                        false,
                     ),
                     Err(e) => println!("SKIPPED: no CUDA device ({e})"),
                 }
@@ -587,7 +583,7 @@ fn main() {
                             gpu: Some(gpu),
                             ..PipelineConfig::default()
                         };
-                        pipeline_and_sinks_frame_by_frame(frames, config)
+                        pipeline_and_sinks_frame_by_frame(frames, config, false)
                     }
                     Err(e) => println!("SKIPPED: no CUDA device ({e})"),
                 }

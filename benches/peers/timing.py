@@ -14,8 +14,9 @@ sustains, or the sequence's own rate where slower, so no frame waits for another
 capture (after the PGM is decoded) to the encoded message handed to the sink. The classical
 path filters tiles along a tracked wire; it is also run with `--ridge-search squares` (beyond
 the tiles one square of the frame a frame, never the whole frame), with `--whole-frame` (every
-frame filtered whole, as the peers do) and with `--look-between-frames` (beyond the tiles after
-each frame's answer), in the same run, so all four show beside the peers.
+frame filtered whole, as the peers do) and with `--look-within-frame` (beyond the tiles before
+each frame's answer, not after it as by default), in the same run, so all four show beside the
+peers.
 The bench sets no deadline unless given --deadline-ms, so the default search (`auto`) always
 takes the whole frame where it looks beyond the tiles: the learned engine then segments the
 whole frame while nothing is tracked, which under the service's 33 ms deadline it never does
@@ -184,11 +185,11 @@ def main():
     wiretrace = lambda *extra: run_wiretrace(a.wiretrace, a.seq, a.repeat, a.overload, a.ridge_threads, a.engine,
                                              a.spin_wait, deadline + extra)
     bench = wiretrace()
-    squares, whole, between = None, None, None
+    squares, whole, within = None, None, None
     if a.engine == "classical":
         squares = wiretrace("--ridge-search", "squares")
         whole = wiretrace("--whole-frame")
-        between = wiretrace("--look-between-frames")
+        within = wiretrace("--look-within-frame")
     peer_s = time_peer(frames, a.repeat)
     peer_s["opencv"] = time_opencv_peer(frames, a.repeat)
     load_after = os.getloadavg()[0]
@@ -199,7 +200,7 @@ def main():
     threads += ", spinning" if a.spin_wait else ""
     threads += f", {a.deadline_ms} ms deadline" if a.deadline_ms is not None else ""
     rows = [{"what": f"wiretrace ({a.engine}), capture to sink (paced{threads})", **wt, "frames": paced["count"]}]
-    variants = [("--ridge-search squares", squares), ("--whole-frame", whole), ("--look-between-frames", between)]
+    variants = [("--ridge-search squares", squares), ("--whole-frame", whole), ("--look-within-frame", within)]
     for flag, other in variants:
         if other is not None:
             w = other["paced"]["latency_us"]

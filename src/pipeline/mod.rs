@@ -61,7 +61,8 @@ pub struct PipelineConfig {
     /// tracked.
     pub ridge_search: Search,
     /// In real time, the classical path looks beyond its tiles after each frame's answer,
-    /// before the next frame ([`Pipeline::look_between_frames`]).
+    /// before the next frame ([`Pipeline::look_between_frames`]; the default): an answer costs
+    /// its tiles alone (README, "Looks between frames").
     pub look_between_frames: bool,
     /// Mask from ridge strength.
     pub threshold: ThresholdParams,
@@ -90,7 +91,7 @@ impl Default for PipelineConfig {
             ridge_workers: Vec::new(),
             ridge_tiles: Some(RoiParams::default()),
             ridge_search: Search::default(),
-            look_between_frames: false,
+            look_between_frames: true,
             threshold: ThresholdParams::default(),
             bridging: BridgeParams::default(),
             centerline: CenterlineParams::default(),

@@ -727,16 +727,18 @@ mod tests {
         (summary, centerlines, heartbeats)
     }
 
-    /// Paced like a camera, with looks between frames, the first frame's search waits until it
-    /// is answered: it says no wire, searched in part, and the next frame has the wire the
-    /// search found. Processed as they come, frames do not wait for each other's looks: the
-    /// first is searched and answered.
+    /// Paced like a camera, with looks between frames (the default), the first frame's search
+    /// waits until it is answered: it says no wire, searched in part, and the next frame has
+    /// the wire the search found. Processed as they come, frames do not wait for each other's
+    /// looks, and with looks within the frame nothing waits: the first is searched and answered.
     #[test]
     fn a_look_between_frames_runs_after_the_frame_s_answer_where_frames_come_at_a_camera_s_pace() {
-        for (pacing, first_found) in [(Pacing::Camera, false), (Pacing::Fast, true)] {
+        for (pacing, between, first_found) in
+            [(Pacing::Camera, true, false), (Pacing::Fast, true, true), (Pacing::Camera, false, true)]
+        {
             let (tx, rx) = channel();
             let options = RunOptions { pacing, ..RunOptions::default() };
-            let config = PipelineConfig { look_between_frames: true, ..PipelineConfig::default() };
+            let config = PipelineConfig { look_between_frames: between, ..PipelineConfig::default() };
             let source = Box::new(MemorySource::new(wire_frames(), 15.0));
             run(source, &config, vec![Box::new(Messages(tx))], &options, &AtomicBool::new(false)).expect("run");
             let sent: Vec<Centerline> = rx
@@ -746,11 +748,11 @@ mod tests {
                     Body::Heartbeat(_) => None,
                 })
                 .collect();
-            assert_eq!(sent.len(), 3, "{pacing:?}");
+            assert_eq!(sent.len(), 3, "{pacing:?}, between {between}");
             let first = &sent[0];
-            assert_eq!(!first.status.contains(StatusFlags::NO_WIRE), first_found, "{pacing:?}: {first:?}");
-            assert_eq!(first.status.contains(StatusFlags::DEGRADED), !first_found, "{pacing:?}: {first:?}");
-            assert!(!sent[1].points.is_empty(), "{pacing:?}: {sent:?}");
+            assert_eq!(!first.status.contains(StatusFlags::NO_WIRE), first_found, "{pacing:?}, {between}: {first:?}");
+            assert_eq!(first.status.contains(StatusFlags::DEGRADED), !first_found, "{pacing:?}, {between}: {first:?}");
+            assert!(!sent[1].points.is_empty(), "{pacing:?}, {between}: {sent:?}");
         }
     }
 
