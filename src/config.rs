@@ -1023,11 +1023,12 @@ impl ServiceConfig {
         if learned && e.allow_degraded && filter(false) != recursive {
             recursive = format!("{recursive} ({} if degraded to classical)", filter(false));
         }
-        // Only the classical path's looks wait (the degraded pipeline is the classical one).
-        let looks = match (learned && !e.allow_degraded, p.look_between_frames) {
-            (true, _) => "",
-            (false, true) => ", classical path beyond its tiles between frames",
-            (false, false) => ", classical path beyond its tiles within the frame",
+        // Only the classical path's looks on the CPU wait (the degraded pipeline is the
+        // classical one), and only where frames come at a camera's pace.
+        let looks = match (learned && !e.allow_degraded, e.backend, p.look_between_frames) {
+            (true, _, _) | (false, Backend::Cuda, _) => "",
+            (false, Backend::Cpu, true) => ", classical path beyond its tiles between frames at a camera's pace",
+            (false, Backend::Cpu, false) => ", classical path beyond its tiles within the frame",
         };
         lines.push(format!(
             "pipeline   deadline {}, heartbeat every {} ms, low confidence below {}, recursive filter {}, background {}, shutters below {:.2} % of full scale, search {}{}",
@@ -1205,6 +1206,10 @@ mod tests {
         assert!(summary(&set).contains("classical path beyond its tiles within the frame"));
         let learned = format!("{MINIMAL}\n[engine]\nkind = \"learned\"\nmanifest = \"/opt/m.json\"\n");
         assert!(!summary(&learned).contains("beyond its tiles"));
+        let degraded = learned.replace("[engine]", "[engine]\nallow_degraded = true");
+        assert!(summary(&degraded).contains("classical path beyond its tiles between frames"));
+        let gpu = classical.replace("[engine]", "[engine]\nbackend = \"cuda\"");
+        assert!(!summary(&gpu).contains("beyond its tiles"), "looks on the GPU never wait");
         assert_eq!(config.pipeline.recursive_filter_weight, None, "the engine's default unless set");
         let filtered = parse(&format!("{MINIMAL}\n[pipeline]\nrecursive_filter_weight = 0.5\n"), Path::new("box.toml"));
         assert_eq!(filtered.expect("valid").pipeline.recursive_filter_weight, Some(0.5));

@@ -221,7 +221,7 @@ def main():
     if a.json:
         a.json.write_text(json.dumps({"wiretrace_bench": bench, "wiretrace_squares_bench": squares,
                                       "wiretrace_whole_frame_bench": whole,
-                                      "wiretrace_between_frames_bench": between, "rows": rows,
+                                      "wiretrace_within_frame_bench": within, "rows": rows,
                                       "load_average": [load_before, load_after]}, indent=2))
         print(f"numbers written to {a.json}", file=sys.stderr)
 

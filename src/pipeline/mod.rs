@@ -1336,6 +1336,8 @@ impl Pipeline {
         if let Some(learned) = &mut self.learned {
             learned.gpu = None;
         }
+        // Looks may now wait between frames: the tiles reach beyond the tip from here on.
+        self.look_between_frames(self.between_frames_us);
         false
     }
 
