@@ -23,12 +23,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use wiretrace_protocol::{encode, Body, Message, MAX_MESSAGE_LEN};
+use wiretrace_protocol::{encode, Body, Message, StatusFlags, MAX_MESSAGE_LEN};
 
 use crate::capture::replay::ReplaySource;
 use crate::capture::sequence::SequenceError;
@@ -36,12 +36,15 @@ use crate::capture::{CaptureError, FrameSource};
 use crate::frame::Frame;
 use crate::pipeline::runner::{run, Pacing, RunOptions, RunSummary};
 use crate::pipeline::PipelineConfig;
+use crate::time::Micros;
 use crate::transport::{Sink, SinkError};
 
 /// The paced pass runs a camera at this fraction of the sustained rate.
 pub const PACED_FRACTION: f64 = 0.5;
 /// The overload pass runs a camera at this multiple of the sustained rate.
 pub const OVERLOAD_FACTOR: f64 = 2.0;
+/// How many of a pass's slowest frames its report names.
+pub const SLOWEST: usize = 5;
 /// How often resident memory is sampled during a pass.
 const RSS_SAMPLE_PERIOD: Duration = Duration::from_millis(10);
 const PROC_STATUS: &str = "/proc/self/status";
@@ -130,6 +133,23 @@ impl From<&Histogram<u64>> for Latency {
     }
 }
 
+/// One of a pass's slowest frames: which frames set its tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SlowFrame {
+    /// Frame number in the pass: the sequence's frame index, plus the sequence's length for
+    /// each playing before this one.
+    pub frame: u32,
+    /// Capture to sink (µs), as the sink measured it after encoding.
+    pub latency_us: u64,
+    /// The message's status: `ok`, or its flags joined by `|` (`no_wire`, `degraded`, …).
+    #[serde(serialize_with = "status_name")]
+    pub status: StatusFlags,
+}
+
+fn status_name<S: serde::Serializer>(status: &StatusFlags, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(status)
+}
+
 /// Resident memory over one pass (KiB). `warm_*` are sampled every 10 ms from the first
 /// centerline at the sink until every frame has been seen, while every buffer has been made
 /// and touched and none freed yet: flat means equal.
@@ -179,6 +199,8 @@ pub struct PassReport {
     pub throughput_fps: f64,
     /// Capture to sink, centerline and no-wire messages.
     pub latency_us: Latency,
+    /// The [`SLOWEST`] slowest of those messages, slowest first.
+    pub slowest: Vec<SlowFrame>,
     /// Resident memory.
     pub memory: PassMemory,
 }
@@ -277,7 +299,8 @@ fn run_pass(
         return Err(BenchError::Incomplete { pass: name, seen: summary.frames_seen, total: frames_total });
     }
     let memory = PassMemory { before_kib, warm_min_kib, warm_max_kib, after_kib: proc_status_kib("VmRSS")? };
-    Ok(pass_report(name, fps, &summary, heard.deadline_misses.load(Ordering::SeqCst), memory))
+    let slowest = heard.slowest.lock().unwrap_or_else(PoisonError::into_inner).to_vec();
+    Ok(pass_report(name, fps, &summary, heard.deadline_misses.load(Ordering::SeqCst), slowest, memory))
 }
 
 fn pass_report(
@@ -285,6 +308,7 @@ fn pass_report(
     fps: Option<f64>,
     s: &RunSummary,
     deadline_misses: u32,
+    slowest: Vec<SlowFrame>,
     memory: PassMemory,
 ) -> PassReport {
     let processed = s.centerlines + s.no_wire + s.deadline_misses;
@@ -306,6 +330,7 @@ fn pass_report(
         elapsed_s,
         throughput_fps: if elapsed_s > 0.0 { processed as f64 / elapsed_s } else { 0.0 },
         latency_us: sink.map_or_else(Latency::default, |k| Latency::from(&k.latency_us)),
+        slowest,
         memory,
     }
 }
@@ -339,10 +364,30 @@ struct Heard {
     first_frame: AtomicBool,
     all_frames_seen: AtomicBool,
     deadline_misses: AtomicU32,
+    slowest: Mutex<Slowest>,
+}
+
+/// The slowest frames so far, slowest first; fixed size, so keeping it allocates nothing.
+#[derive(Debug, Default)]
+struct Slowest([Option<SlowFrame>; SLOWEST]);
+
+impl Slowest {
+    fn offer(&mut self, frame: SlowFrame) {
+        let Some(at) = self.0.iter().position(|s| s.is_none_or(|s| frame.latency_us > s.latency_us)) else {
+            return;
+        };
+        self.0[at..].rotate_right(1);
+        self.0[at] = Some(frame);
+    }
+
+    fn to_vec(&self) -> Vec<SlowFrame> {
+        self.0.iter().flatten().copied().collect()
+    }
 }
 
 /// Encodes every message as the UDP sink does, so that cost is in the latency, and keeps what
-/// the runner's heartbeats say: its deadline-miss counter, and when every frame has been seen.
+/// the runner's heartbeats say (its deadline-miss counter, and when every frame has been seen)
+/// and the slowest frames.
 struct EncodingSink {
     buf: [u8; MAX_MESSAGE_LEN],
     heard: Arc<Heard>,
@@ -357,7 +402,12 @@ impl Sink for EncodingSink {
     fn send(&mut self, message: &Message) -> Result<(), SinkError> {
         encode(message, &mut self.buf)?;
         match &message.body {
-            Body::Centerline(_) => self.heard.first_frame.store(true, Ordering::SeqCst),
+            Body::Centerline(c) => {
+                self.heard.first_frame.store(true, Ordering::SeqCst);
+                let latency_us = Micros::now().since(Micros(c.capture_us));
+                let slow = SlowFrame { frame: c.frame, latency_us, status: c.status };
+                self.heard.slowest.lock().unwrap_or_else(PoisonError::into_inner).offer(slow);
+            }
             Body::Heartbeat(h) => {
                 self.heard.deadline_misses.store(h.deadline_misses, Ordering::SeqCst);
                 if u64::from(h.frames_seen) >= self.frames_total {
@@ -369,7 +419,8 @@ impl Sink for EncodingSink {
     }
 }
 
-/// The sequence played `repeat` times, at `fps` when given. A [`ReplaySource`] cannot rewind,
+/// The sequence played `repeat` times, at `fps` when given, its frames numbered on across the
+/// playings (so the slowest frames name one frame). A [`ReplaySource`] cannot rewind,
 /// so the directory is opened again for each repetition, after the finished source is freed:
 /// its file buffer is then reused, where sources opened up front each left theirs resident
 /// (half a MiB a repetition at 512 × 512).
@@ -410,6 +461,8 @@ impl FrameSource for Repeated {
     fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
         loop {
             if let Some(next) = self.current.as_mut()?.next_frame(frame) {
+                let playing = self.repeat - 1 - self.left;
+                frame.index = frame.index.saturating_add(playing.saturating_mul(self.sequence_frames as u32));
                 return Some(next);
             }
             self.current = None;
@@ -507,13 +560,53 @@ impl fmt::Display for BenchReport {
             mib(self.rss_start_kib),
             mib(self.rss_end_kib),
             mib(self.rss_peak_kib)
-        )
+        )?;
+        write!(f, "\nslowest frames of the paced pass (frame: us status):")?;
+        let mut separator = " ";
+        for s in &self.paced.slowest {
+            write!(f, "{separator}{}: {} {}", s.frame, s.latency_us, s.status)?;
+            separator = ", ";
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn slow(frame: u32, latency_us: u64) -> SlowFrame {
+        SlowFrame { frame, latency_us, status: StatusFlags::OK }
+    }
+
+    #[test]
+    fn the_slowest_frames_are_kept_slowest_first() {
+        let mut slowest = Slowest::default();
+        assert!(slowest.to_vec().is_empty());
+        for (frame, latency_us) in [(0, 50), (1, 70), (2, 10), (3, 90), (4, 70), (5, 20), (6, 5), (7, 80)] {
+            slowest.offer(slow(frame, latency_us));
+        }
+        // Of equal latencies the first heard stays ahead.
+        let want = [slow(3, 90), slow(7, 80), slow(1, 70), slow(4, 70), slow(0, 50)];
+        assert_eq!(slowest.to_vec(), want);
+        slowest.offer(slow(8, 50));
+        assert_eq!(slowest.to_vec(), want, "no faster frame displaces one kept");
+    }
+
+    #[test]
+    fn frames_are_numbered_on_across_the_playings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = crate::capture::synthetic::SynthConfig { size_px: 64, frames: 3, ..Default::default() };
+        crate::capture::synthetic::write_sequence(&cfg, dir.path()).expect("synth");
+        let mut source = Repeated::open(dir.path(), 2, None).expect("open");
+        let mut frame = Frame::with_size(64, 64);
+        let mut seen = Vec::new();
+        while let Some(next) = source.next_frame(&mut frame) {
+            next.expect("frame");
+            seen.push(frame.index);
+        }
+        assert_eq!(seen, [0, 1, 2, 3, 4, 5]);
+    }
 
     #[test]
     fn a_status_field_is_read_in_kib() {

@@ -76,7 +76,19 @@ fn every_frame_is_accounted_for_in_every_pass() {
             }
         }
         assert!(count(&pass["memory"], "before_kib") > 0, "{name}: {pass}");
+        // The slowest frames, slowest first; frames are numbered on across the playings.
+        let slowest = pass["slowest"].as_array().expect("slowest frames");
+        assert_eq!(slowest.len() as u64, measured.min(5), "{name}: {pass}");
+        let latencies: Vec<u64> = slowest.iter().map(|s| count(s, "latency_us")).collect();
+        assert!(latencies.windows(2).all(|p| p[0] >= p[1]), "{name}: {latencies:?}");
+        // Taken a moment before the sink's histogram takes its own.
+        assert!(latencies[0] <= max, "{name}: {latencies:?}, max {max}");
+        for s in slowest {
+            assert!(count(s, "frame") < 16, "{name}: {s}");
+            assert!(s["status"].as_str().is_some_and(|t| !t.is_empty()), "{name}: {s}");
+        }
     }
+    assert!(stdout.contains("slowest frames of the paced pass"), "{stdout}");
     assert_eq!(count(&report["sustained"], "sink_dropped"), 0, "fast pacing waits for the sink");
     let (start, end, peak) =
         (count(&report, "rss_start_kib"), count(&report, "rss_end_kib"), count(&report, "rss_peak_kib"));
