@@ -11,12 +11,14 @@ use super::Plane;
 #[derive(Debug)]
 pub struct Thinning {
     marked: Vec<u32>,
+    /// The pixels still set that may be removed: those inside the outermost rows and columns.
+    set: Vec<u32>,
 }
 
 impl Thinning {
     /// Scratch space for frames of `pixels` pixels.
     pub fn new(pixels: usize) -> Self {
-        Thinning { marked: Vec::with_capacity(pixels) }
+        Thinning { marked: Vec::with_capacity(pixels), set: Vec::with_capacity(pixels) }
     }
 
     /// Thins `mask` (values 0 or 1) in place until it no longer changes.
@@ -30,17 +32,25 @@ impl Thinning {
         let Some((x0, y0, x1, y1)) = bounding_box(mask) else {
             return;
         };
-        let (xs, ys) = (x0.max(1)..=x1.min(w - 2), y0.max(1)..=y1.min(h - 2));
+        // The scans after the first visit the pixels still set only: a mask is mostly empty
+        // (a whole frame's look thinned 4 ms on scans of its box, 0.1 ms a frame on tiles).
+        // Each sub-iteration marks on the unchanged image, so the order of visits is free.
+        self.set.clear();
+        for y in y0.max(1)..=y1.min(h - 2) {
+            let row = y * w;
+            for x in x0.max(1)..=x1.min(w - 2) {
+                if mask.data[row + x] != 0 {
+                    self.set.push((row + x) as u32);
+                }
+            }
+        }
         loop {
             let mut changed = false;
             for second in [false, true] {
                 self.marked.clear();
-                for y in ys.clone() {
-                    let row = y * w;
-                    for x in xs.clone() {
-                        if mask.data[row + x] != 0 && removable(&mask.data, w, row + x, second) {
-                            self.marked.push((row + x) as u32);
-                        }
+                for &i in &self.set {
+                    if mask.data[i as usize] != 0 && removable(&mask.data, w, i as usize, second) {
+                        self.marked.push(i);
                     }
                 }
                 changed |= !self.marked.is_empty();
@@ -51,6 +61,7 @@ impl Thinning {
             if !changed {
                 return;
             }
+            self.set.retain(|&i| mask.data[i as usize] != 0);
         }
     }
 }
