@@ -29,7 +29,7 @@ use crate::vision::ridge::{RidgeMap, RidgeParams};
 use crate::vision::roi::{self, RoiParams};
 use crate::vision::thinning::Thinning;
 use crate::vision::threshold::{Hysteresis, ThresholdParams};
-use crate::vision::tiles::{Search, TiledRidge, SQUARE_EVERY, WHOLE_FRAME_EVERY};
+use crate::vision::tiles::{Looks, Search, TiledRidge, SQUARE_EVERY, WHOLE_FRAME_EVERY};
 use crate::vision::Plane;
 use realtime::ThreadPlacement;
 use wiretrace_protocol::BackendId;
@@ -1002,7 +1002,9 @@ impl Pipeline {
                     prior => (prior, true),
                 };
                 let anchored = tracked && anchored(&self.field, prior);
-                self.tiled = self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored, affordable, look_affordable));
+                let looks = if between_frames.is_some() { Looks::BetweenFrames } else { Looks::WithinFrame };
+                self.tiled =
+                    self.tiles.as_mut().is_some_and(|t| t.plan(prior, anchored, affordable, look_affordable, looks));
                 if may_defer.is_some() && self.tiles.as_mut().is_some_and(TiledRidge::defer_look) {
                     self.tiled = true;
                     self.look_waits = Some(frame.index);
@@ -1111,10 +1113,6 @@ impl Pipeline {
     /// wire coming into view, or another found in place of a wrong one.
     pub fn look_between_frames(&mut self, frame_period_us: Option<u64>) {
         self.between_frames_us = frame_period_us;
-        let ahead = frame_period_us.is_some() && self.looks_between_frames();
-        if let Some(tiles) = &mut self.tiles {
-            tiles.reach_ahead(ahead);
-        }
     }
 
     /// Whether looks can wait for [`Pipeline::finish_look`] on this pipeline.
@@ -1336,8 +1334,6 @@ impl Pipeline {
         if let Some(learned) = &mut self.learned {
             learned.gpu = None;
         }
-        // Looks may now wait between frames: the tiles reach beyond the tip from here on.
-        self.look_between_frames(self.between_frames_us);
         false
     }
 
@@ -1806,9 +1802,8 @@ mod tests {
             let config = PipelineConfig { ridge_search, ..PipelineConfig::default() };
             let classical = || Pipeline::new(512, 512, &config).expect("classical pipeline");
             let (mut inline, mut between, mut given_up) = (classical(), classical(), classical());
-            // Its tiles reach beyond the tip, as those of a pipeline whose looks wait do.
-            inline.tiles.as_mut().expect("tiles").reach_ahead(true);
             let period_us = 10_000_000;
+            inline.look_between_frames(Some(period_us));
             between.look_between_frames(Some(period_us));
             given_up.look_between_frames(Some(period_us));
             let mut synth = sequence(2, 512, 40, Difficulty::Hard);
@@ -1818,7 +1813,11 @@ mod tests {
                 let mut f = frame(&mut synth, i);
                 f.capture = Micros::now();
                 let by = Some(Micros(f.capture.0 + period_us));
+                // Its looks run within the frame, as after a look given up, by the same time,
+                // and its tiles reach beyond the tip as those of a pipeline whose looks wait do.
+                inline.look_dropped = true;
                 let want = inline.process_by(&f, by).expect("frame").map(|w| w.points_px.to_vec());
+                assert!(!inline.look_waits());
                 let got = between.process_by(&f, None).expect("frame").map(|w| w.points_px.to_vec());
                 found += usize::from(given_up.process_by(&f, None).expect("frame").is_some());
                 assert!(

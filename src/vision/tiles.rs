@@ -90,9 +90,17 @@ pub struct TiledRidge {
     with_look: Vec<Roi>,
     /// The sample and search flag of a look that waits.
     deferred: Option<(Sample, bool)>,
-    /// The tiles reach beyond the tip even where the look is the whole frame
-    /// ([`TiledRidge::reach_ahead`]).
-    ahead_always: bool,
+}
+
+/// When a frame's look beyond its tiles runs: before the frame's answer, or after it
+/// ([`TiledRidge::defer_look`]), in which case a tip that advanced past the tiles would be
+/// answered cut until the next frame, so the tiles reach beyond the tip whatever the look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Looks {
+    /// Within the frame, before its answer.
+    WithinFrame,
+    /// Possibly after the frame's answer.
+    BetweenFrames,
 }
 
 /// Where a frame's noise depth is measured.
@@ -187,7 +195,6 @@ impl TiledRidge {
             tiles_only: Vec::with_capacity(most),
             with_look: Vec::with_capacity(most),
             deferred: None,
-            ahead_always: false,
         })
     }
 
@@ -203,7 +210,14 @@ impl TiledRidge {
     ///
     /// With [`Search::Auto`], `whole_affordable` says whether a whole frame can make this
     /// frame's deadline for the search, and `look_affordable` for a look beyond tracked tiles.
-    pub fn plan(&mut self, prior: &[[f32; 2]], anchored: bool, whole_affordable: bool, look_affordable: bool) -> bool {
+    pub fn plan(
+        &mut self,
+        prior: &[[f32; 2]],
+        anchored: bool,
+        whole_affordable: bool,
+        look_affordable: bool,
+        looks: Looks,
+    ) -> bool {
         self.drop_look();
         let (w, h) = self.frame_px;
         let tracked = !prior.is_empty();
@@ -216,7 +230,7 @@ impl TiledRidge {
         let side = self.roi.side_px;
         self.since_measured = self.since_measured.saturating_add(1);
         let tiled = tracked && roi::cover(prior, w, h, self.roi, &mut self.tiles);
-        if tiled && (squares || self.ahead_always) {
+        if tiled && (squares || looks == Looks::BetweenFrames) {
             if let Some(ahead) = beyond_tip(prior, w, h) {
                 if roi::cover(&ahead, w, h, self.roi, &mut self.ahead) {
                     self.tiles.extend_from_slice(&self.ahead);
@@ -263,13 +277,6 @@ impl TiledRidge {
         self.searching = !tracked && self.sample != Sample::Whole;
         std::mem::swap(&mut self.regions, &mut self.next);
         self.regions != [whole]
-    }
-
-    /// Makes the tiles reach beyond the tip whatever the look: where looks wait until after the
-    /// frame's answer, a tip that advanced past the tiles is otherwise answered cut until the
-    /// next frame.
-    pub fn reach_ahead(&mut self, always: bool) {
-        self.ahead_always = always;
     }
 
     /// Leaves the last plan's look beyond the tiles (its square, or the whole frame) for after
@@ -543,7 +550,7 @@ mod tests {
         let mut map = RidgeMap::new(width, height);
         let mut thick_inside = 0;
         for wire in WIRES {
-            assert!(stage.plan(&wire, true, true, true), "a wire is followed by tiles");
+            assert!(stage.plan(&wire, true, true, true, Looks::WithinFrame), "a wire is followed by tiles");
             let tiles = stage.regions().to_vec();
             assert!(!tiles.is_empty() && tiles != [Roi::whole(width, height)], "{tiles:?}");
             map.strength.data.fill(f32::NAN);
@@ -589,7 +596,7 @@ mod tests {
         let mut squares = 0;
         for (k, &(wire, anchored)) in plans.iter().chain(&plans).enumerate() {
             for stage in [&mut kept, &mut fresh] {
-                assert!(stage.plan(wire, anchored, true, true), "plan {k}");
+                assert!(stage.plan(wire, anchored, true, true, Looks::WithinFrame), "plan {k}");
             }
             squares += usize::from(kept.noise_region().is_some());
             kept.detect(&input, &mut kept_map, k > 0);
@@ -609,7 +616,7 @@ mod tests {
         let mut tiles = Vec::new();
         assert!(roi::cover(&straight, width, height, ROI, &mut tiles));
         let mut stage = tiled(width, height);
-        assert!(stage.plan(&straight, true, true, true));
+        assert!(stage.plan(&straight, true, true, true, Looks::WithinFrame));
         let regions = stage.regions().to_vec();
         assert!(regions.len() < tiles.len(), "{} tiles in {} regions: {regions:?}", tiles.len(), regions.len());
         for t in &tiles {
@@ -639,7 +646,7 @@ mod tests {
         let (width, height) = SIZE;
         let input = scene(width, height);
         let mut stage = tiled(width, height);
-        assert!(stage.plan(&WIRES[2], true, true, true));
+        assert!(stage.plan(&WIRES[2], true, true, true, Looks::WithinFrame));
         let mut from_tiles = RidgeMap::new(width, height);
         stage.detect(&input, &mut from_tiles, false);
         let (mut whole, mut whole_thick) = detect_whole(&input);
@@ -652,11 +659,11 @@ mod tests {
     fn nothing_tracked_or_too_many_tiles_is_the_whole_frame() {
         let (width, height) = SIZE;
         let mut stage = tiled(width, height);
-        assert!(!stage.plan(&[], true, true, true));
+        assert!(!stage.plan(&[], true, true, true, Looks::WithinFrame));
         assert_eq!(stage.regions(), &[Roi::whole(width, height)]);
         // Crops of 48 + 2 × halo px: a wire across the frame would need more pixels of crops
         // than the frame has.
-        assert!(!stage.plan(&[[0.0, 0.0], [255.0, 239.0]], true, true, true));
+        assert!(!stage.plan(&[[0.0, 0.0], [255.0, 239.0]], true, true, true, Looks::WithinFrame));
         assert_eq!(stage.regions(), &[Roi::whole(width, height)]);
     }
 
@@ -665,25 +672,25 @@ mod tests {
         let (width, height) = SIZE;
         let mut stage = tiled(width, height);
         let short = [[70.0, 70.0], [80.0, 75.0]];
-        assert!(stage.plan(&short, true, true, true));
+        assert!(stage.plan(&short, true, true, true, Looks::WithinFrame));
         let tile = stage.regions()[0];
         // The centerline ran to the tile's right edge: the wire may go on outside it.
         let edge = (tile.x + tile.width - 1) as f32;
         stage.note_centerline(&[[70.0, 70.0], [edge, 75.0]]);
         // Covering it again gives the same tile, so the stage filters the whole frame.
-        assert!(!stage.plan(&short, true, true, true));
+        assert!(!stage.plan(&short, true, true, true, Looks::WithinFrame));
         assert_eq!(stage.regions(), &[Roi::whole(width, height)]);
         stage.note_centerline(&short);
-        assert!(stage.plan(&short, true, true, true));
+        assert!(stage.plan(&short, true, true, true, Looks::WithinFrame));
         assert_eq!(stage.regions(), &[tile]);
     }
 
     #[test]
     fn a_centerline_that_does_not_begin_at_the_field_s_edge_gets_the_whole_frame() {
         let mut stage = tiled(SIZE.0, SIZE.1);
-        assert!(!stage.plan(&WIRES[2], false, true, true));
+        assert!(!stage.plan(&WIRES[2], false, true, true, Looks::WithinFrame));
         assert_eq!(stage.regions(), &[Roi::whole(SIZE.0, SIZE.1)]);
-        assert!(stage.plan(&WIRES[2], true, true, true));
+        assert!(stage.plan(&WIRES[2], true, true, true, Looks::WithinFrame));
     }
 
     #[test]
@@ -694,7 +701,7 @@ mod tests {
         let every = WHOLE_FRAME_EVERY as usize;
         let mut whole = Vec::new();
         for i in 0..2 * every + 1 {
-            if !stage.plan(&WIRES[0], true, true, true) {
+            if !stage.plan(&WIRES[0], true, true, true, Looks::WithinFrame) {
                 whole.push(i);
                 assert_eq!(stage.noise_region(), Some(Roi::whole(width, height)));
                 // The first whole frame is abandoned at its deadline before the hysteresis.
@@ -707,8 +714,8 @@ mod tests {
         }
         assert_eq!(whole, [every - 1, every, 2 * every]);
         // Nothing tracked, or a piece of a wire: the whole frame, with squares smaller than it.
-        assert!(!stage.plan(&[], true, true, true));
-        assert!(!stage.plan(&WIRES[2], false, true, true));
+        assert!(!stage.plan(&[], true, true, true, Looks::WithinFrame));
+        assert!(!stage.plan(&WIRES[2], false, true, true, Looks::WithinFrame));
         assert!(!stage.searching());
     }
 
@@ -717,17 +724,26 @@ mod tests {
         let (width, height) = SIZE;
         let mut stage = TiledRidge::new(width, height, &RidgeParams::default(), SEARCH, Search::Auto)
             .expect("tiles smaller than the frame");
-        assert!(!stage.plan(&[], true, true, true), "the whole frame, affordable");
+        assert!(!stage.plan(&[], true, true, true, Looks::WithinFrame), "the whole frame, affordable");
         assert_eq!(stage.noise_region(), Some(Roi::whole(width, height)));
-        assert!(stage.plan(&[], true, false, false), "a square where the whole frame would miss the deadline");
+        assert!(
+            stage.plan(&[], true, false, false, Looks::WithinFrame),
+            "a square where the whole frame would miss the deadline"
+        );
         assert!(stage.searching());
         assert_eq!(stage.regions(), &[roi::search_tile(0, width, height, 128)]);
-        assert!(stage.plan(&WIRES[2], false, false, false), "a piece of a wire: its tiles and a square");
+        assert!(
+            stage.plan(&WIRES[2], false, false, false, Looks::WithinFrame),
+            "a piece of a wire: its tiles and a square"
+        );
         assert_eq!(stage.regions().last(), Some(&roi::search_tile(1, width, height, 128)));
-        assert!(!stage.plan(&WIRES[2], false, true, true), "the whole frame again once affordable");
+        assert!(!stage.plan(&WIRES[2], false, true, true, Looks::WithinFrame), "the whole frame again once affordable");
         // The search's estimate says yes, the whole frame's last measured cost says no.
-        assert!(!stage.plan(&[], true, true, false), "nothing tracked: the search's estimate rules");
-        assert!(stage.plan(&WIRES[2], false, true, false), "beyond a tracked piece: a square");
+        assert!(
+            !stage.plan(&[], true, true, false, Looks::WithinFrame),
+            "nothing tracked: the search's estimate rules"
+        );
+        assert!(stage.plan(&WIRES[2], false, true, false, Looks::WithinFrame), "beyond a tracked piece: a square");
         assert_eq!(stage.regions().last(), Some(&roi::search_tile(2, width, height, 128)));
     }
 
@@ -749,7 +765,7 @@ mod tests {
         let mut stage = searching(width, height);
         let mut seen = Vec::new();
         for k in 0..5 {
-            assert!(stage.plan(&[], true, true, true), "a square, not the whole frame");
+            assert!(stage.plan(&[], true, true, true, Looks::WithinFrame), "a square, not the whole frame");
             assert!(stage.searching());
             let square = roi::search_tile(k, width, height, 128);
             assert_eq!(stage.regions(), &[square]);
@@ -779,14 +795,14 @@ mod tests {
         let (width, height) = SIZE;
         let mut stage = searching(width, height);
         assert_eq!(stage.noise(), 0.0, "nothing measured yet");
-        stage.plan(&[], true, true, true);
+        stage.plan(&[], true, true, true, Looks::WithinFrame);
         stage.note_noise(measured(1.0, 300));
-        stage.plan(&[], true, true, true);
+        stage.plan(&[], true, true, true, Looks::WithinFrame);
         stage.note_noise(measured(2.0, 100));
         assert_eq!(stage.noise(), 1.25);
         // A wire round the frame: tiles as costly as the frame, which is measured whole.
         let round = [[0.0, 0.0], [255.0, 0.0], [255.0, 239.0], [0.0, 239.0], [0.0, 1.0]];
-        assert!(!stage.plan(&round, true, true, true));
+        assert!(!stage.plan(&round, true, true, true, Looks::WithinFrame));
         assert_eq!(stage.noise_region(), Some(Roi::whole(width, height)));
         stage.note_noise(measured(0.5, 1000));
         assert_eq!(stage.noise(), 0.5);
@@ -799,7 +815,7 @@ mod tests {
         let every = SQUARE_EVERY as usize;
         let mut with_square = Vec::new();
         for i in 0..3 * every + 1 {
-            assert!(stage.plan(&WIRES[0], true, true, true));
+            assert!(stage.plan(&WIRES[0], true, true, true, Looks::WithinFrame));
             assert!(!stage.searching(), "the wire is followed");
             if let Some(square) = stage.noise_region() {
                 with_square.push(i);
@@ -828,7 +844,7 @@ mod tests {
         // Nothing planned to look beyond the tiles: nothing to leave, until a square comes round.
         let mut square = None;
         for _ in 0..SQUARE_EVERY {
-            assert!(stage.plan(&WIRES[0], true, true, true));
+            assert!(stage.plan(&WIRES[0], true, true, true, Looks::WithinFrame));
             square = stage.noise_region();
             if square.is_some() {
                 break;
@@ -845,15 +861,15 @@ mod tests {
         assert_eq!((stage.regions(), stage.noise_region()), (&planned[..], Some(square)));
         assert_eq!(stage.resume_look(), None, "given back once");
         // Given up, nothing was measured, and the next plan looks again, at the next square.
-        assert!(stage.plan(&WIRES[0], true, true, true));
+        assert!(stage.plan(&WIRES[0], true, true, true, Looks::WithinFrame));
         let next = stage.noise_region().expect("the square was not measured");
         assert!(stage.defer_look());
         stage.drop_look();
-        assert!(stage.plan(&WIRES[0], true, true, true));
+        assert!(stage.plan(&WIRES[0], true, true, true, Looks::WithinFrame));
         assert!(stage.noise_region().is_some_and(|after| after != next), "{:?}", stage.regions());
         // Nothing followed and the whole frame to search: no regions until it is given back.
         let mut stage = TiledRidge::new(width, height, &RidgeParams::default(), SEARCH, Search::Auto).expect("tiles");
-        assert!(!stage.plan(&[], false, true, true));
+        assert!(!stage.plan(&[], false, true, true, Looks::WithinFrame));
         assert!(stage.defer_look());
         assert!(stage.regions().is_empty() && stage.searching());
         assert_eq!(stage.resume_look(), Some(false));
@@ -868,7 +884,7 @@ mod tests {
         let (whole, _) = detect_whole(&input);
         let mut map = RidgeMap::new(width, height);
         for k in 0..4 {
-            assert!(stage.plan(&WIRES[2], false, true, true));
+            assert!(stage.plan(&WIRES[2], false, true, true, Looks::WithinFrame));
             let square = roi::search_tile(k, width, height, 128);
             assert_eq!(stage.noise_region(), Some(square));
             let regions = stage.regions().to_vec();
@@ -895,13 +911,13 @@ mod tests {
     fn after_a_frame_whose_regions_held_no_wire_a_square_comes_beside_the_tiles() {
         let (width, height) = SIZE;
         let mut stage = searching(width, height);
-        assert!(stage.plan(&WIRES[1], true, true, true));
+        assert!(stage.plan(&WIRES[1], true, true, true, Looks::WithinFrame));
         assert_eq!(stage.noise_region(), None, "tiles alone");
         stage.note_centerline(&[]);
-        assert!(stage.plan(&WIRES[1], true, true, true));
+        assert!(stage.plan(&WIRES[1], true, true, true, Looks::WithinFrame));
         assert!(stage.noise_region().is_some(), "the wire was not in its tiles: a square too");
         stage.note_centerline(&WIRES[1]);
-        assert!(stage.plan(&WIRES[1], true, true, true));
+        assert!(stage.plan(&WIRES[1], true, true, true, Looks::WithinFrame));
         assert_eq!(stage.noise_region(), None);
     }
 
@@ -916,14 +932,13 @@ mod tests {
         assert_eq!(diagonal[1], [255.0, 239.0], "kept inside the frame");
         let ahead = ((60.0 + AHEAD_PX) as usize, 100);
         let mut squares = searching(width, height);
-        assert!(squares.plan(&wire, true, true, true));
+        assert!(squares.plan(&wire, true, true, true, Looks::WithinFrame));
         assert!(inside(squares.regions(), ahead.0, ahead.1), "{:?}", squares.regions());
         let mut whole = tiled(width, height);
-        assert!(whole.plan(&wire, true, true, true));
+        assert!(whole.plan(&wire, true, true, true, Looks::WithinFrame));
         assert!(!inside(whole.regions(), ahead.0, ahead.1), "the whole frame looks there instead");
-        // Unless the look waits until after the frame's answer.
-        whole.reach_ahead(true);
-        assert!(whole.plan(&wire, true, true, true));
+        // Unless the look may wait until after the frame's answer.
+        assert!(whole.plan(&wire, true, true, true, Looks::BetweenFrames));
         assert!(inside(whole.regions(), ahead.0, ahead.1), "{:?}", whole.regions());
     }
 
@@ -932,16 +947,16 @@ mod tests {
         let (width, height) = SIZE;
         let mut stage = searching(width, height);
         let short = [[70.0, 70.0], [80.0, 75.0]];
-        assert!(stage.plan(&short, true, true, true));
+        assert!(stage.plan(&short, true, true, true, Looks::WithinFrame));
         let tile = stage.regions()[0];
         let edge = (tile.x + tile.width - 1) as f32;
         stage.note_centerline(&[[70.0, 70.0], [edge, 75.0]]);
-        assert!(stage.plan(&short, true, true, true));
+        assert!(stage.plan(&short, true, true, true, Looks::WithinFrame));
         let square = roi::centred([edge, 75.0], width, height, 128);
         assert_eq!(stage.regions(), &[square], "the tile lies inside the square");
         assert_eq!(stage.noise_region(), None, "a square off the search's grid measures nothing");
         stage.note_centerline(&short);
-        assert!(stage.plan(&short, true, true, true));
+        assert!(stage.plan(&short, true, true, true, Looks::WithinFrame));
         assert_eq!(stage.regions(), &[tile]);
     }
 
