@@ -1,5 +1,5 @@
 //! `wiretrace bench`: latency, throughput, drops and memory of the real runner on a replayed
-//! sequence (issue 5, "Measurement").
+//! sequence (issue 5, "Measurement"), and which frames were slowest.
 //!
 //! Each pass is a fresh [`run`] over the sequence, played `repeat` times, to a sink that
 //! encodes every message as the UDP sink does and sends it nowhere:
@@ -139,7 +139,9 @@ pub struct SlowFrame {
     /// Frame number in the pass: the sequence's frame index, plus the sequence's length for
     /// each playing before this one.
     pub frame: u32,
-    /// Capture to sink (µs), as the sink measured it after encoding.
+    /// Capture to sink (µs), as the sink measured it after encoding: a moment before the
+    /// runner's histogram, which keeps three significant digits, so the second slowest of a
+    /// 180-frame pass is near its p99 but not equal to it.
     pub latency_us: u64,
     /// The message's status: `ok`, or its flags joined by `|` (`no_wire`, `degraded`, …).
     #[serde(serialize_with = "status_name")]
@@ -429,6 +431,8 @@ struct Repeated {
     current: Option<ReplaySource>,
     /// Repetitions not opened yet.
     left: u32,
+    /// Added to the frame indices of the current playing: the frames of those before it.
+    offset: u32,
     size: (usize, usize),
     fps: f32,
     sequence_frames: usize,
@@ -441,7 +445,16 @@ impl Repeated {
         let (size, sequence_frames) = (first.size(), first.len());
         let fps = fps.map_or(first.fps(), |f| f as f32);
         let left = repeat.saturating_sub(1);
-        Ok(Repeated { dir: dir.to_path_buf(), current: Some(first), left, size, fps, sequence_frames, repeat })
+        Ok(Repeated {
+            dir: dir.to_path_buf(),
+            current: Some(first),
+            left,
+            offset: 0,
+            size,
+            fps,
+            sequence_frames,
+            repeat,
+        })
     }
 
     fn frames_total(&self) -> u64 {
@@ -461,8 +474,7 @@ impl FrameSource for Repeated {
     fn next_frame(&mut self, frame: &mut Frame) -> Option<Result<(), CaptureError>> {
         loop {
             if let Some(next) = self.current.as_mut()?.next_frame(frame) {
-                let playing = self.repeat - 1 - self.left;
-                frame.index = frame.index.saturating_add(playing.saturating_mul(self.sequence_frames as u32));
+                frame.index = frame.index.saturating_add(self.offset);
                 return Some(next);
             }
             self.current = None;
@@ -470,6 +482,7 @@ impl FrameSource for Repeated {
                 return None;
             }
             self.left -= 1;
+            self.offset = self.offset.saturating_add(u32::try_from(self.sequence_frames).unwrap_or(u32::MAX));
             match ReplaySource::open(&self.dir) {
                 Ok(source) => self.current = Some(source),
                 // Counted as one bad frame; the pass then ends short and the bench says so.
@@ -598,14 +611,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = crate::capture::synthetic::SynthConfig { size_px: 64, frames: 3, ..Default::default() };
         crate::capture::synthetic::write_sequence(&cfg, dir.path()).expect("synth");
-        let mut source = Repeated::open(dir.path(), 2, None).expect("open");
+        let mut source = Repeated::open(dir.path(), 3, None).expect("open");
         let mut frame = Frame::with_size(64, 64);
         let mut seen = Vec::new();
         while let Some(next) = source.next_frame(&mut frame) {
             next.expect("frame");
             seen.push(frame.index);
         }
-        assert_eq!(seen, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
     }
 
     #[test]

@@ -1788,6 +1788,50 @@ mod tests {
         assert!(whole.windows(2).all(|w| w[1] - w[0] == WHOLE_FRAME_EVERY), "{whole:?}");
     }
 
+    /// Where looks may wait until after the frame's answer, the tiles reach beyond the tracked
+    /// tip, so that a tip that advanced is not answered cut until the look has run. Here the
+    /// pipeline whose looks may wait runs each look within its frame, as after a look given up,
+    /// so that it tracks as one whose looks never wait, and the two differ in their tiles alone.
+    #[test]
+    fn the_tiles_reach_beyond_the_tip_where_looks_may_wait() {
+        let classical = || Pipeline::new(512, 512, &PipelineConfig::default()).expect("classical pipeline");
+        let (mut reaching, mut within) = (classical(), classical());
+        reaching.look_between_frames(Some(10_000_000));
+        // 48 px on from the tip, along its last 16 px, where that lies in the frame.
+        let ahead = |prior: &[[f32; 2]]| {
+            let tip = *prior.last()?;
+            let back = prior.iter().rev().find(|p| (p[0] - tip[0]).hypot(p[1] - tip[1]) >= 16.0)?;
+            let (dx, dy) = (tip[0] - back[0], tip[1] - back[1]);
+            let k = 48.0 / dx.hypot(dy);
+            let (x, y) = (tip[0] + dx * k, tip[1] + dy * k);
+            ((0.0..512.0).contains(&x) && (0.0..512.0).contains(&y)).then_some((x as usize, y as usize))
+        };
+        let covers = |regions: &[Roi], (x, y): (usize, usize)| {
+            regions.iter().any(|r| (r.x..r.x + r.width).contains(&x) && (r.y..r.y + r.height).contains(&y))
+        };
+        let whole = [Roi::whole(512, 512)];
+        let mut synth = sequence(2, 512, 40, Difficulty::Hard);
+        let (mut tiled, mut reached) = (0, 0);
+        for i in 0..40 {
+            let f = frame(&mut synth, i);
+            let point = ahead(reaching.prior());
+            reaching.look_dropped = true;
+            reaching.process_by(&f, None).expect("frame");
+            assert!(!reaching.look_waits());
+            within.process_by(&f, None).expect("frame");
+            if reaching.regions() == whole || within.regions() == whole {
+                continue;
+            }
+            tiled += 1;
+            reached += usize::from(reaching.regions() != within.regions());
+            if let Some(point) = point {
+                assert!(covers(reaching.regions(), point), "frame {i}: {point:?} beyond {:?}", reaching.regions());
+            }
+        }
+        assert!(tiled >= 20, "{tiled} frames on tiles");
+        assert!(reached >= 10, "{reached} of {tiled} frames on tiles reached further than looks within the frame");
+    }
+
     /// With looks between frames, a frame whose look waits is answered from its tiles alone
     /// (none while no wire is followed, and the frame says it was searched in part), and once
     /// the look has run the pipeline is where it would have been with the frame processed

@@ -210,6 +210,7 @@ impl TiledRidge {
     ///
     /// With [`Search::Auto`], `whole_affordable` says whether a whole frame can make this
     /// frame's deadline for the search, and `look_affordable` for a look beyond tracked tiles.
+    /// With squares, or [`Looks::BetweenFrames`], the tiles reach `AHEAD_PX` (64 px) beyond the tip.
     pub fn plan(
         &mut self,
         prior: &[[f32; 2]],
@@ -486,9 +487,9 @@ impl TiledRidge {
     }
 }
 
-/// How far (px) beyond a followed wire's tip the tiles reach with the search on squares: the
-/// tip advances, and a crossing can hide a stretch of it, beyond which the centerline would not
-/// reach again until a square came round.
+/// How far (px) beyond a followed wire's tip the tiles reach with the search on squares, or
+/// where looks may wait until after the frame's answer: the tip advances, and a crossing can
+/// hide a stretch of it, beyond which the centerline would not reach again until the next look.
 const AHEAD_PX: f32 = 64.0;
 
 /// The segment from the tip (last point) of `line` to [`AHEAD_PX`] beyond it, in the direction
