@@ -1004,30 +1004,33 @@ mod tests {
         let k = Kernels::new(1.5);
         let bits = |p: &Plane<f32>| p.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
 
-        let planes = || [Plane::new(w, h), Plane::new(w, h), Plane::new(w, h)];
-        let (mut base, mut fast) = (planes(), planes());
-        let mut padded = vec![0.0; w + 2 * k.radius];
-        // Rows and columns short of the plane's own, as a window of it asks.
-        let (rows, cols) = (2..h - 1, 3..w - 2);
-        filter_rows_body(&input, &k, &mut padded, base.each_mut(), rows.clone(), cols.clone());
-        // SAFETY: the CPU has AVX2, checked above.
-        unsafe { filter_rows_avx2(&input, &k, &mut padded, fast.each_mut(), rows, cols.clone()) };
-        for (b, f) in base.iter().zip(&fast) {
-            assert_eq!(bits(b), bits(f), "row pass");
-        }
+        // Rows and columns short of the plane's own, as a window of it asks: wider than a block
+        // (its last block overlapping the one before), and narrower (a short block).
+        for cols in [3..w - 2, 5..30] {
+            let planes = || [Plane::new(w, h), Plane::new(w, h), Plane::new(w, h)];
+            let (mut base, mut fast) = (planes(), planes());
+            let mut padded = vec![0.0; w + 2 * k.radius];
+            let rows = 2..h - 1;
+            filter_rows_body(&input, &k, &mut padded, base.each_mut(), rows.clone(), cols.clone());
+            // SAFETY: the CPU has AVX2, checked above.
+            unsafe { filter_rows_avx2(&input, &k, &mut padded, fast.each_mut(), rows, cols.clone()) };
+            for (b, f) in base.iter().zip(&fast) {
+                assert_eq!(bits(b), bits(f), "row pass, columns {cols:?}");
+            }
 
-        let mut taps = vec![0; 2 * k.radius + 1];
-        for y in 0..h {
-            let rows = || (vec![0.0f32; w], vec![0.0f32; w]);
-            let ((mut s0, mut a0), (mut s1, mut a1)) = (rows(), rows());
-            let (sym, anti) = (Some((&k.d2[..], &mut s0[..], 2.25)), Some((&k.d1[..], &mut a0[..], 1.5)));
-            filter_cols_row_body(&input, k.radius, y, &mut taps, sym, anti, cols.clone());
-            // SAFETY: as above.
-            unsafe {
-                let (sym, anti) = (Some((&k.d2[..], &mut s1[..], 2.25)), Some((&k.d1[..], &mut a1[..], 1.5)));
-                filter_cols_row_avx2(&input, k.radius, y, &mut taps, sym, anti, cols.clone())
-            };
-            assert_eq!((s0, a0), (s1, a1), "column pass, row {y}");
+            let mut taps = vec![0; 2 * k.radius + 1];
+            for y in 0..h {
+                let rows = || (vec![0.0f32; w], vec![0.0f32; w]);
+                let ((mut s0, mut a0), (mut s1, mut a1)) = (rows(), rows());
+                let (sym, anti) = (Some((&k.d2[..], &mut s0[..], 2.25)), Some((&k.d1[..], &mut a0[..], 1.5)));
+                filter_cols_row_body(&input, k.radius, y, &mut taps, sym, anti, cols.clone());
+                // SAFETY: as above.
+                unsafe {
+                    let (sym, anti) = (Some((&k.d2[..], &mut s1[..], 2.25)), Some((&k.d1[..], &mut a1[..], 1.5)));
+                    filter_cols_row_avx2(&input, k.radius, y, &mut taps, sym, anti, cols.clone())
+                };
+                assert_eq!((s0, a0), (s1, a1), "column pass, row {y}, columns {cols:?}");
+            }
         }
 
         let row = |n: usize, next: &mut dyn FnMut() -> f32| (0..n).map(|_| next()).collect::<Vec<f32>>();
@@ -1111,8 +1114,10 @@ mod tests {
 
     /// The row and column passes, blocked and with rows of another pitch, against correlation
     /// written pixel by pixel in the same order: centre tap, then each pair outwards, then the
-    /// factor. Widths that leave blocks short, windows off the plane's edges, and planes lower
-    /// than the kernel, whose rows reflect more than once.
+    /// factor. Windows that are no multiple of the block, wider than one (the last block
+    /// overlaps the one before) and narrower (a short block), off the plane's edges, and planes
+    /// lower than the kernel, whose rows reflect more than once. Nothing outside the window is
+    /// written.
     #[test]
     fn the_blocked_passes_equal_plain_correlation_bit_for_bit() {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -1124,8 +1129,16 @@ mod tests {
             let (rows, cols) = (1..h - 1, 2..w - 3);
             let pitch = row_pitch(w, h, usize::MAX);
             assert!(pitch > w && pitch.is_multiple_of(16) && !(pitch / 16).is_multiple_of(2), "{w} px: pitch {pitch}");
-            let mut out = [Plane::new(pitch, h), Plane::new(pitch, h), Plane::new(pitch, h)];
+            let unwritten = f32::from_bits(0x7fc0_dead);
+            let plane = || Plane { width: pitch, height: h, data: vec![unwritten; pitch * h] };
+            let mut out = [plane(), plane(), plane()];
             filter_rows(&input, &k, &mut vec![0.0; w + 2 * k.radius], out.each_mut(), rows.clone(), cols.clone());
+            for (i, v) in out.iter().flat_map(|p| p.data.iter().enumerate()) {
+                let (x, y) = (i % pitch, i / pitch);
+                if !(rows.contains(&y) && cols.contains(&x)) {
+                    assert_eq!(v.to_bits(), unwritten.to_bits(), "row pass wrote {x},{y} outside its window");
+                }
+            }
             for y in rows.clone() {
                 for x in cols.clone() {
                     let (xi, yi) = (x as isize, y as isize);
@@ -1144,12 +1157,15 @@ mod tests {
             }
             let mut taps = vec![0; 2 * k.radius + 1];
             for y in 0..h {
-                let (mut sym, mut anti) = (vec![0.0f32; w], vec![0.0f32; w]);
+                let (mut sym, mut anti) = (vec![unwritten; w], vec![unwritten; w]);
                 let passes = (Some((&k.d2[..], &mut sym[..], 2.25)), Some((&k.d1[..], &mut anti[..], 1.5)));
                 filter_cols_row(&input, k.radius, y, &mut taps, passes.0, passes.1, cols.clone());
-                let mut alone = vec![0.0f32; w];
+                let mut alone = vec![unwritten; w];
                 filter_cols_row(&input, k.radius, y, &mut taps, None, Some((&k.d1, &mut alone, 1.5)), cols.clone());
-                assert_eq!(bits(&alone[cols.clone()]), bits(&anti[cols.clone()]), "antisymmetric pass alone, row {y}");
+                assert_eq!(bits(&alone), bits(&anti), "antisymmetric pass alone, row {y}");
+                for x in (0..w).filter(|x| !cols.contains(x)) {
+                    assert_eq!(bits(&[sym[x], anti[x]]), bits(&[unwritten; 2]), "column pass wrote {x},{y} outside");
+                }
                 for x in cols.clone() {
                     let (xi, yi) = (x as isize, y as isize);
                     let (mut s, mut a) = (k.d2[k.radius] * at(xi, yi), 0.0f32);
