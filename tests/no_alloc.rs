@@ -130,15 +130,16 @@ struct Counts {
 /// send), one frame at a time on this thread: the test waits for each datagram before the next
 /// frame, so what a frame allocates is counted by part (the sink thread starts on a message as
 /// soon as it is queued, so its share may show in the queue's count). A bad frame is logged as
-/// the runner does, with no subscriber installed. `between_frames`: looks wait until after the
-/// frame's answer, as the runner has them at a camera's 15 fps.
-fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig, between_frames: bool) {
+/// the runner does, with no subscriber installed. `camera_paced`: frames come as a camera's at
+/// 15 fps, where the runner lets looks wait until after the frame's answer if the config does.
+fn pipeline_and_sinks_frame_by_frame(frames: Vec<Frame>, config: PipelineConfig, camera_paced: bool) {
     let (socket, addr) = receiver();
     let sinks =
         Sinks::start(vec![Box::new(UdpSink::new(addr).expect("udp sink"))], WhenFull::Wait, None).expect("sinks");
     let mut source = MemorySource::new(frames, 15.0);
     let ridge_threads = config.ridge_workers.len() + 1;
     let mut pipeline = Pipeline::new(SIZE, SIZE, &config).expect("classical pipeline");
+    let between_frames = camera_paced && config.look_between_frames;
     pipeline.look_between_frames(between_frames.then_some(66_667));
     let backend = pipeline.backend();
     let mut frame = Frame::with_size(SIZE, SIZE);
