@@ -13,6 +13,10 @@ them (features.py, held to the Rust extractor by tests/features_parity.rs).
 
 Loss: BCE + Dice, then soft clDice (Shit et al., CVPR 2021) with a weight rising from zero:
 overlap first, then topology, so a one-pixel break in the wire costs what it costs the robot.
+Where the wire crosses a catheter its own ridge is a small part of what the features show, and
+the mask broke there: --crossing-share centres windows on such crossings, --crossing-weight
+weighs their wire pixels in the BCE. --init-from fine-tunes an exported model instead of
+starting from scratch (engines/train/README.md, "Crossings").
 """
 
 import argparse
@@ -31,6 +35,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from PIL import Image
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -52,6 +57,14 @@ CROP = 192
 MARGIN = 16  # >= features.reach_px(): the window's features equal the whole frame's there
 # A wire mask under this many pixels is a stub that has just come into view (about 20 px of wire).
 STUB_MAX_PX = 40
+# A wire pixel crosses a catheter where the ridge depth (-lambda2) at the ridge stage's thick
+# scale exceeds this within CROSSING_REACH_PX of it: a catheter reads 0.5-0.65 on its axis, a
+# vessel full of contrast up to 0.42, a vertebra's edge under 0.2 at hard dose; at extreme dose
+# the collimator's edge and the spine pass too, where the wire is as hard to see. Vessels are
+# left out: they are what the network must not take for a wire.
+THICK_SCALE_PX = 3.5
+CROSSING_MIN_DEPTH = 0.45
+CROSSING_REACH_PX = 3
 
 
 @dataclasses.dataclass
@@ -60,6 +73,7 @@ class Sampling:
     upright: float = 0.0
     stubs: float = 0.0
     shutters: float = 0.0
+    crossings: float = 0.0
 
 
 def read_pgm(path):
@@ -73,8 +87,9 @@ def read_pgm(path):
     return np.frombuffer(raw, dtype=dtype, count=w * h).reshape(h, w).astype(np.uint16), maxval
 
 
-def sequence(binary, cache, difficulty, seed):
-    """Frames (log attenuation, float16 to keep memory small) and wire masks of one
+def sequence(binary, cache, difficulty, seed, crossings):
+    """Frames (log attenuation, float16 to keep memory small), wire masks and, where
+    `crossings`, where the wire crosses a catheter (crossing_masks(); else None) of one
     sequence, written with `wiretrace synth` once and cached."""
     npz = cache / f"{difficulty}_{seed}.npz"
     if not npz.exists():
@@ -94,33 +109,65 @@ def sequence(binary, cache, difficulty, seed):
         for f in sorted(out.rglob("*"), reverse=True):
             f.unlink() if f.is_file() else f.rmdir()
         out.rmdir()
-    z = np.load(npz)
-    return z["att"], z["masks"]
+    z = dict(np.load(npz))
+    if not crossings:
+        return z["att"], z["masks"], None
+    key = f"crossings_{CROSSING_MIN_DEPTH}_{CROSSING_REACH_PX}"
+    if key not in z:
+        z[key] = crossing_masks(z["att"], z["masks"])
+        np.savez(npz, **z)
+    return z["att"], z["masks"], z[key]
 
 
 @dataclasses.dataclass
 class Frames:
     """One difficulty's training frames: log attenuation and masks as arrays (where the
-    windows are chosen) and as tensors on the training device (where they are cut)."""
+    windows are chosen) and as tensors on the training device (where they are cut); the
+    crossings None where no training option reads them."""
     att: np.ndarray
     masks: np.ndarray
     stubs: np.ndarray
+    crossings: np.ndarray | None
+    crossing_frames: np.ndarray
     att_on_device: torch.Tensor
     masks_on_device: torch.Tensor
+    crossings_on_device: torch.Tensor | None
 
 
-def load(binary, cache, seeds, device, jobs):
-    """Every difficulty's frames of `seeds`, the sequences written `jobs` at a time."""
+def load(binary, cache, seeds, device, jobs, crossings=False):
+    """Every difficulty's frames of `seeds`, the sequences written `jobs` at a time, with
+    their crossings where `crossings`."""
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-        parts = {d: [pool.submit(sequence, binary, cache, d, s) for s in seeds] for d in DIFFICULTIES}
+        parts = {d: [pool.submit(sequence, binary, cache, d, s, crossings) for s in seeds] for d in DIFFICULTIES}
         parts = {d: [p.result() for p in ps] for d, ps in parts.items()}
     data = {}
     for d in DIFFICULTIES:
         att = np.concatenate([p[0] for p in parts[d]])
         masks = np.concatenate([p[1] for p in parts[d]])
-        data[d] = Frames(att, masks, stub_frames(masks), torch.from_numpy(att).to(device),
-                         torch.from_numpy(masks).to(device))
+        if crossings:
+            cross = np.concatenate([p[2] for p in parts[d]])
+            cross_frames = np.nonzero(cross.reshape(len(cross), -1).any(axis=1))[0]
+            cross_on_device = torch.from_numpy(cross).to(device)
+        else:
+            cross, cross_frames, cross_on_device = None, np.zeros(0, dtype=np.int64), None
+        data[d] = Frames(att, masks, stub_frames(masks), cross, cross_frames, torch.from_numpy(att).to(device),
+                         torch.from_numpy(masks).to(device), cross_on_device)
     return data
+
+
+def crossing_masks(att, masks):
+    """The wire pixels of each frame that lie on or beside a catheter, where the wire's own ridge
+    is a small part of what the features show: within CROSSING_REACH_PX of where the ridge depth
+    at the thick scale, on the noisy frame, exceeds CROSSING_MIN_DEPTH."""
+    out = np.zeros_like(masks)
+    reach = 2 * CROSSING_REACH_PX + 1
+    for i in range(0, len(att), 16):
+        a = torch.from_numpy(att[i : i + 16].astype(np.float32))[:, None]
+        _, l2 = features.eigenvalues(*features.hessian(a, THICK_SCALE_PX))
+        thick = (-l2 > CROSSING_MIN_DEPTH).float()
+        near = F.max_pool2d(thick, reach, 1, CROSSING_REACH_PX)[:, 0].numpy() > 0
+        out[i : i + 16] = masks[i : i + 16] & near
+    return out
 
 
 def window_grid(rng, centre, out_px, augment):
@@ -208,12 +255,19 @@ def batch(rng, data, n, augment, sampling=None):
         frames = data[names[rng.choice(len(names), p=weights)]]
         att, mask, stubs = frames.att, frames.masks, frames.stubs
         upright = sampling.upright > 0 and rng.uniform() < sampling.upright
-        if sampling.stubs > 0 and len(stubs) and rng.uniform() < sampling.stubs:
+        crossing = (sampling.crossings > 0 and len(frames.crossing_frames)
+                    and rng.uniform() < sampling.crossings)
+        if crossing:
+            i = frames.crossing_frames[rng.integers(len(frames.crossing_frames))]
+        elif sampling.stubs > 0 and len(stubs) and rng.uniform() < sampling.stubs:
             i = stubs[rng.integers(len(stubs))]
         else:
             i = rng.integers(len(att))
-        ys, xs = np.nonzero(mask[i])
-        if len(xs) and rng.uniform() < 0.85:
+        ys, xs = np.nonzero(frames.crossings[i] if crossing else mask[i])
+        if crossing:
+            j = rng.integers(len(xs))
+            centre = (xs[j] + rng.normal(0, CROP / 12), ys[j] + rng.normal(0, CROP / 12))
+        elif len(xs) and rng.uniform() < 0.85:
             j = rng.integers(len(xs))
             centre = (xs[j] + rng.normal(0, CROP / 6), ys[j] + rng.normal(0, CROP / 6))
         else:
@@ -223,7 +277,9 @@ def batch(rng, data, n, augment, sampling=None):
             centre = tuple(float(np.clip(round(c - 0.5) + 0.5, half - 0.5, SIZE - half - 0.5)) for c in centre)
         grid = window_grid(rng, centre, out_px, augment and not upright)[None].to(frames.att_on_device.device)
         a = frames.att_on_device[i].float()[None, None]
-        m = frames.masks_on_device[i].float()[None, None]
+        wire = frames.masks_on_device[i]
+        on_crossing = torch.zeros_like(wire) if frames.crossings_on_device is None else frames.crossings_on_device[i]
+        m = torch.stack([wire, on_crossing]).float()[None]
         a = F.grid_sample(a, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         m = F.grid_sample(m, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         if sampling.shutters > 0 and rng.uniform() < sampling.shutters:
@@ -241,7 +297,7 @@ def batch(rng, data, n, augment, sampling=None):
             x[k], t[k] = torch.rot90(x[k], turn[0], (1, 2)), torch.rot90(t[k], turn[0], (1, 2))
             if turn[1]:
                 x[k], t[k] = x[k].flip(2), t[k].flip(2)
-    return x, t
+    return x, t[:, :1], t[:, 1:]
 
 
 def soft_erode(x):
@@ -272,9 +328,37 @@ def dice_loss(p, t, eps=1.0):
     return 1 - (2 * (p * t).sum() + eps) / (p.sum() + t.sum() + eps)
 
 
-def cldice_weight(progress):
-    """0 for the first 30 % of training, then rising linearly to 0.5 at 70 %."""
-    return 0.5 * min(max((progress - 0.3) / 0.4, 0.0), 1.0)
+def cldice_weight(progress, fine_tuning=False):
+    """0 for the first 30 % of training, then rising linearly to 0.5 at 70 %; 0.5 throughout
+    when fine-tuning a trained model, which has learned the overlap already."""
+    return 0.5 if fine_tuning else 0.5 * min(max((progress - 0.3) / 0.4, 0.0), 1.0)
+
+
+def load_onnx(model, path):
+    """`model` with the weights of an exported WireNet: the export folded each batch norm into
+    its convolution, so the batch norms become identities, and fine-tuning trains the folded
+    convolutions."""
+    import onnx
+    from onnx import numpy_helper
+
+    weights = [numpy_helper.to_array(w).copy() for w in onnx.load(str(path)).graph.initializer]
+    head_w, head_b = weights[0], weights[1]
+    folded = weights[2:]
+    convs = []
+    for block in (model.enc0, model.enc1, *model.enc2, model.enc3, model.dec2, model.dec1):
+        block[1] = nn.Identity()
+        convs.append(block[0])
+    if len(folded) != 2 * len(convs):
+        raise ValueError(f"{path}: {len(folded)} folded tensors, WireNet has {len(convs)} convolutions")
+    with torch.no_grad():
+        for conv, w, b in zip(convs, folded[0::2], folded[1::2]):
+            if tuple(conv.weight.shape) != w.shape:
+                raise ValueError(f"{path}: a convolution of shape {w.shape} where WireNet has {tuple(conv.weight.shape)}")
+            conv.weight.copy_(torch.from_numpy(w))
+            conv.bias.copy_(torch.from_numpy(b))
+        model.head.weight.copy_(torch.from_numpy(head_w))
+        model.head.bias.copy_(torch.from_numpy(head_b))
+    return model
 
 
 def one_cycle(progress, max_lr, pct_start=0.1, div=25.0, final_div=1e4):
@@ -291,7 +375,7 @@ def one_cycle(progress, max_lr, pct_start=0.1, div=25.0, final_div=1e4):
 @torch.no_grad()
 def validate(model, val):
     model.eval()
-    x, t = val
+    x, t, _ = val
     p = torch.cat([model(x[i : i + 16]) for i in range(0, len(x), 16)])
     hard = (p > 0.5).float()
     dice = 1 - dice_loss(hard, t, eps=1e-6).item()
@@ -363,6 +447,12 @@ def main():
                     help="share of windows taken from frames where the wire has just come into view")
     ap.add_argument("--shutter-share", type=float, default=0.2,
                     help="share of windows with shutters over part of them")
+    ap.add_argument("--crossing-share", type=float, default=0.0,
+                    help="share of windows centred where the wire crosses a thick structure (a catheter)")
+    ap.add_argument("--crossing-weight", type=float, default=1.0,
+                    help="weight of the loss on wire pixels at such crossings, against 1 elsewhere")
+    ap.add_argument("--init-from", help="fine-tune this exported model (wirenet.onnx) instead of training from scratch")
+    ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule")
     ap.add_argument("--width", type=int, default=8,
                     help="channels of WireNet's full-resolution level (model.py); CPU time per tile grows as its square")
     ap.add_argument("--threads", type=int, default=2,
@@ -373,21 +463,28 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
-    sampling = Sampling(upright=args.upright_share, stubs=args.stub_share, shutters=args.shutter_share)
+    sampling = Sampling(upright=args.upright_share, stubs=args.stub_share, shutters=args.shutter_share,
+                        crossings=args.crossing_share)
     cache = pathlib.Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
     # The features must be the service's to 1e-4: no TensorFloat-32 in their convolutions.
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
-    train = load(args.wiretrace, cache, TRAIN_SEEDS, device, args.jobs)
+    crossings = args.crossing_share > 0 or args.crossing_weight != 1
+    train = load(args.wiretrace, cache, TRAIN_SEEDS, device, args.jobs, crossings)
     val_data = load(args.wiretrace, cache, VAL_SEEDS, device, args.jobs)
     val = batch(np.random.default_rng(12345), val_data, 96, augment=False)
     data_s = time.time() - started
     print(f"data: {sum(len(v.att) for v in train.values())} training frames, {data_s:.0f} s", flush=True)
 
-    model = WireNet(args.width).to(device)
-    max_lr = 3e-3
+    model, fine_tuned = WireNet(args.width), None
+    if args.init_from:
+        model = load_onnx(model, args.init_from)
+        start = pathlib.Path(args.init_from)
+        fine_tuned = {"from": start.name, "sha256": hashlib.sha256(start.read_bytes()).hexdigest()}
+    model = model.to(device)
+    max_lr = args.lr
     opt = torch.optim.AdamW(model.parameters(), lr=max_lr, weight_decay=1e-4)
     budget_s = args.minutes * 60 if args.minutes else None
     sched = None if budget_s else torch.optim.lr_scheduler.OneCycleLR(
@@ -405,12 +502,13 @@ def main():
                 group["lr"] = one_cycle(progress, max_lr)
         else:
             progress = step / args.steps
-        x, t = batch(rng, train, args.batch, augment=True, sampling=sampling)
+        x, t, crossing = batch(rng, train, args.batch, augment=True, sampling=sampling)
         logit = model.logits(x)
         p = torch.sigmoid(logit)
-        bce = F.binary_cross_entropy_with_logits(logit, t, pos_weight=pos_weight)
+        weight = 1 + (args.crossing_weight - 1) * crossing if args.crossing_weight != 1 else None
+        bce = F.binary_cross_entropy_with_logits(logit, t, weight=weight, pos_weight=pos_weight)
         dice = dice_loss(p, t)
-        w = cldice_weight(progress)
+        w = cldice_weight(progress, fine_tuning=bool(args.init_from))
         cl = soft_cldice(p, t)
         loss = bce + dice + w * cl
         opt.zero_grad()
@@ -431,6 +529,9 @@ def main():
             "command": " ".join(["bash engines/train/train.sh", *recipe_args(sys.argv[1:])]),
             "seeds": {"train": [TRAIN_SEEDS.start, TRAIN_SEEDS.stop - 1], "validation": [VAL_SEEDS.start, VAL_SEEDS.stop - 1],
                       "difficulties": list(DIFFICULTIES), "frames": f"0..{FRAMES} step {FRAME_STEP}", "torch": args.seed},
+            **({"fine_tuned": fine_tuned} if fine_tuned else {}),
+            **({"crossing_weight": args.crossing_weight} if args.crossing_weight != 1 else {}),
+            **({"lr": args.lr} if args.lr != 3e-3 else {}),
             "steps": step, **({"minutes": args.minutes} if budget_s else {}), "batch": args.batch, "crop_px": CROP,
             **({"sampling": dataclasses.asdict(sampling)} if sampling != Sampling() else {}),
             "duration_s": round(time.time() - started), "data_s": round(data_s),
