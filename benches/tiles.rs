@@ -13,8 +13,7 @@ use wiretrace::frame::Frame;
 use wiretrace::pipeline::{Pipeline, PipelineConfig};
 use wiretrace::vision::normalise::Normaliser;
 use wiretrace::vision::ridge::RidgeMap;
-use wiretrace::vision::roi::RoiParams;
-use wiretrace::vision::tiles::{Looks, Search, TiledRidge};
+use wiretrace::vision::tiles::{Looks, TiledRidge};
 use wiretrace::vision::Plane;
 
 /// Hard seed 7: the classical path tracks its wire from frame 5 (seed 3's, the stage benches',
@@ -22,13 +21,23 @@ use wiretrace::vision::Plane;
 const SEED: u64 = 7;
 const SHORT_FRAME: u32 = 30;
 const LONG_FRAME: u32 = 110;
-/// The log attenuation of `seed`'s hard frame `at` and the centerline tracked up to it, every
-/// frame before it run, as in a run: a faint wire is tracked from where it came into view.
-fn tracked_frame(size: usize, seed: u64, at: u32) -> (Plane<f32>, Vec<[f32; 2]>) {
+/// A camera's frame interval at 15 fps: what a look between frames may take.
+const FRAME_INTERVAL_US: u64 = 66_667;
+
+/// The log attenuation of `seed`'s hard frames `at` (ascending) and the centerline tracked up
+/// to each, every frame before them run as the runner runs a camera's frames at 15 fps: looks
+/// beyond the tiles between frames, and a faint wire tracked from where it came into view.
+fn tracked_frames<const N: usize>(
+    size: usize,
+    seed: u64,
+    at: [u32; N],
+    config: &PipelineConfig,
+) -> [(Plane<f32>, Vec<[f32; 2]>); N] {
+    let last = at[N - 1];
     let cfg = SynthConfig {
         seed,
         size_px: size,
-        frames: at + 1,
+        frames: last + 1,
         fps: 15.0,
         difficulty: Difficulty::Hard,
         ..SynthConfig::default()
@@ -36,33 +45,36 @@ fn tracked_frame(size: usize, seed: u64, at: u32) -> (Plane<f32>, Vec<[f32; 2]>)
     let mut synth = SyntheticSequence::new(cfg);
     let mut frame = Frame::with_size(size, size);
     frame.maxval = synth.maxval();
-    let mut pipeline = Pipeline::new(size, size, &PipelineConfig::default()).expect("classical pipeline");
-    for index in 0..at {
+    let mut pipeline = Pipeline::new(size, size, config).expect("classical pipeline");
+    pipeline.look_between_frames(Some(FRAME_INTERVAL_US));
+    let mut out = at.map(|_| (Plane::new(size, size), Vec::new()));
+    for index in 0..=last {
         synth.render(index, &mut frame.pixels);
         frame.index = index;
+        if let Some(k) = at.iter().position(|&a| a == index) {
+            let prior = pipeline.prior();
+            assert!(!prior.is_empty(), "seed {seed}: no wire tracked by frame {index} at {size}²");
+            out[k].1 = prior.to_vec();
+            Normaliser::new().log_attenuation(&frame, &mut out[k].0);
+        }
         pipeline.process(&frame).expect("the frame has the pipeline's size");
+        pipeline.finish_look();
     }
-    let prior = pipeline.prior().to_vec();
-    assert!(!prior.is_empty(), "seed {seed}: no wire tracked by frame {at} at {size}²");
-    synth.render(at, &mut frame.pixels);
-    let mut attenuation = Plane::new(size, size);
-    Normaliser::new().log_attenuation(&frame, &mut attenuation);
-    (attenuation, prior)
+    out
 }
 
 fn tiles(c: &mut Criterion) {
     let mut g = common::group(c, "tiles");
     let config = PipelineConfig::default();
+    let roi = config.ridge_tiles.expect("the classical path runs on tiles by default");
     for size in common::SIZES {
-        let short = tracked_frame(size, SEED, SHORT_FRAME);
-        let long = tracked_frame(size, SEED, LONG_FRAME);
+        let [short, long] = tracked_frames(size, SEED, [SHORT_FRAME, LONG_FRAME], &config);
         for (wire, (attenuation, prior)) in [("short", &short), ("long", &long)] {
-            let mut tiles = TiledRidge::new(size, size, &config.ridge, RoiParams::default(), Search::Auto)
+            let mut tiles = TiledRidge::new(size, size, &config.ridge, roi, config.ridge_search)
                 .expect("tiles are smaller than the frame");
-            // A tracked wire from the border, looks between frames: the regions the runner's
-            // frames on tiles filter before their answer.
-            let on_tiles = tiles.plan(prior, true, true, true, Looks::BetweenFrames);
-            assert!(on_tiles, "{wire} wire at {size}²: whole frame");
+            // A tracked wire from the border, looks between frames: the tiles a frame filters
+            // before its answer (the look beyond them waits for the camera's idle time).
+            assert!(tiles.plan(prior, true, true, true, Looks::BetweenFrames), "{wire} wire at {size}²: whole frame");
             let mut out = RidgeMap::new(size, size);
             tiles.detect(attenuation, &mut out, false);
             g.throughput(Throughput::Elements(tiles.filtered_px() as u64));
