@@ -109,14 +109,18 @@ def sequence(binary, cache, difficulty, seed, crossings):
         for f in sorted(out.rglob("*"), reverse=True):
             f.unlink() if f.is_file() else f.rmdir()
         out.rmdir()
-    z = dict(np.load(npz))
+    z = np.load(npz)
+    att, masks = z["att"], z["masks"]
     if not crossings:
-        return z["att"], z["masks"], None
-    key = f"crossings_{CROSSING_MIN_DEPTH}_{CROSSING_REACH_PX}"
-    if key not in z:
-        z[key] = crossing_masks(z["att"], z["masks"])
-        np.savez(npz, **z)
-    return z["att"], z["masks"], z[key]
+        return att, masks, None
+    # Beside the sequence, named for what defines them; written whole or not at all.
+    npy = cache / f"{difficulty}_{seed}_crossings_{THICK_SCALE_PX}_{CROSSING_MIN_DEPTH}_{CROSSING_REACH_PX}.npy"
+    if not npy.exists():
+        partial = npy.with_suffix(f".{os.getpid()}.partial")
+        with open(partial, "wb") as f:
+            np.save(f, crossing_masks(att, masks))
+        os.replace(partial, npy)
+    return att, masks, np.load(npy)
 
 
 @dataclasses.dataclass
@@ -137,7 +141,9 @@ class Frames:
 def load(binary, cache, seeds, device, jobs, crossings=False):
     """Every difficulty's frames of `seeds`, the sequences written `jobs` at a time, with
     their crossings where `crossings`."""
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+    # One torch thread a worker: the workers share the cores.
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, initializer=torch.set_num_threads,
+                                                initargs=(1,)) as pool:
         parts = {d: [pool.submit(sequence, binary, cache, d, s, crossings) for s in seeds] for d in DIFFICULTIES}
         parts = {d: [p.result() for p in ps] for d, ps in parts.items()}
     data = {}
@@ -239,13 +245,15 @@ def stub_frames(masks):
 
 
 def batch(rng, data, n, augment, sampling=None):
-    """n windows: features [n, C, CROP, CROP] and masks [n, 1, CROP, CROP].
+    """n windows: features [n, C, CROP, CROP], and wire masks and crossing masks (zero where
+    the crossings were not loaded) [n, 1, CROP, CROP].
 
     `sampling` (augmenting only) draws some windows otherwise: taken from frames where the wire
     has just come into view, placed as the service places its regions (upright and inside the
     frame, so a wire entering across the border meets the edge of the network's input there;
-    turned by multiples of 90 degrees and mirrored instead of rotated freely), or with shutters
-    over part of them (collimate()). Each share at 0 draws nothing from `rng`."""
+    turned by multiples of 90 degrees and mirrored instead of rotated freely), with shutters
+    over part of them (collimate()), or centred where the wire crosses a catheter. Each share
+    at 0 draws nothing from `rng`."""
     sampling = sampling if augment and sampling else Sampling()
     out_px = CROP + 2 * MARGIN
     names = list(data)
@@ -335,29 +343,35 @@ def cldice_weight(progress, fine_tuning=False):
 
 
 def load_onnx(model, path):
-    """`model` with the weights of an exported WireNet: the export folded each batch norm into
-    its convolution, so the batch norms become identities, and fine-tuning trains the folded
-    convolutions."""
+    """`model` with the weights of an exported WireNet of its width. The export folded each
+    batch norm into its convolution, so the batch norms become identities and fine-tuning
+    trains the folded convolutions. Each convolution is found by the module path in its
+    node's name (`/enc2/enc2.1/enc2.1.0/Conv`), not by the order of the weights."""
     import onnx
     from onnx import numpy_helper
 
-    weights = [numpy_helper.to_array(w).copy() for w in onnx.load(str(path)).graph.initializer]
-    head_w, head_b = weights[0], weights[1]
-    folded = weights[2:]
-    convs = []
+    graph = onnx.load(str(path)).graph
+    if any(n.op_type == "BatchNormalization" for n in graph.node):
+        raise ValueError(f"{path}: its batch norms are not folded into its convolutions")
+    tensors = {t.name: numpy_helper.to_array(t).copy() for t in graph.initializer}
     for block in (model.enc0, model.enc1, *model.enc2, model.enc3, model.dec2, model.dec1):
         block[1] = nn.Identity()
-        convs.append(block[0])
-    if len(folded) != 2 * len(convs):
-        raise ValueError(f"{path}: {len(folded)} folded tensors, WireNet has {len(convs)} convolutions")
+    convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    loaded = set()
     with torch.no_grad():
-        for conv, w, b in zip(convs, folded[0::2], folded[1::2]):
+        for node in (n for n in graph.node if n.op_type == "Conv"):
+            name = node.name.split("/")[-2] if node.name.count("/") >= 2 else node.name
+            conv = convs.get(name)
+            if conv is None or len(node.input) != 3:
+                raise ValueError(f"{path}: convolution {node.name!r} is none of WireNet's")
+            w, b = tensors[node.input[1]], tensors[node.input[2]]
             if tuple(conv.weight.shape) != w.shape:
-                raise ValueError(f"{path}: a convolution of shape {w.shape} where WireNet has {tuple(conv.weight.shape)}")
+                raise ValueError(f"{path}: {name} is {w.shape}, WireNet's is {tuple(conv.weight.shape)} (another --width?)")
             conv.weight.copy_(torch.from_numpy(w))
             conv.bias.copy_(torch.from_numpy(b))
-        model.head.weight.copy_(torch.from_numpy(head_w))
-        model.head.bias.copy_(torch.from_numpy(head_b))
+            loaded.add(name)
+    if loaded != set(convs):
+        raise ValueError(f"{path}: no weights for {sorted(set(convs) - loaded)}")
     return model
 
 
