@@ -16,7 +16,7 @@ use wiretrace::vision::ridge::RidgeMap;
 use wiretrace::vision::tiles::{Looks, TiledRidge};
 use wiretrace::vision::Plane;
 
-/// Hard seed 7: the classical path tracks its wire from frame 5 (seed 3's, the stage benches',
+/// Hard seed 7: the classical path tracks its wire from its first frames (seed 3's, the stage benches',
 /// is too faint to be tracked, and every frame of it is filtered whole).
 const SEED: u64 = 7;
 const SHORT_FRAME: u32 = 30;
