@@ -8,8 +8,6 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wiretrace::capture::synthetic::{Difficulty, SynthConfig, SyntheticSequence};
-use wiretrace::frame::Frame;
 use wiretrace::pipeline::{Pipeline, PipelineConfig};
 use wiretrace::vision::normalise::Normaliser;
 use wiretrace::vision::ridge::RidgeMap;
@@ -34,17 +32,7 @@ fn tracked_frames<const N: usize>(
     config: &PipelineConfig,
 ) -> [(Plane<f32>, Vec<[f32; 2]>); N] {
     let last = at[N - 1];
-    let cfg = SynthConfig {
-        seed,
-        size_px: size,
-        frames: last + 1,
-        fps: 15.0,
-        difficulty: Difficulty::Hard,
-        ..SynthConfig::default()
-    };
-    let mut synth = SyntheticSequence::new(cfg);
-    let mut frame = Frame::with_size(size, size);
-    frame.maxval = synth.maxval();
+    let (mut synth, mut frame) = common::hard_sequence(size, seed, last);
     let mut pipeline = Pipeline::new(size, size, config).expect("classical pipeline");
     pipeline.look_between_frames(Some(FRAME_INTERVAL_US));
     let mut out = at.map(|_| (Plane::new(size, size), Vec::new()));

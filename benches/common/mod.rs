@@ -70,19 +70,25 @@ pub struct Inputs {
     pub skeleton: Plane<u8>,
 }
 
-/// Renders the frame at `size` and runs the pipeline on it and the frames before it.
-pub fn inputs(size: usize) -> Inputs {
+/// `seed`'s hard synthetic sequence at `size`, up to frame `last`, and a frame to render it into.
+pub fn hard_sequence(size: usize, seed: u64, last: u32) -> (SyntheticSequence, Frame) {
     let cfg = SynthConfig {
-        seed: SEED,
+        seed,
         size_px: size,
-        frames: FRAME + 1,
+        frames: last + 1,
         fps: 15.0,
         difficulty: Difficulty::Hard,
         ..SynthConfig::default()
     };
-    let mut synth = SyntheticSequence::new(cfg);
+    let synth = SyntheticSequence::new(cfg);
     let mut frame = Frame::with_size(size, size);
     frame.maxval = synth.maxval();
+    (synth, frame)
+}
+
+/// Renders the frame at `size` and runs the pipeline on it and the frames before it.
+pub fn inputs(size: usize) -> Inputs {
+    let (mut synth, mut frame) = hard_sequence(size, SEED, FRAME);
     let config = PipelineConfig::default();
     let mut pipeline = Pipeline::new(size, size, &config).expect("classical pipeline");
     for index in FRAME - PRIMING_FRAMES..=FRAME {
